@@ -1,0 +1,1 @@
+//! The Arch data plane: runs an [`xray::Config`].

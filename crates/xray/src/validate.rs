@@ -1,0 +1,406 @@
+//! Semantic checks on a parsed [`Config`]: everything serde cannot see (keys that fit their method,
+//! unique tags and ports, routes that point at something). Each error names the JSON path.
+
+use crate::{Config, Inbound, Method, Outbound, OutboundProtocol, Rule};
+use std::collections::HashSet;
+
+/// A config that parsed but cannot be run; `path` is the JSON path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config at `{path}`: {message}")]
+pub struct ValidationError {
+    pub path: String,
+    pub message: String,
+}
+
+fn err<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, ValidationError> {
+    Err(ValidationError {
+        path: path.into(),
+        message: message.into(),
+    })
+}
+
+/// Tags that may be used as a route's target or a balancer member: outbounds and portals.
+fn route_targets(c: &Config) -> HashSet<&str> {
+    c.outbounds
+        .iter()
+        .map(|o| o.tag.as_str())
+        .chain(c.reverse.portals.iter().map(|p| p.tag.as_str()))
+        .collect()
+}
+
+impl Config {
+    /// Checks everything the engine relies on. The first problem found is returned.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut tags = HashSet::new();
+        let mut ports = HashSet::new();
+        for (i, inbound) in self.inbounds.iter().enumerate() {
+            let path = format!("inbounds[{i}]");
+            validate_inbound(inbound, &path)?;
+            if !tags.insert(inbound.tag.as_str()) {
+                return err(
+                    format!("{path}.tag"),
+                    format!("duplicate tag `{}`", inbound.tag),
+                );
+            }
+            if !ports.insert((inbound.listen.as_str(), inbound.port)) {
+                return err(
+                    format!("{path}.port"),
+                    format!("port {} is used twice", inbound.port),
+                );
+            }
+        }
+        for (i, b) in self.reverse.bridges.iter().enumerate() {
+            let path = format!("reverse.bridges[{i}]");
+            check_item(&b.tag, &b.domain, &path)?;
+            if !tags.insert(b.tag.as_str()) {
+                return err(format!("{path}.tag"), format!("duplicate tag `{}`", b.tag));
+            }
+        }
+        let mut out_tags = HashSet::new();
+        for (i, outbound) in self.outbounds.iter().enumerate() {
+            let path = format!("outbounds[{i}]");
+            validate_outbound(outbound, &path)?;
+            if !out_tags.insert(outbound.tag.as_str()) {
+                return err(
+                    format!("{path}.tag"),
+                    format!("duplicate tag `{}`", outbound.tag),
+                );
+            }
+        }
+        for (i, p) in self.reverse.portals.iter().enumerate() {
+            let path = format!("reverse.portals[{i}]");
+            check_item(&p.tag, &p.domain, &path)?;
+            if !out_tags.insert(p.tag.as_str()) {
+                return err(format!("{path}.tag"), format!("duplicate tag `{}`", p.tag));
+            }
+        }
+        let targets = route_targets(self);
+        let mut balancers = HashSet::new();
+        for (i, b) in self.routing.balancers.iter().enumerate() {
+            let path = format!("routing.balancers[{i}]");
+            if b.tag.is_empty() {
+                return err(format!("{path}.tag"), "must not be empty");
+            }
+            if !balancers.insert(b.tag.as_str()) {
+                return err(
+                    format!("{path}.tag"),
+                    format!("duplicate balancer `{}`", b.tag),
+                );
+            }
+            for (j, member) in b.selector.iter().enumerate() {
+                if !targets.contains(member.as_str()) {
+                    return err(
+                        format!("{path}.selector[{j}]"),
+                        format!("no outbound or portal tagged `{member}`"),
+                    );
+                }
+            }
+        }
+        for (i, rule) in self.routing.rules.iter().enumerate() {
+            validate_rule(
+                rule,
+                &format!("routing.rules[{i}]"),
+                &tags,
+                &targets,
+                &balancers,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_inbound(inbound: &Inbound, path: &str) -> Result<(), ValidationError> {
+    if inbound.tag.is_empty() {
+        return err(format!("{path}.tag"), "must not be empty");
+    }
+    if inbound.port == 0 {
+        return err(format!("{path}.port"), "must be between 1 and 65535");
+    }
+    if inbound.listen.parse::<std::net::IpAddr>().is_err() {
+        return err(format!("{path}.listen"), "must be an IP address");
+    }
+    let s = &inbound.settings;
+    let method = s.method;
+    if s.clients.is_empty() || method.is_2022() {
+        if let Err(e) = method.check_password(&s.password) {
+            return err(format!("{path}.settings.password"), e.to_string());
+        }
+    }
+    let mut emails = HashSet::new();
+    for (j, client) in s.clients.iter().enumerate() {
+        let cpath = format!("{path}.settings.clients[{j}]");
+        if client.email.is_empty() {
+            return err(format!("{cpath}.email"), "must not be empty");
+        }
+        if !emails.insert(client.email.as_str()) {
+            return err(
+                format!("{cpath}.email"),
+                format!("duplicate user `{}`", client.email),
+            );
+        }
+        if let Some(m) = client.method {
+            if m != method {
+                return err(
+                    format!("{cpath}.method"),
+                    format!("must match the inbound method `{method}`"),
+                );
+            }
+        }
+        if let Err(e) = method.check_password(&client.password) {
+            return err(format!("{cpath}.password"), e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn validate_outbound(outbound: &Outbound, path: &str) -> Result<(), ValidationError> {
+    if outbound.tag.is_empty() {
+        return err(format!("{path}.tag"), "must not be empty");
+    }
+    match outbound.protocol {
+        OutboundProtocol::Freedom | OutboundProtocol::Blackhole => {
+            if outbound.settings.is_some() {
+                return err(
+                    format!("{path}.settings"),
+                    "freedom and blackhole take no settings",
+                );
+            }
+        }
+        OutboundProtocol::Shadowsocks => {
+            let servers = outbound.settings.as_ref().map(|s| s.servers.as_slice());
+            let [server] = servers.unwrap_or_default() else {
+                return err(
+                    format!("{path}.settings.servers"),
+                    "must hold exactly one server",
+                );
+            };
+            let spath = format!("{path}.settings.servers[0]");
+            if server.address.is_empty() {
+                return err(format!("{spath}.address"), "must not be empty");
+            }
+            if server.port == 0 {
+                return err(format!("{spath}.port"), "must be between 1 and 65535");
+            }
+            check_client_password(
+                server.method,
+                &server.password,
+                &format!("{spath}.password"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A client-side password: for SS-2022 it may be `iPSK:uPSK` (EIH), each part sized by the method.
+fn check_client_password(
+    method: Method,
+    password: &str,
+    path: &str,
+) -> Result<(), ValidationError> {
+    let parts: Vec<&str> = if method.is_2022() {
+        password.split(':').collect()
+    } else {
+        vec![password]
+    };
+    for part in parts {
+        if let Err(e) = method.check_password(part) {
+            return err(path, e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn check_item(tag: &str, domain: &str, path: &str) -> Result<(), ValidationError> {
+    if tag.is_empty() {
+        return err(format!("{path}.tag"), "must not be empty");
+    }
+    if domain.is_empty() || domain.contains(char::is_whitespace) {
+        return err(format!("{path}.domain"), "must be a domain name");
+    }
+    Ok(())
+}
+
+fn validate_rule(
+    rule: &Rule,
+    path: &str,
+    inbound_tags: &HashSet<&str>,
+    targets: &HashSet<&str>,
+    balancers: &HashSet<&str>,
+) -> Result<(), ValidationError> {
+    if let Some(kind) = &rule.kind {
+        if kind != "field" {
+            return err(format!("{path}.type"), "only `field` rules are supported");
+        }
+    }
+    if rule.inbound_tag.is_empty() {
+        return err(
+            format!("{path}.inboundTag"),
+            "must name at least one inbound",
+        );
+    }
+    for (j, tag) in rule.inbound_tag.iter().enumerate() {
+        if !inbound_tags.contains(tag.as_str()) {
+            return err(
+                format!("{path}.inboundTag[{j}]"),
+                format!("no inbound or bridge tagged `{tag}`"),
+            );
+        }
+    }
+    for (j, d) in rule.domain.iter().enumerate() {
+        match d.strip_prefix("full:") {
+            Some(name) if !name.is_empty() => {}
+            _ => {
+                return err(
+                    format!("{path}.domain[{j}]"),
+                    "only `full:<domain>` matches are supported",
+                )
+            }
+        }
+    }
+    match (&rule.outbound_tag, &rule.balancer_tag) {
+        (Some(out), None) if targets.contains(out.as_str()) => Ok(()),
+        (Some(out), None) => err(
+            format!("{path}.outboundTag"),
+            format!("no outbound or portal tagged `{out}`"),
+        ),
+        (None, Some(b)) if balancers.contains(b.as_str()) => Ok(()),
+        (None, Some(b)) => err(
+            format!("{path}.balancerTag"),
+            format!("no balancer tagged `{b}`"),
+        ),
+        _ => err(path, "needs exactly one of `outboundTag` and `balancerTag`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    fn key(len: usize) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(vec![1u8; len])
+    }
+
+    fn sample() -> Config {
+        let mut c = Config::skeleton("info");
+        c.inbounds.push(Inbound::shadowsocks(
+            "remote",
+            2004,
+            Method::Chacha20IetfPoly1305,
+            "",
+            Network::TcpUdp,
+            vec![Client {
+                email: "1".into(),
+                password: "pw-1".into(),
+                method: None,
+            }],
+        ));
+        c.inbounds.push(Inbound::shadowsocks(
+            "direct",
+            40522,
+            Method::Blake3Aes128Gcm,
+            key(16),
+            Network::Tcp,
+            vec![],
+        ));
+        c.outbounds.push(Outbound::shadowsocks(
+            "internal",
+            Server {
+                address: "127.0.0.1".into(),
+                port: 38211,
+                method: Method::Blake3Aes128Gcm,
+                password: key(16),
+                uot: true,
+            },
+        ));
+        c.reverse.bridges.push(ReverseItem {
+            tag: "bridge".into(),
+            domain: "s1.reverse.proxy".into(),
+        });
+        c.routing.rules = vec![
+            Rule::to_outbound("remote", "out"),
+            Rule::to_outbound("direct", "out"),
+            Rule::to_outbound("bridge", "internal").for_domain("s1.reverse.proxy"),
+            Rule::to_outbound("bridge", "out"),
+        ];
+        c
+    }
+
+    #[test]
+    fn sample_round_trips_and_validates() {
+        let c = sample();
+        let json = c.to_canonical_json();
+        let back = Config::from_json(&json).expect("valid");
+        assert_eq!(back, c);
+        assert_eq!(back.version(), c.version());
+        assert_eq!(c.version().len(), 16);
+    }
+
+    #[test]
+    fn version_changes_with_content() {
+        let a = sample();
+        let mut b = sample();
+        b.inbounds[0].port = 2005;
+        assert_ne!(a.version(), b.version());
+    }
+
+    fn path_of(json: serde_json::Value) -> String {
+        let bytes = serde_json::to_vec(&json).expect("json");
+        Config::from_json(&bytes)
+            .expect_err("must be rejected")
+            .path()
+            .to_owned()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = serde_json::to_value(sample()).expect("json");
+
+        let mut v = base.clone();
+        v["inbounds"][1]["settings"]["password"] = key(32).into();
+        assert_eq!(path_of(v), "inbounds[1].settings.password");
+
+        let mut v = base.clone();
+        v["inbounds"][0]["port"] = 70000.into();
+        assert_eq!(path_of(v), "inbounds[0].port");
+
+        let mut v = base.clone();
+        v["inbounds"][0]["settings"]["method"] = "rc4-md5".into();
+        assert_eq!(path_of(v), "inbounds[0].settings.method");
+
+        let mut v = base.clone();
+        v["inbounds"][1]["port"] = 2004.into();
+        assert_eq!(path_of(v), "inbounds[1].port");
+
+        let mut v = base.clone();
+        v["routing"]["rules"][1]["outboundTag"] = "nowhere".into();
+        assert_eq!(path_of(v), "routing.rules[1].outboundTag");
+
+        let mut v = base.clone();
+        v["routing"]["rules"][2]["domain"][0] = "regexp:.*".into();
+        assert_eq!(path_of(v), "routing.rules[2].domain[0]");
+
+        let mut v = base.clone();
+        v["outbounds"][1]["settings"]["servers"] = serde_json::json!([]);
+        assert_eq!(path_of(v), "outbounds[1].settings.servers");
+
+        let mut v = base.clone();
+        v["inbounds"][0]["settings"]["clients"][0]["email"] = "".into();
+        assert_eq!(path_of(v), "inbounds[0].settings.clients[0].email");
+
+        let mut v = base;
+        v["surprise"] = 1.into();
+        assert_eq!(path_of(v), "surprise");
+    }
+
+    #[test]
+    fn balancer_members_must_exist() {
+        let mut c = sample();
+        c.routing.balancers.push(Balancer {
+            tag: "relay".into(),
+            selector: vec!["relay-9".into()],
+        });
+        let e = c.validate().expect_err("unknown member");
+        assert_eq!(e.path, "routing.balancers[0].selector[0]");
+    }
+}
