@@ -1,1 +1,199 @@
 //! The Arch data plane: runs an [`xray::Config`].
+//!
+//! [`Engine`] serves Shadowsocks inbounds (classic AEAD with many users per port, SS-2022 with
+//! EIH users), routes their streams to freedom / blackhole / Shadowsocks outbounds or through
+//! reverse tunnels (bridges and portals), and keeps Xray-named traffic counters. A new config is
+//! applied hot: unchanged listeners and the live connections the new config still allows are
+//! kept. Built on the `shadowsocks` crate's stream types; every crate stream written by generic
+//! code is wrapped in [`WriteStable`].
+//!
+//! Module map: `inbound` (users and keys of a port), `tcp` / `udp` (serving a port), `route`
+//! (rules, balancers, health), `outbound` (dialing and relaying), `reverse` (bridge / portal),
+//! `guard` (replay filter, hint cache, probe limiter), `io` (stream adapters), `stats`
+//! (counters), `apply` (diffing configs).
+
+mod apply;
+mod guard;
+mod inbound;
+mod io;
+mod outbound;
+mod reverse;
+mod route;
+mod stats;
+mod tcp;
+mod udp;
+
+pub use io::WriteStable;
+
+use guard::{HintCache, ProbeLimiter, SaltFilter};
+use inbound::InboundRuntime;
+use route::{Health, OutboundRt, Router};
+use shadowsocks::config::ServerType;
+use shadowsocks::context::{Context, SharedContext};
+use shadowsocks::relay::socks5::Address;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait for a client's Shadowsocks request header (and a bridge's hello).
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest wait for an outbound connection.
+pub(crate) const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unidentified peer is read and ignored before the connection is closed.
+pub(crate) const DRAIN_CAP: Duration = Duration::from_secs(2);
+
+/// Why a config could not be applied. When `apply` returns one, nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The config fails `xray` validation.
+    #[error(transparent)]
+    Invalid(#[from] xray::ValidationError),
+    /// A listening socket could not be opened.
+    #[error("inbound `{tag}`: cannot bind {network} port {port}: {source}")]
+    Bind {
+        tag: String,
+        port: u16,
+        network: &'static str,
+        source: std::io::Error,
+    },
+    /// A key or password of an inbound is unusable.
+    #[error("inbound `{tag}`: {message}")]
+    Key { tag: String, message: String },
+    /// An outbound cannot be built.
+    #[error("outbound `{tag}`: {message}")]
+    Outbound { tag: String, message: String },
+    /// A reverse bridge is not routed to a Shadowsocks outbound.
+    #[error("bridge `{tag}`: {message}")]
+    Bridge { tag: String, message: String },
+    /// `shutdown` was called.
+    #[error("the engine is shut down")]
+    ShutDown,
+}
+
+/// State shared by every task of an engine.
+pub(crate) struct Shared {
+    pub(crate) stats: stats::Stats,
+    pub(crate) server_ctx: SharedContext,
+    pub(crate) client_ctx: SharedContext,
+    router: RwLock<Arc<Router>>,
+    pub(crate) health: Mutex<HashMap<String, Arc<Health>>>,
+    pub(crate) salts: SaltFilter,
+    pub(crate) hints: HintCache,
+    pub(crate) limiter: ProbeLimiter,
+    pub(crate) portals: reverse::Portals,
+    pub(crate) root: CancellationToken,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            stats: stats::Stats::default(),
+            server_ctx: Context::new_shared(ServerType::Server),
+            client_ctx: Context::new_shared(ServerType::Local),
+            router: RwLock::new(Arc::new(Router::empty())),
+            health: Mutex::default(),
+            salts: SaltFilter::new(1 << 20),
+            hints: HintCache::new(1 << 16),
+            limiter: ProbeLimiter::new(20, 2.0, 1 << 16),
+            portals: reverse::Portals::default(),
+            root: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn router(&self) -> Arc<Router> {
+        self.router
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_router(&self, router: Router) {
+        *self.router.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(router);
+    }
+
+    /// Where a stream from `inbound` to `addr` goes now.
+    pub(crate) fn route(&self, inbound: &str, addr: &Address) -> Option<Arc<OutboundRt>> {
+        self.router()
+            .route(inbound, addr, &|tag| self.portals.is_up(tag))
+    }
+}
+
+/// What the tasks of one port read on each new connection or packet.
+pub(crate) struct PortShared {
+    runtime: RwLock<Arc<InboundRuntime>>,
+}
+
+impl PortShared {
+    pub(crate) fn new(rt: InboundRuntime) -> PortShared {
+        PortShared {
+            runtime: RwLock::new(Arc::new(rt)),
+        }
+    }
+
+    /// The inbound as the latest applied config defines it.
+    pub(crate) fn current(&self) -> Arc<InboundRuntime> {
+        self.runtime
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Installs a new runtime and returns the old one.
+    pub(crate) fn swap(&self, rt: InboundRuntime) -> Arc<InboundRuntime> {
+        let mut guard = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *guard, Arc::new(rt))
+    }
+}
+
+/// The data plane. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    state: Arc<tokio::sync::Mutex<apply::State>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no listeners. Must be used inside a tokio runtime once configs are applied.
+    pub fn new() -> Engine {
+        Engine {
+            shared: Arc::new(Shared::new()),
+            state: Arc::new(tokio::sync::Mutex::new(apply::State::default())),
+        }
+    }
+
+    /// Runs `config` from now on. Listeners whose address, protocol, method and key are unchanged
+    /// stay open, live connections the new config still allows continue, removed or changed users
+    /// are disconnected at once, changed ports are rebound. Applying the running config again is
+    /// a no-op. On error nothing changes.
+    pub async fn apply(&self, config: &xray::Config) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
+        if self.shared.root.is_cancelled() {
+            return Err(EngineError::ShutDown);
+        }
+        state.apply(&self.shared, config).await
+    }
+
+    /// Every counter (Xray names), cumulative since [`Engine::new`].
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.shared.stats.snapshot()
+    }
+
+    /// The version ([`xray::Config::version`]) of the config in force, if any.
+    pub async fn version(&self) -> Option<String> {
+        self.state.lock().await.version()
+    }
+
+    /// Closes every listener and live connection and stops the bridges. Later applies fail.
+    pub async fn shutdown(&self) {
+        let mut state = self.state.lock().await;
+        self.shared.root.cancel();
+        state.close_all().await;
+    }
+}

@@ -1,0 +1,161 @@
+//! Defences of the inbound side that outlive a single connection: the classic-AEAD salt replay
+//! filter, the per-client-IP hint of which user connected last, and the per-IP budget for failed
+//! identifications (so probes that match no user cannot make us try 10 000 keys at line rate).
+//!
+//! Every table is bounded; when one is full it is pruned (or cleared) rather than grown.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// Remembers the salts of authenticated classic-AEAD connections; a repeat is a replay.
+pub(crate) struct SaltFilter {
+    inner: Mutex<(HashSet<Vec<u8>>, VecDeque<Vec<u8>>)>,
+    capacity: usize,
+}
+
+impl SaltFilter {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SaltFilter {
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `salt`; returns false when it was already seen (a replay).
+    pub(crate) fn insert(&self, salt: &[u8]) -> bool {
+        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (set, order) = &mut *guard;
+        if set.contains(salt) {
+            return false;
+        }
+        if order.len() >= self.capacity {
+            if let Some(old) = order.pop_front() {
+                set.remove(&old);
+            }
+        }
+        set.insert(salt.to_vec());
+        order.push_back(salt.to_vec());
+        true
+    }
+}
+
+/// Which user a client IP authenticated as last, per inbound, so a returning client costs one key
+/// trial instead of a scan.
+pub(crate) struct HintCache {
+    map: Mutex<HashMap<(Arc<str>, IpAddr), Arc<str>>>,
+    capacity: usize,
+}
+
+impl HintCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        HintCache {
+            map: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, inbound: &Arc<str>, ip: IpAddr) -> Option<Arc<str>> {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(&(inbound.clone(), ip)).cloned()
+    }
+
+    pub(crate) fn set(&self, inbound: &Arc<str>, ip: IpAddr, email: Arc<str>) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.capacity && !map.contains_key(&(inbound.clone(), ip)) {
+            map.clear();
+        }
+        map.insert((inbound.clone(), ip), email);
+    }
+}
+
+/// A token bucket per source IP, spent by failed identifications.
+///
+/// An IP with an empty bucket gets no full key scan: only its hinted user is tried, so a
+/// returning legitimate client still gets in while a prober is starved.
+pub(crate) struct ProbeLimiter {
+    map: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    burst: f64,
+    per_sec: f64,
+    capacity: usize,
+}
+
+impl ProbeLimiter {
+    pub(crate) fn new(burst: u32, per_sec: f64, capacity: usize) -> Self {
+        ProbeLimiter {
+            map: Mutex::new(HashMap::new()),
+            burst: f64::from(burst),
+            per_sec,
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn level(&self, entry: (f64, Instant), now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(entry.1).as_secs_f64();
+        (entry.0 + elapsed * self.per_sec).min(self.burst)
+    }
+
+    /// May `ip` have a full identification attempt now?
+    pub(crate) fn allowed(&self, ip: IpAddr) -> bool {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(&ip) {
+            None => true,
+            Some(&e) => self.level(e, Instant::now()) >= 1.0,
+        }
+    }
+
+    /// Spends one token of `ip` for a failed identification.
+    pub(crate) fn failed(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.capacity && !map.contains_key(&ip) {
+            map.retain(|_, e| self.level(*e, now) < self.burst);
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+        }
+        let current = map.get(&ip).map_or(self.burst, |&e| self.level(e, now));
+        map.insert(ip, ((current - 1.0).max(0.0), now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salt_filter_rejects_repeats_and_forgets_the_oldest() {
+        let f = SaltFilter::new(2);
+        assert!(f.insert(b"a"));
+        assert!(!f.insert(b"a"));
+        assert!(f.insert(b"b"));
+        assert!(f.insert(b"c"));
+        assert!(f.insert(b"a"), "a was evicted by c");
+        assert!(!f.insert(b"c"));
+    }
+
+    #[test]
+    fn limiter_blocks_after_burst() {
+        let l = ProbeLimiter::new(3, 0.0, 10);
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let other: IpAddr = "192.0.2.2".parse().expect("ip");
+        for _ in 0..3 {
+            assert!(l.allowed(ip));
+            l.failed(ip);
+        }
+        assert!(!l.allowed(ip));
+        assert!(l.allowed(other));
+    }
+
+    #[test]
+    fn hints_are_per_inbound() {
+        let h = HintCache::new(4);
+        let ip: IpAddr = "192.0.2.1".parse().expect("ip");
+        let a: Arc<str> = "a".into();
+        let b: Arc<str> = "b".into();
+        h.set(&a, ip, "alice".into());
+        assert_eq!(h.get(&a, ip).as_deref(), Some("alice"));
+        assert_eq!(h.get(&b, ip), None);
+    }
+}

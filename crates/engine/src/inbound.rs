@@ -1,0 +1,233 @@
+//! The runtime form of one Shadowsocks inbound: its derived keys, its users and their
+//! cancellation tokens and counters, and classic-AEAD user identification by key trial.
+//!
+//! A port holds its [`InboundRuntime`] behind an `Arc` that a config apply swaps. Users whose
+//! email and key are unchanged keep their `Arc<User>` (and so their token and live connections);
+//! users that are gone are retired by cancelling their token.
+
+use crate::stats::{Stats, Traffic};
+use crate::EngineError;
+use base64::Engine as _;
+use shadowsocks::config::{ServerUser, ServerUserManager};
+use shadowsocks::crypto::v1::{openssl_bytes_to_key, Cipher};
+use shadowsocks::crypto::CipherKind;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use xray::Method;
+
+/// A user of an inbound (or the anonymous holder of the server key when it has no clients).
+#[derive(Debug)]
+pub(crate) struct User {
+    /// The Arch user id; `None` for the server key of a port without clients.
+    pub(crate) email: Option<Arc<str>>,
+    /// The user's key: derived from the password (classic) or the decoded PSK (SS-2022).
+    pub(crate) key: Box<[u8]>,
+    /// `user>>>{email}>>>traffic>>>…`, when there is an email.
+    pub(crate) traffic: Option<Traffic>,
+    /// Cancelled when the user is removed or changed: closes their live connections.
+    pub(crate) token: CancellationToken,
+}
+
+/// Everything a connection on a port needs to authenticate and account a client.
+pub(crate) struct InboundRuntime {
+    pub(crate) tag: Arc<str>,
+    pub(crate) method: Method,
+    pub(crate) kind: CipherKind,
+    password: String,
+    /// Classic: the derived server key (unused with clients). SS-2022: the iPSK / single PSK.
+    pub(crate) server_key: Box<[u8]>,
+    /// Classic: trial order. SS-2022 without clients: the one anonymous user.
+    pub(crate) users: Vec<Arc<User>>,
+    by_email: HashMap<Arc<str>, usize>,
+    by_key: HashMap<Box<[u8]>, usize>,
+    /// SS-2022 EIH users, handed to the crate per connection.
+    pub(crate) manager: Option<Arc<ServerUserManager>>,
+    pub(crate) traffic: Traffic,
+    /// Parent of every user token; cancelled when method, key or tag change.
+    pub(crate) token: CancellationToken,
+    /// Shared by runtimes that share `token` (identity only).
+    generation: Arc<()>,
+}
+
+/// Maps our method names onto the crate's cipher kinds.
+pub(crate) fn cipher_kind(method: Method) -> CipherKind {
+    match method {
+        Method::Aes128Gcm => CipherKind::AES_128_GCM,
+        Method::Aes256Gcm => CipherKind::AES_256_GCM,
+        Method::Chacha20IetfPoly1305 => CipherKind::CHACHA20_POLY1305,
+        Method::Blake3Aes128Gcm => CipherKind::AEAD2022_BLAKE3_AES_128_GCM,
+        Method::Blake3Aes256Gcm => CipherKind::AEAD2022_BLAKE3_AES_256_GCM,
+    }
+}
+
+/// The key for `password` under `method`: EVP_BytesToKey for classic, base64 PSK for SS-2022.
+pub(crate) fn derive_key(method: Method, password: &str) -> Result<Box<[u8]>, String> {
+    method.check_password(password).map_err(|e| e.to_string())?;
+    if method.is_2022() {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(password)
+            .map_err(|_| "an SS-2022 key must be standard base64".to_owned())?;
+        Ok(key.into_boxed_slice())
+    } else {
+        let mut key = vec![0u8; method.key_len()];
+        openssl_bytes_to_key(password.as_bytes(), &mut key);
+        Ok(key.into_boxed_slice())
+    }
+}
+
+/// Does `key` open the first length chunk of a classic AEAD stream? `probe` holds
+/// `salt || enc(len) || tag`; a valid length is at most 0x3FFF.
+pub(crate) fn classic_key_fits(kind: CipherKind, key: &[u8], probe: &[u8]) -> bool {
+    let salt_len = kind.salt_len();
+    let chunk_len = 2 + kind.tag_len();
+    if probe.len() < salt_len + chunk_len || chunk_len > 32 {
+        return false;
+    }
+    let (salt, rest) = probe.split_at(salt_len);
+    let mut chunk = [0u8; 32];
+    chunk[..chunk_len].copy_from_slice(&rest[..chunk_len]);
+    let mut cipher = Cipher::new(kind, key, salt);
+    if !cipher.decrypt_packet(&mut chunk[..chunk_len]) {
+        return false;
+    }
+    u16::from_be_bytes([chunk[0], chunk[1]]) <= 0x3FFF
+}
+
+impl InboundRuntime {
+    /// Builds the runtime of `inbound`, reusing `prev`'s tokens where the config allows the live
+    /// connections to continue. Has no side effect besides creating counters.
+    pub(crate) fn build(
+        inbound: &xray::Inbound,
+        prev: Option<&InboundRuntime>,
+        port_token: &CancellationToken,
+        stats: &Stats,
+    ) -> Result<InboundRuntime, EngineError> {
+        let s = &inbound.settings;
+        let key_error = |message: String| EngineError::Key {
+            tag: inbound.tag.clone(),
+            message,
+        };
+        let same = prev
+            .filter(|p| *p.tag == *inbound.tag && p.method == s.method && p.password == s.password);
+        let token = same.map_or_else(|| port_token.child_token(), |p| p.token.clone());
+        let generation = same.map_or_else(|| Arc::new(()), |p| p.generation.clone());
+        let tag: Arc<str> = inbound.tag.as_str().into();
+        let server_key = if s.clients.is_empty() || s.method.is_2022() {
+            derive_key(s.method, &s.password).map_err(key_error)?
+        } else {
+            Box::default()
+        };
+        let reuse = |email: Option<&str>, key: &[u8]| -> Option<Arc<User>> {
+            same?
+                .users
+                .iter()
+                .find(|u| u.email.as_deref() == email && *u.key == *key)
+                .cloned()
+        };
+        let mut users = Vec::with_capacity(s.clients.len().max(1));
+        let mut manager = None;
+        if s.clients.is_empty() {
+            let user = reuse(None, &server_key).unwrap_or_else(|| {
+                Arc::new(User {
+                    email: None,
+                    key: server_key.clone(),
+                    traffic: None,
+                    token: token.child_token(),
+                })
+            });
+            users.push(user);
+        } else {
+            let mut m = ServerUserManager::new();
+            for client in &s.clients {
+                let key = derive_key(s.method, &client.password).map_err(&key_error)?;
+                if s.method.is_2022() {
+                    m.add_user(ServerUser::new(client.email.clone(), key.to_vec()));
+                }
+                let user = reuse(Some(&client.email), &key).unwrap_or_else(|| {
+                    Arc::new(User {
+                        email: Some(client.email.as_str().into()),
+                        traffic: Some(stats.traffic("user", &client.email)),
+                        key,
+                        token: token.child_token(),
+                    })
+                });
+                users.push(user);
+            }
+            if s.method.is_2022() {
+                manager = Some(Arc::new(m));
+            }
+        }
+        let by_email = users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| Some((u.email.clone()?, i)))
+            .collect();
+        let by_key = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.key.clone(), i))
+            .collect();
+        Ok(InboundRuntime {
+            traffic: stats.traffic("inbound", &tag),
+            tag,
+            method: s.method,
+            kind: cipher_kind(s.method),
+            password: s.password.clone(),
+            server_key,
+            users,
+            by_email,
+            by_key,
+            manager,
+            token,
+            generation,
+        })
+    }
+
+    /// Cancels what `next` no longer allows: the whole inbound when its token was not carried
+    /// over, otherwise each user that was not.
+    pub(crate) fn retire(&self, next: Option<&InboundRuntime>) {
+        let Some(next) = next.filter(|n| Arc::ptr_eq(&n.generation, &self.generation)) else {
+            self.token.cancel();
+            return;
+        };
+        for user in &self.users {
+            if !next.users.iter().any(|u| Arc::ptr_eq(u, user)) {
+                user.token.cancel();
+            }
+        }
+    }
+
+    /// The user a classic probe belongs to: the hinted user first, then (if `scan`) every user.
+    pub(crate) fn identify_classic(
+        &self,
+        probe: &[u8],
+        hint: Option<&str>,
+        scan: bool,
+    ) -> Option<Arc<User>> {
+        let hinted = hint.and_then(|h| self.by_email.get(h)).copied();
+        if let Some(i) = hinted {
+            if classic_key_fits(self.kind, &self.users[i].key, probe) {
+                return Some(self.users[i].clone());
+            }
+        }
+        if !scan {
+            return None;
+        }
+        self.users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != hinted)
+            .find(|(_, u)| classic_key_fits(self.kind, &u.key, probe))
+            .map(|(_, u)| u.clone())
+    }
+
+    /// The SS-2022 user authenticated with `key` (EIH), or the anonymous user of a single-key port.
+    pub(crate) fn user_by_key(&self, key: Option<&[u8]>) -> Option<Arc<User>> {
+        match key {
+            Some(k) => self.by_key.get(k).map(|&i| self.users[i].clone()),
+            None if self.manager.is_none() => self.users.first().cloned(),
+            None => None,
+        }
+    }
+}

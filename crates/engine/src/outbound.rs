@@ -1,0 +1,116 @@
+//! Dialing outbounds (freedom, blackhole, Shadowsocks client, portal) and relaying a client
+//! stream to what was dialed, with counting and cancellation.
+
+use crate::io::{Counted, WriteStable, CLASSIC_CHUNK, SS2022_CHUNK};
+use crate::route::{OutboundKind, OutboundRt};
+use crate::stats::Meter;
+use crate::{Shared, DIAL_TIMEOUT};
+use shadowsocks::relay::socks5::Address;
+use shadowsocks::relay::tcprelay::ProxyClientStream;
+use std::io;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// A byte stream the relay can use.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A dialed stream of any kind.
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// Buffer for the client→target direction (one AEAD chunk is at most 16 KiB).
+const UP_BUF: usize = 32 * 1024;
+/// Buffer for the target→client direction.
+const DOWN_BUF: usize = 64 * 1024;
+
+/// Connects to `addr` directly (what `freedom` does).
+pub(crate) async fn connect_target(addr: &Address) -> io::Result<TcpStream> {
+    let stream = match addr {
+        Address::SocketAddress(sa) => TcpStream::connect(sa).await?,
+        Address::DomainNameAddress(host, port) => {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "name did not resolve");
+            let mut found = None;
+            for sa in tokio::net::lookup_host((host.as_str(), *port)).await? {
+                match TcpStream::connect(sa).await {
+                    Ok(s) => {
+                        found = Some(s);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            found.ok_or(last)?
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Opens a Shadowsocks client stream through `config` to `addr`, with the request header
+/// already sent (so server-first protocols work), wrapped in [`WriteStable`].
+pub(crate) async fn connect_shadowsocks(
+    shared: &Shared,
+    config: &shadowsocks::config::ServerConfig,
+    addr: &Address,
+) -> io::Result<WriteStable<ProxyClientStream<shadowsocks::net::TcpStream>>> {
+    let mut stream =
+        ProxyClientStream::connect(shared.client_ctx.clone(), config, addr.clone()).await?;
+    // A zero-length write sends salt + header (+ padding for SS-2022) now.
+    stream.write(&[]).await?;
+    stream.flush().await?;
+    let cap = if config.method().is_aead_2022() {
+        SS2022_CHUNK
+    } else {
+        CLASSIC_CHUNK
+    };
+    Ok(WriteStable::new(stream, cap))
+}
+
+/// Dials `out` for `addr`. `Ok(None)` means blackhole: drop the client.
+/// Records the outcome in the outbound's health.
+pub(crate) async fn dial(
+    shared: &Shared,
+    out: &OutboundRt,
+    addr: &Address,
+) -> io::Result<Option<BoxIo>> {
+    let attempt = async {
+        Ok(match &out.kind {
+            OutboundKind::Blackhole => None,
+            OutboundKind::Freedom => Some(Box::new(connect_target(addr).await?) as BoxIo),
+            OutboundKind::Shadowsocks { config, .. } => {
+                Some(Box::new(connect_shadowsocks(shared, config, addr).await?) as BoxIo)
+            }
+            OutboundKind::Portal { .. } => {
+                Some(Box::new(shared.portals.open(&out.tag, addr).await?) as BoxIo)
+            }
+        })
+    };
+    let result = match tokio::time::timeout(DIAL_TIMEOUT, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "dial timed out")),
+    };
+    if !matches!(out.kind, OutboundKind::Portal { .. }) {
+        out.health.record(result.is_ok());
+    }
+    result
+}
+
+/// Copies both ways between `client` (counted: reads uplink, writes downlink) and `target`
+/// until both sides finish, an error, or `token` is cancelled.
+pub(crate) async fn relay<A: Io, B: Io>(
+    client: A,
+    mut target: B,
+    meter: Meter,
+    token: &CancellationToken,
+) {
+    let mut client = Counted::new(client, meter);
+    tokio::select! {
+        _ = token.cancelled() => {}
+        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, UP_BUF, DOWN_BUF) => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "relay ended with an error");
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The TCP side of a Shadowsocks inbound: accept, identify the user (classic key trial with the
+//! per-IP hint, or SS-2022 EIH through the crate), read the target, route, dial, relay.
+//!
+//! A peer that matches no user (or replays a salt) is read and dropped for at most
+//! [`DRAIN_CAP`](crate::DRAIN_CAP), then closed; it is never answered.
+
+use crate::inbound::{InboundRuntime, User};
+use crate::io::{drain, Prefixed, WriteStable, CLASSIC_CHUNK, SS2022_CHUNK};
+use crate::outbound;
+use crate::route::OutboundKind;
+use crate::stats::Meter;
+use crate::{PortShared, Shared};
+use shadowsocks::relay::socks5::Address;
+use shadowsocks::relay::tcprelay::ProxyServerStream;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+/// An authenticated client stream, safe to write from generic code.
+type ClientStream = WriteStable<ProxyServerStream<Prefixed<TcpStream>>>;
+
+/// Why a connection is not served.
+enum Refused {
+    /// The peer went away or broke the protocol after authenticating: just close.
+    Close,
+    /// The peer is unknown: read and drop for a while, then close.
+    Drain(Prefixed<TcpStream>),
+}
+
+/// Accepts connections on `listener` for the port's current inbound until `token` is cancelled.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    port: Arc<PortShared>,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = token.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let rt = port.current();
+        let shared = shared.clone();
+        tokio::spawn(async move { handle(stream, peer, rt, shared).await });
+    }
+}
+
+async fn handle(stream: TcpStream, peer: SocketAddr, rt: Arc<InboundRuntime>, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let auth = async {
+        if rt.method.is_2022() {
+            authenticate_2022(stream, peer, &rt, &shared).await
+        } else {
+            authenticate_classic(stream, peer, &rt, &shared).await
+        }
+    };
+    let result = tokio::select! {
+        _ = rt.token.cancelled() => return,
+        r = tokio::time::timeout(crate::HANDSHAKE_TIMEOUT, auth) => match r {
+            Ok(r) => r,
+            Err(_) => Err(Refused::Close),
+        },
+    };
+    let (client, user, addr) = match result {
+        Ok(x) => x,
+        Err(Refused::Close) => return,
+        Err(Refused::Drain(s)) => {
+            tracing::debug!(inbound = %rt.tag, peer = %peer, "unknown client refused");
+            tokio::select! {
+                _ = rt.token.cancelled() => {}
+                _ = drain(s, crate::DRAIN_CAP) => {}
+            }
+            return;
+        }
+    };
+    serve_client(client, user, addr, &rt, &shared).await;
+}
+
+async fn serve_client(
+    client: ClientStream,
+    user: Arc<User>,
+    addr: Address,
+    rt: &InboundRuntime,
+    shared: &Arc<Shared>,
+) {
+    if user.token.is_cancelled() {
+        return;
+    }
+    let Some(out) = shared.route(&rt.tag, &addr) else {
+        tracing::debug!(inbound = %rt.tag, target = %addr, "no route");
+        return;
+    };
+    if let (OutboundKind::Portal { domain }, Address::DomainNameAddress(host, _)) =
+        (&out.kind, &addr)
+    {
+        if host.eq_ignore_ascii_case(domain) {
+            shared
+                .portals
+                .serve_tunnel(&out.tag, client, user.token.clone())
+                .await;
+            return;
+        }
+    }
+    let dialed = tokio::select! {
+        _ = user.token.cancelled() => return,
+        r = outbound::dial(shared, &out, &addr) => r,
+    };
+    let target = match dialed {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(inbound = %rt.tag, outbound = %out.tag, target = %addr, error = %e, "dial failed");
+            return;
+        }
+    };
+    let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
+    if let Some(t) = &user.traffic {
+        meter = meter.with(t);
+    }
+    outbound::relay(client, target, meter, &user.token).await;
+}
+
+async fn authenticate_classic(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    rt: &InboundRuntime,
+    shared: &Shared,
+) -> Result<(ClientStream, Arc<User>, Address), Refused> {
+    let salt_len = rt.kind.salt_len();
+    let mut probe = vec![0u8; salt_len + 2 + rt.kind.tag_len()];
+    if stream.read_exact(&mut probe).await.is_err() {
+        return Err(Refused::Close);
+    }
+    let ip = peer.ip();
+    let hint = shared.hints.get(&rt.tag, ip);
+    let scan = shared.limiter.allowed(ip);
+    let Some(user) = rt.identify_classic(&probe, hint.as_deref(), scan) else {
+        shared.limiter.failed(ip);
+        return Err(Refused::Drain(Prefixed::new(Vec::new(), stream)));
+    };
+    if !shared.salts.insert(&probe[..salt_len]) {
+        tracing::warn!(inbound = %rt.tag, peer = %peer, "replayed salt refused");
+        return Err(Refused::Drain(Prefixed::new(Vec::new(), stream)));
+    }
+    if let Some(email) = &user.email {
+        shared.hints.set(&rt.tag, ip, email.clone());
+    }
+    let ctx = shared.server_ctx.clone();
+    let mut ss =
+        ProxyServerStream::from_stream(ctx, Prefixed::new(probe, stream), rt.kind, &user.key);
+    let addr = ss.handshake().await.map_err(|_| Refused::Close)?;
+    Ok((WriteStable::new(ss, CLASSIC_CHUNK), user, addr))
+}
+
+async fn authenticate_2022(
+    stream: TcpStream,
+    peer: SocketAddr,
+    rt: &InboundRuntime,
+    shared: &Shared,
+) -> Result<(ClientStream, Arc<User>, Address), Refused> {
+    let ip = peer.ip();
+    let stream = Prefixed::new(Vec::new(), stream);
+    if !shared.limiter.allowed(ip) {
+        return Err(Refused::Drain(stream));
+    }
+    let ctx = shared.server_ctx.clone();
+    let mut ss = ProxyServerStream::from_stream_with_user_manager(
+        ctx,
+        stream,
+        rt.kind,
+        &rt.server_key,
+        rt.manager.clone(),
+    );
+    let addr = match ss.handshake().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(inbound = %rt.tag, peer = %peer, error = %e, "SS-2022 handshake failed");
+            shared.limiter.failed(ip);
+            return Err(Refused::Drain(ss.into_inner()));
+        }
+    };
+    let Some(user) = rt.user_by_key(ss.user_key()) else {
+        return Err(Refused::Drain(ss.into_inner()));
+    };
+    Ok((WriteStable::new(ss, SS2022_CHUNK), user, addr))
+}
