@@ -1,1 +1,73 @@
-//! app
+//! The Arch admin panel: Leptos pages, components and server functions.
+//!
+//! Built twice: with `ssr` inside `arch-manager` (renders every page on the server and runs the
+//! server functions against `manager::Services`), and with `hydrate` into the wasm bundle
+//! (`frontend`), which makes the rendered HTML interactive and follows `/events` for live
+//! updates. Server-only code is confined to [`ssr`] and to `#[server]` bodies, so the `manager`
+//! crate (and its database) never reaches wasm. The browser talks to the server only through the
+//! server functions in [`api`] and the SSE stream; the data it sees are the DTOs in [`model`],
+//! and every failure is an [`AppError`].
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod format;
+pub mod live;
+pub mod model;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod validate;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::{
+    components::{ParentRoute, Redirect, Route, Router, Routes},
+    path, SsrMode,
+};
+
+pub use error::AppError;
+
+/// URL path of the stylesheet copied into the site by `scripts/build-site.sh`.
+pub const STYLESHEET: &str = "/pkg/arch.css";
+
+/// The HTML document around [`App`], rendered by the server for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="data:,"/>
+                <link rel="stylesheet" href=STYLESHEET/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The panel's router: sign-in and setup outside, every other page inside the signed-in layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| if page.is_empty() { "Arch".to_owned() } else { format!("{page} · Arch") }/>
+        <Router>
+            <Routes fallback=pages::NotFound>
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=pages::layout::SignedIn ssr=SsrMode::Async>
+                    <Route path=path!("") view=|| view! { <Redirect path="/nodes"/> }/>
+                    <Route path=path!("nodes") view=pages::nodes::NodesPage ssr=SsrMode::Async/>
+                    <Route path=path!("users") view=pages::users::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,104 @@
+//! Sign-in, sign-out, first-run setup and "who am I".
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+use crate::model::AdminView;
+
+/// Whether no administrator exists yet (the sign-in page then explains how to create one).
+#[server(endpoint = "needs_setup")]
+pub async fn needs_setup() -> Result<bool, AppError> {
+    let services = crate::ssr::services()?;
+    services
+        .auth
+        .needs_setup()
+        .await
+        .map_err(crate::ssr::service_error)
+}
+
+/// The signed-in administrator.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<AdminView, AppError> {
+    let (_, admin) = crate::ssr::signed_in().await?;
+    Ok(crate::ssr::admin_view(&admin))
+}
+
+/// Signs in: sets the session cookie and redirects to the nodes page.
+#[server(endpoint = "login")]
+pub async fn login(username: String, password: String) -> Result<(), AppError> {
+    use crate::ssr;
+    let services = ssr::services()?;
+    let headers = ssr::request_headers().await?;
+    let username = crate::validate::username(&username)?;
+    let client_ip = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok();
+    let session = services
+        .auth
+        .login(&username, &password, client_ip.map(|c| c.0.ip()))
+        .await
+        .map_err(ssr::credential_error(
+            "password",
+            "Wrong user name or password.",
+        ))?;
+    let now = crate::format::now_ms();
+    ssr::set_cookie(&ssr::session_cookie(
+        &session.token,
+        session.expires_at,
+        now,
+        ssr::is_https(&headers),
+    ))?;
+    leptos_axum::redirect("/nodes");
+    Ok(())
+}
+
+/// Creates the first administrator with the one-time setup token, then signs in.
+#[server(endpoint = "setup")]
+pub async fn setup(
+    token: String,
+    username: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use crate::ssr;
+    let services = ssr::services()?;
+    let headers = ssr::request_headers().await?;
+    let username = crate::validate::username(&username)?;
+    crate::validate::new_password(&password, &confirm)?;
+    let session = services
+        .auth
+        .setup(&token, &username, &password)
+        .await
+        .map_err(ssr::credential_error(
+        crate::error::FORM,
+        "This setup link is invalid or was already used. Use the URL arch-manager printed last, \
+             or `arch-manager admin create`.",
+    ))?;
+    let now = crate::format::now_ms();
+    ssr::set_cookie(&ssr::session_cookie(
+        &session.token,
+        session.expires_at,
+        now,
+        ssr::is_https(&headers),
+    ))?;
+    leptos_axum::redirect("/nodes");
+    Ok(())
+}
+
+/// Signs out: ends the session, clears the cookie, redirects to the sign-in page.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::ssr;
+    let services = ssr::services()?;
+    let headers = ssr::request_headers().await?;
+    if let Some(token) = ssr::session_token(&headers) {
+        services
+            .auth
+            .logout(token)
+            .await
+            .map_err(ssr::service_error)?;
+    }
+    ssr::set_cookie(&ssr::clear_session_cookie(ssr::is_https(&headers)))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}

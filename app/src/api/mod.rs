@@ -1,0 +1,15 @@
+//! Server functions of the panel (`POST /api/<name>`), one module per area.
+//!
+//! Each body is a few lines: take `manager::Services` from context (via `crate::ssr`), check the
+//! session, run the shared validation, call the service and map its error into
+//! [`crate::AppError`]. Everything else lives in the manager crate.
+
+pub mod auth;
+pub mod nodes;
+pub mod settings;
+pub mod users;
+
+pub use auth::*;
+pub use nodes::*;
+pub use settings::*;
+pub use users::*;

@@ -1,0 +1,74 @@
+//! Nodes: list, connection check, add, delete.
+
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+use crate::error::AppError;
+use crate::model::{CreatedNode, NodeCheck, NodeForm, NodeView};
+
+/// All nodes, by id.
+#[server(endpoint = "list_nodes")]
+pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let nodes = services
+        .nodes
+        .list()
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(nodes.into_iter().map(crate::ssr::node_view).collect())
+}
+
+/// Checks that a node answers on `host:http_port` and accepts the token, without saving anything.
+#[server(endpoint = "check_node", input = Json)]
+pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
+    use crate::{ssr, validate};
+    let (services, _) = ssr::signed_in().await?;
+    let host = validate::host("host", &form.host, true)?;
+    let port = validate::port("http_port", &form.http_port.to_string(), false)?;
+    let token = validate::node_token(&form.http_token)?;
+    match services.nodes.check(&host, port, &token).await {
+        Ok(info) => Ok(ssr::node_check(info)),
+        // Without a token (one will be generated) a rejection still proves the node answers.
+        Err(err) if token.is_empty() && err.field() == Some("http_token") => Ok(NodeCheck {
+            summary: "The node answers; start it with the generated token shown after adding."
+                .to_owned(),
+        }),
+        Err(err) => Err(ssr::service_error(err)),
+    }
+}
+
+/// Adds a node. An empty token makes the manager generate one, returned once in the result.
+#[server(endpoint = "add_node", input = Json)]
+pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
+    use crate::{ssr, validate};
+    let (services, _) = ssr::signed_in().await?;
+    let host = validate::host("host", &form.host, true)?;
+    let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
+    let token = validate::node_token(&form.http_token)?;
+    let generated = token.is_empty();
+    let node = services
+        .nodes
+        .create(manager::NewNode {
+            host,
+            http_port,
+            http_token: (!generated).then_some(token),
+        })
+        .await
+        .map_err(ssr::service_error)?;
+    let token = generated.then(|| node.http_token.clone());
+    Ok(CreatedNode {
+        node: ssr::node_view(node),
+        token,
+    })
+}
+
+/// Deletes a node.
+#[server(endpoint = "delete_node", input = Json)]
+pub async fn delete_node(id: i64) -> Result<(), AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    services
+        .nodes
+        .delete(id)
+        .await
+        .map_err(crate::ssr::service_error)
+}

@@ -1,0 +1,68 @@
+//! Proxy users: list, create, edit quota / enabled, delete.
+
+use leptos::prelude::*;
+use server_fn::codec::Json;
+
+use crate::error::AppError;
+use crate::model::{NewUserForm, UserEdit, UserView};
+
+/// All users.
+#[server(endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserView>, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let users = services
+        .users
+        .list()
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(users.into_iter().map(crate::ssr::user_view).collect())
+}
+
+/// Creates a user.
+#[server(endpoint = "create_user", input = Json)]
+pub async fn create_user(form: NewUserForm) -> Result<UserView, AppError> {
+    use crate::{ssr, validate};
+    let (services, _) = ssr::signed_in().await?;
+    let name = validate::user_name(&form.name)?;
+    let quota_bytes = validate::quota_bytes(form.quota_bytes)?;
+    let user = services
+        .users
+        .create(manager::NewUser {
+            name,
+            quota_bytes,
+            enabled: form.enabled,
+        })
+        .await
+        .map_err(ssr::service_error)?;
+    Ok(ssr::user_view(user))
+}
+
+/// Changes a user's quota and enabled flag.
+#[server(endpoint = "update_user", input = Json)]
+pub async fn update_user(id: i64, edit: UserEdit) -> Result<UserView, AppError> {
+    use crate::{ssr, validate};
+    let (services, _) = ssr::signed_in().await?;
+    let quota_bytes = validate::quota_bytes(edit.quota_bytes)?;
+    let patch = manager::UserPatch {
+        quota_bytes: Some(quota_bytes),
+        enabled: Some(edit.enabled),
+        ..Default::default()
+    };
+    let user = services
+        .users
+        .update(id, patch)
+        .await
+        .map_err(ssr::service_error)?;
+    Ok(ssr::user_view(user))
+}
+
+/// Deletes a user.
+#[server(endpoint = "delete_user", input = Json)]
+pub async fn delete_user(id: i64) -> Result<(), AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    services
+        .users
+        .delete(id)
+        .await
+        .map_err(crate::ssr::service_error)
+}

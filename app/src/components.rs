@@ -1,0 +1,219 @@
+//! Small building blocks shared by the pages: labelled form fields with their error messages,
+//! per-form error state, status badges, timestamps and the inline delete confirmation.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+
+use crate::error::{AppError, FORM};
+use crate::format;
+
+/// Error messages of one form, keyed by field name ([`FORM`] for the form as a whole).
+#[derive(Clone, Copy)]
+pub struct FormErrors(RwSignal<HashMap<String, String>>);
+
+impl Default for FormErrors {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FormErrors {
+    pub fn new() -> Self {
+        Self(RwSignal::new(HashMap::new()))
+    }
+
+    /// The message for `field`, reactively.
+    pub fn get(&self, field: &str) -> Option<String> {
+        self.0.with(|m| m.get(field).cloned())
+    }
+
+    /// Replaces all messages with the one carried by `err` (beside its field, or for the form).
+    /// An ended session sends the browser to the sign-in page.
+    pub fn show(&self, err: &AppError) {
+        if err.is_unauthorized() {
+            crate::live::go_to_login();
+        }
+        let field = err.field().unwrap_or(FORM).to_owned();
+        self.0.set(HashMap::from([(field, err.to_string())]));
+    }
+
+    /// Removes every message.
+    pub fn clear(&self) {
+        self.0.set(HashMap::new());
+    }
+
+    /// Runs a client-side check; shows its error and returns `None` when it fails.
+    pub fn check<T>(&self, result: Result<T, AppError>) -> Option<T> {
+        result.map_err(|e| self.show(&e)).ok()
+    }
+}
+
+/// A labelled text-like `<input>` with an optional hint and its error message.
+#[component]
+pub fn TextField(
+    /// Unique element id (also prefixes the hint and error ids).
+    #[prop(into)]
+    id: String,
+    /// Field name: the `name` attribute and the key of its error message.
+    field: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    errors: FormErrors,
+    /// `type` attribute (`text`, `password`, `number`, …).
+    #[prop(default = "text")]
+    kind: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] minlength: Option<usize>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    let hint_id = hint.map(|_| format!("{id}-hint"));
+    let described_by = match &hint_id {
+        Some(h) => format!("{h} {error_id}"),
+        None => error_id.clone(),
+    };
+    let error = move || errors.get(field);
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=field
+                type=kind
+                bind:value=value
+                required=required
+                autocomplete=autocomplete
+                inputmode=inputmode
+                minlength=minlength
+                aria-invalid=move || if error().is_some() { "true" } else { "false" }
+                aria-describedby=described_by
+            />
+            {hint.map(|h| view! { <p class="hint" id=hint_id.clone()>{h}</p> })}
+            <p class="field-error" id=error_id aria-live="polite">{error}</p>
+        </div>
+    }
+}
+
+/// A labelled checkbox with its error message.
+#[component]
+pub fn CheckField(
+    #[prop(into)] id: String,
+    field: &'static str,
+    label: &'static str,
+    checked: RwSignal<bool>,
+    errors: FormErrors,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field field-check">
+            <input id=id.clone() name=field type="checkbox" bind:checked=checked aria-describedby=error_id.clone()/>
+            <label for=id>{label}</label>
+            <p class="field-error" id=error_id aria-live="polite">{move || errors.get(field)}</p>
+        </div>
+    }
+}
+
+/// The message that belongs to the whole form (not to one field), if any.
+#[component]
+pub fn FormMessage(errors: FormErrors) -> impl IntoView {
+    view! {
+        <p class="form-error" role="alert" data-testid="form-error">
+            {move || errors.get(FORM)}
+        </p>
+    }
+}
+
+/// A push/pull status badge: `""` reads "processing".
+#[component]
+pub fn StatusBadge(
+    #[prop(into)] status: Signal<String>,
+    #[prop(into)] testid: String,
+) -> impl IntoView {
+    let label = move || {
+        status.with(|s| {
+            if s.is_empty() {
+                "processing".to_owned()
+            } else {
+                s.clone()
+            }
+        })
+    };
+    view! {
+        <span class=move || format!("status status-{}", label()) data-testid=testid>
+            {label}
+        </span>
+    }
+}
+
+/// A timestamp shown as relative time, with the ISO form in `title` and `datetime`.
+#[component]
+pub fn Timestamp(
+    #[prop(into)] at_ms: Signal<i64>,
+    now_ms: Signal<i64>,
+    #[prop(into)] testid: String,
+) -> impl IntoView {
+    let iso = move || format::iso8601(at_ms.get());
+    view! {
+        <time datetime=iso title=iso data-testid=testid>
+            {move || format::relative(now_ms.get(), at_ms.get())}
+        </time>
+    }
+}
+
+/// "Delete" button that asks for confirmation inline before calling `on_confirm`.
+#[component]
+pub fn ConfirmDelete(
+    /// What is deleted, e.g. `node 3 (10.0.0.1:8080)`.
+    #[prop(into)]
+    what: String,
+    /// Prefix for `data-testid`s: `{testid}-delete`, `{testid}-confirm`.
+    #[prop(into)]
+    testid: String,
+    on_confirm: Callback<()>,
+    #[prop(into)] pending: Signal<bool>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let (ask_id, yes_id, no_id) = (
+        format!("{testid}-delete"),
+        format!("{testid}-confirm"),
+        format!("{testid}-cancel"),
+    );
+    let label = format!("Delete {what}");
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || {
+                view! {
+                    <button type="button" class="danger-outline" data-testid=ask_id.clone()
+                        aria-label=label.clone() on:click=move |_| asking.set(true)>
+                        "Delete"
+                    </button>
+                }
+            }
+        >
+            <span class="confirm" role="group" aria-label=format!("Confirm deletion of {what}")>
+                <span>"Delete " {what.clone()} "?"</span>
+                <button type="button" class="danger" data-testid=yes_id.clone()
+                    disabled=move || pending.get()
+                    on:click=move |_| { on_confirm.run(()); asking.set(false); }>
+                    "Yes, delete"
+                </button>
+                <button type="button" data-testid=no_id.clone() on:click=move |_| asking.set(false)>
+                    "Cancel"
+                </button>
+            </span>
+        </Show>
+    }
+}
+
+/// A full-width error box for errors that replace a page's content (e.g. a failed list load).
+#[component]
+pub fn ErrorBox(error: AppError) -> impl IntoView {
+    if error.is_unauthorized() {
+        crate::live::go_to_login();
+    }
+    view! { <p class="form-error" role="alert">{error.to_string()}</p> }
+}

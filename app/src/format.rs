@@ -1,0 +1,152 @@
+//! Pure formatting and parsing helpers shared by server rendering and the browser: sizes in GB,
+//! relative times, ISO-8601 timestamps. No I/O, no clock — callers pass "now" in.
+
+/// Bytes in one GB as the panel counts it (10^9, as the manager's REST `usage` fields do).
+pub const GB: f64 = 1_000_000_000.0;
+
+/// Largest quota accepted from the form, in GB (keeps the byte count far from i64 overflow).
+pub const MAX_QUOTA_GB: f64 = 1_000_000_000.0;
+
+/// `bytes` as GB with two decimals, e.g. `"1.50"`.
+pub fn gb(bytes: i64) -> String {
+    format!("{:.2}", bytes as f64 / GB)
+}
+
+/// A quota for display: `"unlimited"` for 0, otherwise GB with two decimals.
+pub fn quota(bytes: i64) -> String {
+    if bytes == 0 {
+        "unlimited".to_owned()
+    } else {
+        gb(bytes)
+    }
+}
+
+/// The value a GB input field starts with for `bytes` (no trailing zeros: `1.5`, `0`).
+pub fn gb_input(bytes: i64) -> String {
+    let s = format!("{:.3}", bytes as f64 / GB);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Parses a GB field (`"1.5"`, `"0"`, `" 2 "`) into bytes. `Err` carries a message for the field.
+pub fn parse_gb(input: &str) -> Result<i64, &'static str> {
+    let value: f64 = input
+        .trim()
+        .parse()
+        .map_err(|_| "Enter a number of GB, e.g. 10 or 2.5.")?;
+    if !value.is_finite() || value < 0.0 {
+        return Err("The quota cannot be negative.");
+    }
+    if value > MAX_QUOTA_GB {
+        return Err("The quota is too large.");
+    }
+    Ok((value * GB).round() as i64)
+}
+
+/// How long ago `at_ms` was, relative to `now_ms`; `"never"` for 0.
+pub fn relative(now_ms: i64, at_ms: i64) -> String {
+    if at_ms <= 0 {
+        return "never".to_owned();
+    }
+    let secs = (now_ms - at_ms) / 1000;
+    match secs {
+        i64::MIN..=-5 => "in the future".to_owned(),
+        -4..=4 => "just now".to_owned(),
+        5..=59 => format!("{secs} s ago"),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// `at_ms` (unix milliseconds) as `YYYY-MM-DDTHH:MM:SSZ`; empty for 0 (never).
+pub fn iso8601(at_ms: i64) -> String {
+    if at_ms <= 0 {
+        return String::new();
+    }
+    let secs = at_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Current time in unix milliseconds (browser clock in wasm, system clock on the server).
+pub fn now_ms() -> i64 {
+    #[cfg(all(target_arch = "wasm32", feature = "hydrate"))]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(all(target_arch = "wasm32", feature = "hydrate")))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(gb(0), "0.00");
+        assert_eq!(gb(1_500_000_000), "1.50");
+        assert_eq!(quota(0), "unlimited");
+        assert_eq!(gb_input(1_500_000_000), "1.5");
+        assert_eq!(gb_input(0), "0");
+        assert_eq!(gb_input(10_000_000_000), "10");
+        assert_eq!(gb_input(1_234_567_890), "1.235");
+        assert_eq!(parse_gb(" 1.5 "), Ok(1_500_000_000));
+        assert_eq!(parse_gb("0"), Ok(0));
+        assert!(parse_gb("-1").is_err());
+        assert!(parse_gb("abc").is_err());
+        assert!(parse_gb("NaN").is_err());
+        assert!(parse_gb("1e12").is_err());
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_000_000_000;
+        assert_eq!(relative(now, 0), "never");
+        assert_eq!(relative(now, now - 2_000), "just now");
+        assert_eq!(relative(now, now - 42_000), "42 s ago");
+        assert_eq!(relative(now, now - 3 * 60_000), "3 min ago");
+        assert_eq!(relative(now, now - 5 * 3_600_000), "5 h ago");
+        assert_eq!(relative(now, now - 2 * 86_400_000), "2 d ago");
+        assert_eq!(relative(now, now + 60_000), "in the future");
+    }
+
+    #[test]
+    fn iso_timestamps() {
+        assert_eq!(iso8601(0), "");
+        assert_eq!(iso8601(1), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_795_630_218_000), "2026-11-25T18:10:18Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,206 @@
+//! Data that crosses between the server and the browser: the panel's own serde structs.
+//!
+//! The `manager` crate is server-only, so nothing of it may appear here; `crate::ssr` converts
+//! manager types into these. Node tokens are never part of a view — the token of a new node is
+//! returned once, in [`CreatedNode`].
+
+use serde::{Deserialize, Serialize};
+
+/// The signed-in administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminView {
+    pub id: i64,
+    pub username: String,
+}
+
+/// One node as the nodes table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: i64,
+    pub host: String,
+    pub http_port: u16,
+    pub usage_bytes: i64,
+    /// `""` (processing), `available`, `dirty` or `unavailable`.
+    pub push_status: String,
+    /// `""` (processing), `available` or `unavailable`.
+    pub pull_status: String,
+    /// Unix ms of the last successful push, 0 = never.
+    pub pushed_at: i64,
+    /// Unix ms of the last successful pull, 0 = never.
+    pub pulled_at: i64,
+    pub applied_version: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// A node that was just added. `token` is set only when the manager generated it: it is shown
+/// once and must be given to `arch-node serve --token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedNode {
+    pub node: NodeView,
+    pub token: Option<String>,
+}
+
+/// What a successful connection check learned about a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCheck {
+    /// Human-readable summary (version, applied config) of the node's `/v1/info`.
+    pub summary: String,
+}
+
+/// The add-node form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeForm {
+    pub host: String,
+    pub http_port: u16,
+    /// Empty = let the manager generate one.
+    pub http_token: String,
+}
+
+/// One user as the users table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// 0 = unlimited.
+    pub quota_bytes: i64,
+    pub usage_bytes: i64,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+/// The create-user form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUserForm {
+    pub name: String,
+    /// 0 = unlimited.
+    pub quota_bytes: i64,
+    pub enabled: bool,
+}
+
+/// The edit-user form (the table edits quota and enabled in place).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEdit {
+    pub quota_bytes: i64,
+    pub enabled: bool,
+}
+
+/// The settings page, both as shown and as submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub host: String,
+    pub ss_direct_port: u16,
+    pub ss_relay_port: u16,
+    pub ss_reverse_port: u16,
+    pub ss_remote_port: u16,
+    /// `socks5://…` or `http://…`; empty = no fallback proxy.
+    pub proxy_url: String,
+    pub traffic_ratio: f64,
+}
+
+/// An event from the manager's `/events` stream (JSON in each SSE message's `data`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// A node's status, times or usage changed.
+    Node(NodeLive),
+    /// A node was deleted.
+    NodeRemoved { id: i64 },
+    /// Nodes were added or edited: reload the list.
+    NodesChanged,
+    /// Users were added, edited or deleted: reload the list.
+    UsersChanged,
+    /// One user's usage or enabled state changed (accounting, quotas).
+    UserUsage(UserLive),
+    /// Settings changed.
+    SettingsChanged,
+    /// An event type this build does not know; ignored.
+    #[serde(other)]
+    Other,
+}
+
+/// The live part of a node, as carried by [`LiveEvent::Node`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLive {
+    pub id: i64,
+    pub push_status: String,
+    pub pull_status: String,
+    pub pushed_at: i64,
+    pub pulled_at: i64,
+    pub usage_bytes: i64,
+    #[serde(default)]
+    pub applied_version: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// The live part of a user, as carried by [`LiveEvent::UserUsage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserLive {
+    pub id: i64,
+    pub usage_bytes: i64,
+    pub enabled: bool,
+}
+
+impl NodeView {
+    /// This node with the live fields of `live` applied.
+    pub fn with_live(mut self, live: &NodeLive) -> Self {
+        self.push_status.clone_from(&live.push_status);
+        self.pull_status.clone_from(&live.pull_status);
+        self.pushed_at = live.pushed_at;
+        self.pulled_at = live.pulled_at;
+        self.usage_bytes = live.usage_bytes;
+        self.applied_version.clone_from(&live.applied_version);
+        self.last_error.clone_from(&live.last_error);
+        self
+    }
+}
+
+impl UserView {
+    /// This user with the live fields of `live` applied.
+    pub fn with_live(mut self, live: &UserLive) -> Self {
+        self.usage_bytes = live.usage_bytes;
+        self.enabled = live.enabled;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_manager_event_format() {
+        let ev: LiveEvent = serde_json::from_str(
+            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable",
+                "pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","last_error":null}"#,
+        )
+        .expect("node event");
+        let LiveEvent::Node(live) = ev else {
+            panic!("not a node event: {ev:?}")
+        };
+        assert_eq!(live.id, 3);
+        assert_eq!(live.pull_status, "unavailable");
+        assert_eq!(live.applied_version.as_deref(), Some("v1"));
+
+        let ev: LiveEvent =
+            serde_json::from_str(r#"{"type":"node_removed","id":3}"#).expect("removed");
+        assert_eq!(ev, LiveEvent::NodeRemoved { id: 3 });
+        let ev: LiveEvent = serde_json::from_str(r#"{"type":"users_changed"}"#).expect("users");
+        assert_eq!(ev, LiveEvent::UsersChanged);
+        let ev: LiveEvent =
+            serde_json::from_str(r#"{"type":"user_usage","id":4,"usage_bytes":9,"enabled":false}"#)
+                .expect("usage");
+        assert_eq!(
+            ev,
+            LiveEvent::UserUsage(UserLive {
+                id: 4,
+                usage_bytes: 9,
+                enabled: false
+            })
+        );
+        let ev: LiveEvent = serde_json::from_str(r#"{"type":"audit"}"#).expect("unknown");
+        assert_eq!(ev, LiveEvent::Other);
+    }
+}

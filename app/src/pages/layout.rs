@@ -1,0 +1,53 @@
+//! The signed-in layout: top bar with navigation, the administrator's name and "Sign out", the
+//! live-update connection shared by all pages below it, and the page itself.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::api::{whoami, Logout};
+use crate::live::{self, LiveState};
+
+/// Layout of every page that requires a session (the server redirects to /login before
+/// rendering it without one; an ended session found later sends the browser there too).
+#[component]
+pub fn SignedIn() -> impl IntoView {
+    let live = LiveState::new();
+    provide_context(live);
+    // Effects run only in the browser: one event stream for every page below this layout.
+    Effect::new(move |_| live::connect(live));
+    let admin = Resource::new(|| (), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/nodes">"Arch"</a>
+            <nav aria-label="Main">
+                <A href="/nodes">"Nodes"</A>
+                <A href="/users">"Users"</A>
+                <A href="/settings">"Settings"</A>
+            </nav>
+            <span class="live-status" data-testid="live-status" data-connected=move || live.connected.get().to_string()>
+                {move || if live.connected.get() { "live" } else { "offline" }}
+            </span>
+            <Suspense fallback=|| ()>
+                <span class="admin" data-testid="admin-name">
+                    {move || admin.get().map(|r| match r {
+                        Ok(a) => a.username,
+                        Err(e) => {
+                            if e.is_unauthorized() {
+                                live::go_to_login();
+                            }
+                            String::new()
+                        }
+                    })}
+                </span>
+            </Suspense>
+            <ActionForm action=logout attr:class="logout">
+                <button type="submit" data-testid="sign-out">"Sign out"</button>
+            </ActionForm>
+        </header>
+        <main id="main">
+            <Outlet/>
+        </main>
+    }
+}

@@ -1,0 +1,121 @@
+//! Nodes page (`/nodes`): the node table with live push/pull status, times and usage, the
+//! add-node form and delete with confirmation.
+//!
+//! The table renders from the `list_nodes` resource (server-side first); node events from
+//! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
+//! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
+//! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{delete_node, list_nodes};
+use crate::components::{ConfirmDelete, ErrorBox, StatusBadge, Timestamp};
+use crate::format;
+use crate::live::LiveState;
+use crate::model::NodeView;
+
+use super::add_node::AddNodeForm;
+
+/// The nodes page.
+#[component]
+pub fn NodesPage() -> impl IntoView {
+    let live = expect_context::<LiveState>();
+    let nodes = Resource::new(move || live.nodes_version.get(), |_| list_nodes());
+    let reload = Callback::new(move |()| live.reload_nodes());
+    let rows = move || {
+        let removed = live.removed.get();
+        nodes
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| !removed.contains(&n.id))
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <Title text="Nodes"/>
+        <h1>"Nodes"</h1>
+        <Transition fallback=|| view! { <p>"Loading nodes…"</p> }>
+            {move || nodes.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
+            <div class="table-wrap">
+                <table class="data" data-testid="nodes-table">
+                    <caption class="visually-hidden">"Nodes"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"ID"</th>
+                            <th scope="col">"Address"</th>
+                            <th scope="col">"Push"</th>
+                            <th scope="col">"Pull"</th>
+                            <th scope="col">"Pushed"</th>
+                            <th scope="col">"Pulled"</th>
+                            <th scope="col" class="num">"Usage (GB)"</th>
+                            <th scope="col">"Config version"</th>
+                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For each=rows key=|n: &NodeView| n.clone() let:node>
+                            <NodeRow base=node on_deleted=reload/>
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+            <Show when=move || nodes.get().and_then(Result::ok).is_some_and(|n| n.is_empty())>
+                <p class="empty" data-testid="nodes-empty">"No nodes yet. Add one below."</p>
+            </Show>
+        </Transition>
+        <AddNodeForm on_added=reload/>
+    }
+}
+
+/// One table row; live fields come from [`LiveState`] when an event has arrived.
+#[component]
+fn NodeRow(base: NodeView, on_deleted: Callback<()>) -> impl IntoView {
+    let live = expect_context::<LiveState>();
+    let id = base.id;
+    let address = format!("{}:{}", base.host, base.http_port);
+    let node = Memo::new(move |_| {
+        live.nodes.with(|m| match m.get(&id) {
+            Some(l) => base.clone().with_live(l),
+            None => base.clone(),
+        })
+    });
+    let now = Signal::from(live.now);
+    let delete = Action::new(move |id: &i64| delete_node(*id));
+    let error = move || delete.value().get().and_then(Result::err);
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            live.removed.update(|s| {
+                s.insert(id);
+            });
+            on_deleted.run(());
+        }
+    });
+    let t = move |suffix: &str| format!("node-{id}-{suffix}");
+    view! {
+        <tr data-testid=format!("node-{id}")>
+            <td>{id}</td>
+            <td>
+                {address.clone()}
+                {move || node.with(|n| n.last_error.clone()).map(|e| view! {
+                    <span class="row-note" title=e.clone()>"last error: " {e.clone()}</span>
+                })}
+            </td>
+            <td><StatusBadge status=Signal::derive(move || node.with(|n| n.push_status.clone())) testid=t("push-status")/></td>
+            <td><StatusBadge status=Signal::derive(move || node.with(|n| n.pull_status.clone())) testid=t("pull-status")/></td>
+            <td><Timestamp at_ms=Signal::derive(move || node.with(|n| n.pushed_at)) now_ms=now testid=t("pushed-at")/></td>
+            <td><Timestamp at_ms=Signal::derive(move || node.with(|n| n.pulled_at)) now_ms=now testid=t("pulled-at")/></td>
+            <td class="num" data-testid=t("usage")>{move || format::gb(node.with(|n| n.usage_bytes))}</td>
+            <td data-testid=t("version")>
+                <code>{move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}</code>
+            </td>
+            <td class="actions">
+                <ConfirmDelete what=format!("node {id} ({address})") testid=format!("node-{id}")
+                    on_confirm=Callback::new(move |()| { delete.dispatch(id); })
+                    pending=delete.pending()/>
+                {move || error().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,143 @@
+//! Settings page (`/settings`): manager host, the four Shadowsocks mode ports (0 = mode off),
+//! the fallback proxy URL and the traffic ratio. Messages appear beside the field they concern.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_meta::Title;
+
+use crate::api::{get_settings, update_settings};
+use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
+use crate::model::SettingsView;
+use crate::validate;
+
+/// The settings page.
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| get_settings());
+    view! {
+        <Title text="Settings"/>
+        <h1>"Settings"</h1>
+        <Suspense fallback=|| view! { <p>"Loading settings…"</p> }>
+            {move || settings.get().map(|r| match r {
+                Ok(current) => view! { <SettingsForm current/> }.into_any(),
+                Err(error) => view! { <ErrorBox error/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// Form fields as typed (strings until validated).
+#[derive(Clone, Copy)]
+struct Fields {
+    host: RwSignal<String>,
+    direct: RwSignal<String>,
+    relay: RwSignal<String>,
+    reverse: RwSignal<String>,
+    remote: RwSignal<String>,
+    proxy_url: RwSignal<String>,
+    ratio: RwSignal<String>,
+}
+
+impl Fields {
+    fn new(s: &SettingsView) -> Self {
+        Self {
+            host: RwSignal::new(s.host.clone()),
+            direct: RwSignal::new(s.ss_direct_port.to_string()),
+            relay: RwSignal::new(s.ss_relay_port.to_string()),
+            reverse: RwSignal::new(s.ss_reverse_port.to_string()),
+            remote: RwSignal::new(s.ss_remote_port.to_string()),
+            proxy_url: RwSignal::new(s.proxy_url.clone()),
+            ratio: RwSignal::new(s.traffic_ratio.to_string()),
+        }
+    }
+
+    fn set(&self, s: &SettingsView) {
+        self.host.set(s.host.clone());
+        self.direct.set(s.ss_direct_port.to_string());
+        self.relay.set(s.ss_relay_port.to_string());
+        self.reverse.set(s.ss_reverse_port.to_string());
+        self.remote.set(s.ss_remote_port.to_string());
+        self.proxy_url.set(s.proxy_url.clone());
+        self.ratio.set(s.traffic_ratio.to_string());
+    }
+
+    /// Validates every field (first error wins) into the value to submit.
+    fn parse(&self) -> Result<SettingsView, crate::AppError> {
+        let port =
+            |field, value: RwSignal<String>| validate::port(field, &value.get_untracked(), true);
+        Ok(SettingsView {
+            host: validate::host("host", &self.host.get_untracked(), true)?,
+            ss_direct_port: port("ss_direct_port", self.direct)?,
+            ss_relay_port: port("ss_relay_port", self.relay)?,
+            ss_reverse_port: port("ss_reverse_port", self.reverse)?,
+            ss_remote_port: port("ss_remote_port", self.remote)?,
+            proxy_url: validate::proxy_url(&self.proxy_url.get_untracked())?,
+            traffic_ratio: validate::traffic_ratio(&self.ratio.get_untracked())?,
+        })
+    }
+}
+
+#[component]
+fn SettingsForm(current: SettingsView) -> impl IntoView {
+    let fields = Fields::new(&current);
+    let errors = FormErrors::new();
+    let saving = RwSignal::new(false);
+    let saved = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        errors.clear();
+        saved.set(false);
+        let Some(values) = errors.check(fields.parse()) else {
+            return;
+        };
+        saving.set(true);
+        spawn_local(async move {
+            match update_settings(values).await {
+                Ok(stored) => {
+                    fields.set(&stored);
+                    saved.set(true);
+                }
+                Err(err) => errors.show(&err),
+            }
+            saving.set(false);
+        });
+    };
+    let port_hint = "0 turns this mode off.";
+    view! {
+        <form class="card settings" novalidate on:submit=submit>
+            <FormMessage errors/>
+            <fieldset>
+                <legend>"Manager"</legend>
+                <TextField id="settings-host" field="host" label="Public host" value=fields.host errors
+                    hint="Host name or IP that users' links point at."/>
+            </fieldset>
+            <fieldset>
+                <legend>"Shadowsocks ports"</legend>
+                <TextField id="settings-direct" field="ss_direct_port" label="Direct port" value=fields.direct
+                    errors inputmode="numeric" hint=port_hint/>
+                <TextField id="settings-relay" field="ss_relay_port" label="Relay port" value=fields.relay
+                    errors inputmode="numeric" hint=port_hint/>
+                <TextField id="settings-reverse" field="ss_reverse_port" label="Reverse port" value=fields.reverse
+                    errors inputmode="numeric" hint=port_hint/>
+                <TextField id="settings-remote" field="ss_remote_port" label="Remote port (on nodes)"
+                    value=fields.remote errors inputmode="numeric" hint=port_hint/>
+            </fieldset>
+            <fieldset>
+                <legend>"Traffic"</legend>
+                <TextField id="settings-proxy" field="proxy_url" label="Fallback proxy URL" value=fields.proxy_url
+                    errors autocomplete="off"
+                    hint="socks5://host:port or http://host:port, used when a node cannot be reached directly. Empty = none."/>
+                <TextField id="settings-ratio" field="traffic_ratio" label="Traffic ratio" value=fields.ratio
+                    errors inputmode="decimal" hint="Multiplies the usage counted for users, e.g. 1 or 1.5."/>
+            </fieldset>
+            <div class="form-actions">
+                <button type="submit" class="primary" data-testid="save-settings" disabled=move || saving.get()>
+                    "Save settings"
+                </button>
+                <span class="ok-text" aria-live="polite" data-testid="settings-saved">
+                    {move || saved.get().then_some("Saved.")}
+                </span>
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,271 @@
+//! Server-only glue between the panel and the `manager` crate (compiled with `ssr` only).
+//!
+//! Owns: the session cookie (name, parsing, `Set-Cookie` values), the "who is signed in" check
+//! used by server functions, pages and the server's `/events` route, the mapping from
+//! `manager::ServiceError` to [`AppError`], and conversions from manager types to the panel's
+//! DTOs. It must not hold state of its own: everything comes from `manager::Services` in context.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use leptos::prelude::*;
+use manager::{Admin, ServiceError, Services};
+
+use crate::error::AppError;
+use crate::model::{AdminView, NodeCheck, NodeView, SettingsView, UserView};
+
+/// Name of the session cookie set by sign-in and first-run setup.
+pub const SESSION_COOKIE: &str = "arch_session";
+
+/// The session token carried by the request's `Cookie` header(s), if any.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// The administrator signed in with the request's session cookie, if the session is valid.
+/// Used by server functions, the page guard and the `/events` route.
+pub async fn admin_from_headers(headers: &HeaderMap, services: &Services) -> Option<Admin> {
+    let token = session_token(headers)?;
+    services.auth.admin_for_session(token).await.ok().flatten()
+}
+
+/// Whether the request reached the panel over https (directly or through a proxy), in which case
+/// the session cookie is marked `Secure`.
+pub fn is_https(headers: &HeaderMap) -> bool {
+    let header_is = |name: &str, prefix: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(prefix))
+    };
+    header_is("x-forwarded-proto", "https") || header_is("origin", "https://")
+}
+
+/// `Set-Cookie` value for a new session that expires at `expires_at` (unix ms).
+pub fn session_cookie(token: &str, expires_at_ms: i64, now_ms: i64, secure: bool) -> String {
+    let max_age = ((expires_at_ms - now_ms) / 1000).max(0);
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie(secure: bool) -> String {
+    session_cookie("", 0, 0, secure)
+}
+
+/// The services provided to every server function and page render by `server/src/panel.rs`.
+pub fn services() -> Result<Services, AppError> {
+    use_context::<Services>().ok_or_else(|| {
+        tracing::error!("manager::Services missing from the Leptos context");
+        AppError::Internal
+    })
+}
+
+/// The request headers of the current server-function call or page render.
+pub async fn request_headers() -> Result<HeaderMap, AppError> {
+    leptos_axum::extract::<HeaderMap>()
+        .await
+        .map_err(AppError::Request)
+}
+
+/// Services plus the signed-in administrator, or [`AppError::Unauthorized`].
+pub async fn signed_in() -> Result<(Services, Admin), AppError> {
+    let services = services()?;
+    let headers = request_headers().await?;
+    let admin = admin_from_headers(&headers, &services)
+        .await
+        .ok_or(AppError::Unauthorized)?;
+    Ok((services, admin))
+}
+
+/// Adds a `Set-Cookie` header to the response of the current server function.
+pub fn set_cookie(value: &str) -> Result<(), AppError> {
+    let value = HeaderValue::from_str(value).map_err(|_| AppError::Internal)?;
+    let response = use_context::<leptos_axum::ResponseOptions>().ok_or(AppError::Internal)?;
+    response.append_header(header::SET_COOKIE, value);
+    Ok(())
+}
+
+/// Maps a service error to the panel's error. Details of internal failures are logged here,
+/// once, and not sent to the browser.
+pub fn service_error(err: ServiceError) -> AppError {
+    match err {
+        ServiceError::Invalid { field, message } => AppError::Invalid {
+            field,
+            message: sentence(&message),
+        },
+        ServiceError::Conflict { field, message } => AppError::Conflict {
+            field,
+            message: sentence(&message),
+        },
+        ServiceError::NotFound(what) => AppError::NotFound(what),
+        ServiceError::Unauthorized => AppError::Unauthorized,
+        ServiceError::RateLimited => AppError::RateLimited,
+        ServiceError::Unreachable(reason) => AppError::Unreachable(reason),
+        other => {
+            tracing::error!(error = %other, "panel request failed");
+            AppError::Internal
+        }
+    }
+}
+
+/// The manager's messages are fragments ("must be 1–64 …"); shown beside a field they read
+/// better as a sentence.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// Like [`service_error`], but an `Unauthorized` from the service means the *credentials in the
+/// form* were wrong (sign-in, setup token, node token), not that the session ended.
+pub fn credential_error(field: &str, message: &str) -> impl FnOnce(ServiceError) -> AppError {
+    let (field, message) = (field.to_owned(), message.to_owned());
+    move |err| match err {
+        ServiceError::Unauthorized => AppError::Invalid { field, message },
+        other => service_error(other),
+    }
+}
+
+/// Manager admin → panel DTO.
+pub fn admin_view(admin: &Admin) -> AdminView {
+    AdminView {
+        id: admin.id,
+        username: admin.username.clone(),
+    }
+}
+
+/// Manager node → panel DTO (without the node's token).
+pub fn node_view(node: manager::Node) -> NodeView {
+    NodeView {
+        id: node.id,
+        host: node.host,
+        http_port: u16::try_from(node.http_port).unwrap_or_default(),
+        usage_bytes: node.usage_bytes,
+        push_status: node.push_status.as_str().to_owned(),
+        pull_status: node.pull_status.as_str().to_owned(),
+        pushed_at: node.pushed_at,
+        pulled_at: node.pulled_at,
+        applied_version: node.applied_version,
+        last_error: node.last_error,
+    }
+}
+
+/// What a connection check learned, in one line.
+pub fn node_check(info: manager::NodeInfo) -> NodeCheck {
+    let config = info.config_version.as_deref().unwrap_or("none yet");
+    NodeCheck {
+        summary: format!(
+            "{} {} is reachable (up {} s, config version {config})",
+            info.name, info.version, info.uptime_seconds
+        ),
+    }
+}
+
+/// Manager user → panel DTO.
+pub fn user_view(user: manager::User) -> UserView {
+    UserView {
+        id: user.id,
+        name: user.name,
+        enabled: user.enabled,
+        disabled_reason: user.disabled_reason,
+        quota_bytes: user.quota_bytes,
+        usage_bytes: user.usage_bytes,
+        created_at: user.created_at,
+    }
+}
+
+/// Manager settings → panel DTO.
+pub fn settings_view(s: manager::Settings) -> SettingsView {
+    SettingsView {
+        host: s.host,
+        ss_direct_port: s.ss_direct_port,
+        ss_relay_port: s.ss_relay_port,
+        ss_reverse_port: s.ss_reverse_port,
+        ss_remote_port: s.ss_remote_port,
+        proxy_url: s.proxy_url,
+        traffic_ratio: s.traffic_ratio,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; arch_session=tok; b=2"),
+        );
+        assert_eq!(session_token(&headers), Some("tok"));
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::COOKIE, HeaderValue::from_static("arch_session=x2"));
+        assert_eq!(session_token(&headers), Some("x2"));
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("arch_session="));
+        assert_eq!(session_token(&headers), None);
+        assert_eq!(session_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        assert_eq!(
+            session_cookie("t", 61_000, 1_000, false),
+            "arch_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        assert!(session_cookie("t", 61_000, 1_000, true).ends_with("; Secure"));
+        assert!(clear_session_cookie(false).contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn https_detection() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_https(&headers));
+        headers.insert("origin", HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(!is_https(&headers));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(is_https(&headers));
+    }
+
+    #[test]
+    fn service_errors_keep_their_field() {
+        let err = service_error(ServiceError::Invalid {
+            field: "quota_bytes".into(),
+            message: "must be 0 (unlimited) or more".into(),
+        });
+        assert_eq!(
+            err,
+            AppError::invalid("quota_bytes", "Must be 0 (unlimited) or more.")
+        );
+        let err = service_error(ServiceError::Conflict {
+            field: "name".into(),
+            message: "the name is taken.".into(),
+        });
+        assert_eq!(err.field(), Some("name"));
+        assert_eq!(err.to_string(), "The name is taken.");
+        assert_eq!(
+            service_error(ServiceError::Internal("secret detail".into())),
+            AppError::Internal
+        );
+        let err = credential_error("password", "wrong")(ServiceError::Unauthorized);
+        assert_eq!(err.field(), Some("password"));
+    }
+}

@@ -1,0 +1,29 @@
+// Saving settings, with validation messages beside the fields.
+import { test, expect, open } from './support';
+
+test('settings are validated and saved', async ({ page }) => {
+  await open(page, '/settings');
+  const save = page.getByTestId('save-settings');
+
+  await page.getByLabel('Fallback proxy URL').fill('ftp://proxy:21');
+  await save.click();
+  await expect(page.locator('#settings-proxy-error')).toHaveText('Use a socks5:// or http:// URL, or leave it empty.');
+
+  await page.getByLabel('Fallback proxy URL').fill('socks5://127.0.0.1:1080');
+  await page.getByLabel('Relay port').fill('70000');
+  await save.click();
+  await expect(page.locator('#settings-relay-error')).toHaveText('Enter a port number from 0 to 65535.');
+  await expect(page.locator('#settings-proxy-error')).toBeEmpty();
+
+  await page.getByLabel('Public host').fill('proxy.example.com');
+  await page.getByLabel('Relay port').fill('0');
+  await page.getByLabel('Traffic ratio').fill('1.5');
+  await save.click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+
+  await page.reload();
+  await expect(page.getByLabel('Public host')).toHaveValue('proxy.example.com');
+  await expect(page.getByLabel('Fallback proxy URL')).toHaveValue('socks5://127.0.0.1:1080');
+  await expect(page.getByLabel('Relay port')).toHaveValue('0');
+  await expect(page.getByLabel('Traffic ratio')).toHaveValue('1.5');
+});

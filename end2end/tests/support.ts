@@ -1,0 +1,46 @@
+// Shared helpers: the URLs and node details from the global setup, a `page` fixture that fails
+// the test on any browser console error (hydration problems show up there), waiting for
+// hydration, and an axe accessibility check.
+import { test as base, expect, Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+
+export function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: the global setup did not run`);
+  return value;
+}
+
+/** Absolute URL of a panel path on the manager under test. */
+export const url = (p: string) => new URL(p, env('ARCH_BASE_URL')).toString();
+
+export const test = base.extend<{ page: Page }>({
+  page: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+    });
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    await use(page);
+    expect(problems, 'browser console errors').toEqual([]);
+  },
+});
+export { expect };
+
+/** Opens `path` and waits until the wasm bundle has hydrated the server-rendered page. */
+export async function open(page: Page, path: string) {
+  await page.goto(url(path));
+  await hydrated(page);
+}
+
+export async function hydrated(page: Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+}
+
+/** Fails with the list of WCAG 2.1 A/AA violations axe finds on the current page. */
+export async function expectAccessible(page: Page) {
+  const result = await new AxeBuilder({ page })
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'])
+    .analyze();
+  const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  expect(summary).toEqual([]);
+}
