@@ -1,1 +1,16 @@
-//! migrations
+//! Forward-only schema migrations of the arch-manager database, portable between SQLite and
+//! PostgreSQL. Owns table layout only; entities and queries live in the `manager` crate.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_init;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_init::Migration)]
+    }
+}

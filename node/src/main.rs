@@ -1,1 +1,96 @@
-fn main() {}
+//! `arch-node`: the node agent. It serves the node API (`/v1/configs`, `/v1/stats`, `/v1/info`)
+//! for the manager, runs the pushed config in the embedded engine, and keeps traffic counters on
+//! disk so the manager can account them exactly once. It must not reach the manager's database or
+//! know about users beyond what a config says.
+
+mod api;
+mod cli;
+mod state;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        cli::Command::Serve(args) => serve(args).await,
+        cli::Command::CheckConfig(args) => check_config(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("arch-node: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// Validates a config file the way `POST /v1/configs` would.
+fn check_config(args: cli::CheckConfigArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let config = xray::Config::from_json(&bytes)?;
+    println!("ok: version {}", config.version());
+    Ok(())
+}
+
+async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let settings = args.resolve()?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding the node API on {}", settings.listen))?;
+    let state = Arc::new(state::NodeState::open(&settings.data_dir).await?);
+    if settings.token_generated {
+        println!(
+            "arch-node: generated API token (stored in {}): {}",
+            settings.token_file_hint, settings.token
+        );
+    }
+    tracing::info!(listen = %listener.local_addr()?, epoch = %state.epoch(), "arch-node serving");
+    println!("arch-node listening on {}", listener.local_addr()?);
+
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_signal(cancel.clone()));
+    let app = api::router(state.clone(), settings.token.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await
+        .context("serving the node API")?;
+    tracing::info!("node API stopped; closing the data plane");
+    state.shutdown().await?;
+    tracing::info!("counters flushed; bye");
+    Ok(())
+}
+
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+    cancel.cancel();
+}

@@ -1,1 +1,191 @@
-fn main() {}
+//! `arch-manager`: the control plane binary. It parses the CLI, opens the database, starts the
+//! local data plane and the coordinator, and serves the panel (Leptos SSR + server functions), the
+//! REST API (`/v1`) and live events (`/events`). On SIGTERM it stops accepting, drains the loops,
+//! flushes the local counters and closes the database. Business rules live in the `manager` crate.
+
+mod api;
+mod cli;
+mod panel;
+mod sse;
+
+use anyhow::Context as _;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use clap::Parser as _;
+use cli::{AdminCommand, Cli, Command, ServeArgs};
+use manager::{CoordinatorConfig, Manager, Options};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => migrate(db).await,
+        Command::Admin(cmd) => admin(cmd).await,
+        Command::CheckConfig(args) => check_config(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("arch-manager: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn options(args: &ServeArgs) -> anyhow::Result<Options> {
+    Ok(Options {
+        database_url: args.db.url()?,
+        admin_token: args.admin_token()?,
+        coordinator: CoordinatorConfig {
+            pull_interval: args.pull_interval,
+            pull_timeout: args.pull_timeout,
+            ..CoordinatorConfig::default()
+        },
+        node_timeout: args.node_timeout,
+    })
+}
+
+/// Opens the database for the one-shot subcommands (no engine, no loops).
+async fn open_db(db: &cli::DbArgs) -> anyhow::Result<Manager> {
+    let opts = Options {
+        database_url: db.url()?,
+        admin_token: None,
+        coordinator: CoordinatorConfig::default(),
+        node_timeout: std::time::Duration::from_secs(5),
+    };
+    Manager::open(opts, None).await.context("opening the database")
+}
+
+/// The whole HTTP surface; a function so tests can serve it on port 0.
+pub fn router(m: &Manager, site_root: std::path::PathBuf) -> Router {
+    let services = m.services.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/events", get(sse::events).with_state(services.clone()))
+        .merge(api::routes(services.clone()))
+        .merge(panel::routes(services, site_root))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate()?;
+    let opts = options(&args)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let engine = engine::Engine::new();
+    let m = Manager::open(opts, Some(engine.clone())).await.context("opening the database")?;
+
+    println!("arch-manager listening on http://{addr}");
+    if let Some(token) = m.services.auth.setup_token().await? {
+        println!("No administrator yet. First-run setup URL: http://{addr}/setup?token={token}");
+        println!("(or create one with: arch-manager admin create --username NAME)");
+    }
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_signal(cancel.clone()));
+    let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
+
+    let app = router(&m, args.site_root.clone());
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let served = server.await.context("serving HTTP");
+    cancel.cancel();
+    tracing::info!("HTTP stopped; draining the coordinator");
+    if let Err(e) = coordinator.await {
+        tracing::error!(error = %e, "coordinator task failed");
+    }
+    engine.shutdown().await;
+    m.db.close().await.context("closing the database")?;
+    tracing::info!("bye");
+    served
+}
+
+async fn migrate(db: cli::DbArgs) -> anyhow::Result<()> {
+    let m = open_db(&db).await?;
+    m.db.close().await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::Create(a) => {
+            let m = open_db(&a.db).await?;
+            let password = cli::read_password(a.password_file.as_ref())?;
+            let admin = m.services.auth.create_admin(&a.username, &password).await?;
+            println!("administrator `{}` created (id {})", admin.username, admin.id);
+        }
+        AdminCommand::ResetPassword(a) => {
+            let m = open_db(&a.db).await?;
+            let password = cli::read_password(a.password_file.as_ref())?;
+            m.services.auth.reset_password(&a.username, &password).await?;
+            println!("password of `{}` changed; their sessions were ended", a.username);
+        }
+        AdminCommand::CreateToken { db, name } => {
+            let m = open_db(&db).await?;
+            let token = m.services.auth.create_api_token(&name).await?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate()?;
+    let url = args.db.url()?;
+    let m = open_db(&args.db).await?;
+    let settings = m.services.settings.get().await?;
+    m.db.close().await?;
+    let redacted = match url.split_once('@') {
+        Some((scheme_user, rest)) => format!("{}:***@{rest}", scheme_user.split(':').take(2).collect::<Vec<_>>().join(":")),
+        None => url,
+    };
+    println!("listen         {}", args.listen);
+    println!("database       {redacted}");
+    println!("site root      {}", args.site_root.display());
+    println!("admin token    {}", if args.admin_token()?.is_some() { "set" } else { "not set" });
+    println!("pull interval  {:?}", args.pull_interval);
+    println!("pull timeout   {:?}", args.pull_timeout);
+    println!("node timeout   {:?}", args.node_timeout);
+    println!("settings       {}", serde_json::to_string(&settings)?);
+    println!("ok");
+    Ok(())
+}
+
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+    cancel.cancel();
+}

@@ -1,1 +1,98 @@
-//! manager
+//! The Arch control plane as a library: sea-orm entities, the service layer (users, nodes,
+//! settings, auth), exactly-once accounting, the config writer, the node client and the
+//! coordinator loops, plus the typed event hub.
+//!
+//! It knows nothing of axum or Leptos: `server` (REST, SSE, CLI) and `app` (panel server
+//! functions) both call [`Services`]. Errors are [`ServiceError`]; binaries wrap them with anyhow.
+
+pub mod accounting;
+pub mod coordinator;
+pub mod db;
+pub mod entity;
+mod error;
+pub mod events;
+pub mod links;
+pub mod node_client;
+pub mod services;
+pub mod util;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use entity::node::NodeStatus;
+pub use error::{Result, ServiceError};
+pub use events::{Event, Events};
+pub use sea_orm::DatabaseConnection;
+pub use services::auth::{Admin, AuthService, Session};
+pub use services::nodes::{NewNode, Node, NodePatch, NodeService};
+pub use services::settings::{Settings, SettingsPatch, SettingsService};
+pub use services::users::{NewUser, User, UserPatch, UserService};
+pub use xray::api::NodeInfo;
+
+/// Everything the HTTP layers call. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub users: UserService,
+    pub nodes: NodeService,
+    pub settings: SettingsService,
+    pub auth: AuthService,
+    pub events: Events,
+}
+
+/// How to build the manager.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Bearer token accepted on `/v1` for automation.
+    pub admin_token: Option<String>,
+    pub coordinator: CoordinatorConfig,
+    /// Timeout of each call to a node.
+    pub node_timeout: Duration,
+}
+
+/// An opened manager: services for the HTTP layers, the coordinator to run, the pool to close.
+pub struct Manager {
+    pub services: Services,
+    pub coordinator: Arc<Coordinator>,
+    pub db: DatabaseConnection,
+}
+
+impl Manager {
+    /// Connects, migrates and wires the services. `engine` is the local data plane, if any.
+    pub async fn open(opts: Options, engine: Option<engine::Engine>) -> Result<Manager> {
+        let db = db::connect(&opts.database_url).await?;
+        db::migrate(&db).await?;
+        Ok(Manager::with_db(db, opts, engine))
+    }
+
+    /// Wires services around an existing (migrated) pool.
+    pub fn with_db(db: DatabaseConnection, opts: Options, engine: Option<engine::Engine>) -> Manager {
+        let events = Events::default();
+        let changes = services::Changes::default();
+        let client = Arc::new(node_client::NodeClient::new(opts.node_timeout));
+        let ctx = services::Ctx {
+            db: db.clone(),
+            events: events.clone(),
+            changes: changes.clone(),
+        };
+        let services = Services {
+            users: UserService { ctx: ctx.clone() },
+            nodes: NodeService {
+                ctx: ctx.clone(),
+                client: client.clone(),
+            },
+            settings: SettingsService { ctx: ctx.clone() },
+            auth: AuthService::new(ctx, opts.admin_token),
+            events: events.clone(),
+        };
+        let coordinator = Arc::new(Coordinator::new(db.clone(), events, changes, client, engine, opts.coordinator));
+        Manager {
+            services,
+            coordinator,
+            db,
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! config version (a hash of the canonical JSON). It is wasm-safe and knows nothing of databases, HTTP
 //! or sockets: the manager writes these configs, the node and the engine read them.
 
+pub mod api;
 mod method;
 mod model;
 mod validate;

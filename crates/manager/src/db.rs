@@ -1,0 +1,35 @@
+//! Opening the database: SQLite by default (a file in the data dir, WAL), PostgreSQL by URL.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use std::path::Path;
+use std::time::Duration;
+
+/// The default URL: `sqlite://<data_dir>/arch.db?mode=rwc`.
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("arch.db").display())
+}
+
+/// Connects and, for SQLite, switches the file to WAL with a busy timeout.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        opts.max_connections(8).min_connections(1);
+    } else {
+        opts.max_connections(16);
+    }
+    let db = Database::connect(opts).await?;
+    if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        db.execute_unprepared("PRAGMA synchronous=NORMAL").await?;
+    }
+    Ok(db)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}

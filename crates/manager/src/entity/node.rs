@@ -1,0 +1,94 @@
+//! A node: the spec's Node struct plus the internal keys and ports of its relay and reverse links
+//! (generated once, rotated only on request) and the config version it last acknowledged.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Push / pull health, with the spec's wire values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum NodeStatus {
+    /// Not known yet (the spec's empty string).
+    #[sea_orm(string_value = "")]
+    #[serde(rename = "")]
+    Processing,
+    #[sea_orm(string_value = "available")]
+    #[serde(rename = "available")]
+    Available,
+    /// Reached only through the proxy fallback.
+    #[sea_orm(string_value = "dirty")]
+    #[serde(rename = "dirty")]
+    Dirty,
+    #[sea_orm(string_value = "unavailable")]
+    #[serde(rename = "unavailable")]
+    Unavailable,
+}
+
+impl NodeStatus {
+    /// The spec's wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Processing => "",
+            NodeStatus::Available => "available",
+            NodeStatus::Dirty => "dirty",
+            NodeStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "nodes")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub host: String,
+    pub http_port: i32,
+    pub http_token: String,
+    pub usage_bytes: i64,
+    pub push_status: NodeStatus,
+    pub pull_status: NodeStatus,
+    /// Unix ms of the last successful push (0 = never).
+    pub pushed_at: i64,
+    /// Unix ms of the last successful pull (0 = never).
+    pub pulled_at: i64,
+    pub applied_version: Option<String>,
+    pub last_error: Option<String>,
+    pub relay_key: String,
+    pub relay_port: i32,
+    pub internal_key: String,
+    pub internal_port: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Model {
+    /// Usage in GB (10^9 bytes), as the spec's `usage` field.
+    pub fn usage_gb(&self) -> f64 {
+        self.usage_bytes as f64 / 1e9
+    }
+
+    /// Base URL of the node API.
+    pub fn base_url(&self) -> String {
+        node_base_url(&self.host, self.http_port as u16)
+    }
+
+    /// Reachable enough to carry traffic: pushed (directly or through the proxy) and not lost.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.push_status, NodeStatus::Available | NodeStatus::Dirty)
+            && self.pull_status != NodeStatus::Unavailable
+    }
+}
+
+/// `http://host:port`, bracketing IPv6 literals.
+pub fn node_base_url(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("http://[{host}]:{port}")
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

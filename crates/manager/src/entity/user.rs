@@ -1,0 +1,29 @@
+//! A proxy user. `id` is the `email` in generated configs and names the user's counters.
+
+use sea_orm::entity::prelude::*;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub name: String,
+    /// Shadowsocks password (base64 of 16 random bytes: valid for classic and SS-2022 methods).
+    pub password: String,
+    pub method: String,
+    pub enabled: bool,
+    /// Why the user is disabled: `manual` or `quota`.
+    pub disabled_reason: Option<String>,
+    /// 0 means unlimited.
+    pub quota_bytes: i64,
+    pub usage_bytes: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,54 @@
+//! The service layer's error type. Libraries return [`ServiceError`]; the HTTP layers map it to a
+//! status (REST) or to the panel's serializable `AppError`. A 4xx-class error never changed state.
+
+use sea_orm::DbErr;
+
+/// What went wrong in a service call.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Bad input; `field` names it (the REST body key or form field).
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The input clashes with existing state (duplicate name, host and port taken, …).
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    #[error("not authorized")]
+    Unauthorized,
+    #[error("too many attempts; try again later")]
+    RateLimited,
+    /// A node could not be reached or answered wrongly.
+    #[error("node unreachable: {0}")]
+    Unreachable(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn conflict(field: &str, message: impl Into<String>) -> ServiceError {
+        ServiceError::Conflict {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The input field the error is about, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::Invalid { field, .. } | ServiceError::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

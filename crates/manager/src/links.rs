@@ -1,0 +1,86 @@
+//! `ss://` links (SIP002) for a user: one per enabled mode. Direct, relay and reverse point at the
+//! manager's host; remote points at each node's host.
+
+use crate::entity::{node, settings, user};
+use base64::Engine as _;
+use serde::Serialize;
+
+/// One client link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// `direct`, `relay`, `reverse` or `remote`.
+    pub mode: String,
+    /// For remote links, the node it points at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<i64>,
+    pub url: String,
+}
+
+fn host_part(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// A SIP002 URL: classic methods base64url-encode `method:password`; SS-2022 percent-encodes it.
+pub fn sip002(method: &str, password: &str, host: &str, port: u16, tag: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let userinfo = if method.starts_with("2022-") {
+        format!(
+            "{}:{}",
+            utf8_percent_encode(method, NON_ALPHANUMERIC),
+            utf8_percent_encode(password, NON_ALPHANUMERIC)
+        )
+    } else {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{method}:{password}"))
+    };
+    let fragment = utf8_percent_encode(tag, NON_ALPHANUMERIC);
+    format!("ss://{userinfo}@{}:{port}#{fragment}", host_part(host))
+}
+
+/// The user's links for every enabled mode.
+pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> Vec<Link> {
+    let mut out = Vec::new();
+    for (mode, port) in [
+        ("direct", s.ss_direct_port),
+        ("relay", s.ss_relay_port),
+        ("reverse", s.ss_reverse_port),
+    ] {
+        if let Ok(port @ 1..) = u16::try_from(port) {
+            out.push(Link {
+                mode: mode.to_owned(),
+                node_id: None,
+                url: sip002(&u.method, &u.password, &s.host, port, &format!("{}-{mode}", u.name)),
+            });
+        }
+    }
+    if let Ok(port @ 1..) = u16::try_from(s.ss_remote_port) {
+        for n in nodes {
+            out.push(Link {
+                mode: "remote".to_owned(),
+                node_id: Some(n.id),
+                url: sip002(&u.method, &u.password, &n.host, port, &format!("{}-remote-{}", u.name, n.id)),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip002_forms() {
+        assert_eq!(
+            sip002("chacha20-ietf-poly1305", "pw", "203.0.113.1", 8388, "alice direct"),
+            "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpwdw@203.0.113.1:8388#alice%20direct"
+        );
+        assert_eq!(
+            sip002("2022-blake3-aes-128-gcm", "a+b/c=", "::1", 9000, "x"),
+            "ss://2022%2Dblake3%2Daes%2D128%2Dgcm:a%2Bb%2Fc%3D@[::1]:9000#x"
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Nodes: registration (with an optional connection check), edits, deletion, internal key
+//! rotation. Health fields are written by the coordinator, not here.
+
+use super::{settings, unique_violation, Ctx};
+use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
+use crate::entity::stats_cursor;
+use crate::events::Event;
+use crate::node_client::{ClientError, NodeClient};
+use crate::{util, Result, ServiceError};
+use rand::Rng;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait};
+use serde::Deserialize;
+use std::sync::Arc;
+use xray::api::NodeInfo;
+
+pub use node::Model as Node;
+
+/// The method of manager ↔ node links (relay hop and reverse tunnel).
+pub const LINK_METHOD: xray::Method = xray::Method::Blake3Aes128Gcm;
+/// Internal ports are drawn from this range.
+const INTERNAL_PORTS: std::ops::RangeInclusive<u16> = 20000..=59999;
+
+/// A node to register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNode {
+    pub host: String,
+    pub http_port: u16,
+    /// Generated (32 random bytes, hex) when absent.
+    #[serde(default)]
+    pub http_token: Option<String>,
+}
+
+/// A partial update; absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePatch {
+    pub host: Option<String>,
+    pub http_port: Option<u16>,
+    pub http_token: Option<String>,
+}
+
+fn check_port(port: u16) -> Result<()> {
+    if port == 0 {
+        return Err(ServiceError::invalid("http_port", "must be between 1 and 65535"));
+    }
+    Ok(())
+}
+
+fn check_token(token: &str) -> Result<()> {
+    if !(16..=256).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ServiceError::invalid(
+            "http_token",
+            "must be 16–256 printable characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// A random port in the internal range that is not in `taken`.
+fn pick_port(taken: &[i32], usable: impl Fn(u16) -> bool) -> i32 {
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let p = rng.gen_range(INTERNAL_PORTS);
+        if !taken.contains(&i32::from(p)) && usable(p) {
+            return i32::from(p);
+        }
+    }
+    i32::from(*INTERNAL_PORTS.start())
+}
+
+/// Can the manager bind this port now (for its `internal-N` inbound)?
+fn bindable(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+}
+
+/// Manages nodes.
+#[derive(Clone)]
+pub struct NodeService {
+    pub(crate) ctx: Ctx,
+    pub(crate) client: Arc<NodeClient>,
+}
+
+impl NodeService {
+    pub async fn list(&self) -> Result<Vec<Node>> {
+        Ok(NodeEntity::find().order_by_asc(node::Column::Id).all(&self.ctx.db).await?)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Node> {
+        NodeEntity::find_by_id(id)
+            .one(&self.ctx.db)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))
+    }
+
+    /// Asks the node for `/v1/info` with the token: the connection check before adding a node.
+    pub async fn check(&self, host: &str, http_port: u16, token: &str) -> Result<NodeInfo> {
+        settings::check_host("host", host.trim())?;
+        check_port(http_port)?;
+        match self.client.info(&node::node_base_url(host.trim(), http_port), token).await {
+            Ok(info) => Ok(info),
+            Err(ClientError::Unauthorized) => Err(ServiceError::invalid("http_token", "the node rejected this token")),
+            Err(e) => Err(ServiceError::Unreachable(e.to_string())),
+        }
+    }
+
+    pub async fn create(&self, new: NewNode) -> Result<Node> {
+        let host = new.host.trim().to_owned();
+        settings::check_host("host", &host)?;
+        check_port(new.http_port)?;
+        let token = match new.http_token.map(|t| t.trim().to_owned()) {
+            Some(t) if !t.is_empty() => {
+                check_token(&t)?;
+                t
+            }
+            _ => util::random_hex(32),
+        };
+        let txn = self.ctx.db.begin().await?;
+        let others = NodeEntity::find().all(&txn).await?;
+        let relay_taken: Vec<i32> = others.iter().filter(|n| n.host == host).map(|n| n.relay_port).collect();
+        let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
+        let now = util::now_ms();
+        let row = node::ActiveModel {
+            host: Set(host),
+            http_port: Set(new.http_port.into()),
+            http_token: Set(token),
+            usage_bytes: Set(0),
+            push_status: Set(NodeStatus::Processing),
+            pull_status: Set(NodeStatus::Processing),
+            pushed_at: Set(0),
+            pulled_at: Set(0),
+            applied_version: Set(None),
+            last_error: Set(None),
+            relay_key: Set(util::random_key(LINK_METHOD.key_len())),
+            relay_port: Set(pick_port(&relay_taken, |_| true)),
+            internal_key: Set(util::random_key(LINK_METHOD.key_len())),
+            internal_port: Set(pick_port(&internal_taken, bindable)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| unique_violation(e, "host", "a node with this host and HTTP port exists"))?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(node.id = row.id, node.host = %row.host, node.port = row.http_port, "node added");
+        self.changed();
+        Ok(row)
+    }
+
+    pub async fn update(&self, id: i64, patch: NodePatch) -> Result<Node> {
+        if let Some(h) = &patch.host {
+            settings::check_host("host", h.trim())?;
+        }
+        if let Some(p) = patch.http_port {
+            check_port(p)?;
+        }
+        if let Some(t) = &patch.http_token {
+            check_token(t.trim())?;
+        }
+        let txn = self.ctx.db.begin().await?;
+        let current = NodeEntity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let mut am = current.clone().into_active_model();
+        if let Some(h) = patch.host {
+            am.host = Set(h.trim().to_owned());
+        }
+        if let Some(p) = patch.http_port {
+            am.http_port = Set(p.into());
+        }
+        if let Some(t) = patch.http_token {
+            am.http_token = Set(t.trim().to_owned());
+        }
+        if !am.is_changed() {
+            return Ok(current);
+        }
+        // A different address or token must be proven again.
+        am.push_status = Set(NodeStatus::Processing);
+        am.pull_status = Set(NodeStatus::Processing);
+        am.applied_version = Set(None);
+        am.updated_at = Set(util::now_ms());
+        let row = am
+            .update(&txn)
+            .await
+            .map_err(|e| unique_violation(e, "host", "a node with this host and HTTP port exists"))?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(node.id = id, "node updated");
+        self.ctx.events.send(Event::node(&row));
+        self.changed();
+        Ok(row)
+    }
+
+    /// New internal keys and ports for the node's relay and reverse links.
+    pub async fn rotate_keys(&self, id: i64) -> Result<Node> {
+        let txn = self.ctx.db.begin().await?;
+        let current = NodeEntity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let others = NodeEntity::find().filter(node::Column::Id.ne(id)).all(&txn).await?;
+        let relay_taken: Vec<i32> = others.iter().filter(|n| n.host == current.host).map(|n| n.relay_port).collect();
+        let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
+        let mut am = current.into_active_model();
+        am.relay_key = Set(util::random_key(LINK_METHOD.key_len()));
+        am.relay_port = Set(pick_port(&relay_taken, |_| true));
+        am.internal_key = Set(util::random_key(LINK_METHOD.key_len()));
+        am.internal_port = Set(pick_port(&internal_taken, bindable));
+        am.updated_at = Set(util::now_ms());
+        let row = am.update(&txn).await?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(node.id = id, "node link keys rotated");
+        self.changed();
+        Ok(row)
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        let txn = self.ctx.db.begin().await?;
+        let res = NodeEntity::delete_by_id(id).exec(&txn).await?;
+        if res.rows_affected == 0 {
+            return Err(ServiceError::NotFound(format!("node {id}")));
+        }
+        stats_cursor::Entity::delete_many()
+            .filter(stats_cursor::Column::NodeId.eq(id))
+            .exec(&txn)
+            .await?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(node.id = id, "node deleted");
+        self.ctx.events.send(Event::NodeRemoved { id });
+        self.changed();
+        Ok(())
+    }
+
+    fn changed(&self) {
+        self.ctx.events.send(Event::NodesChanged);
+        self.ctx.changes.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_avoid_taken() {
+        let taken: Vec<i32> = (20000..=59998).collect();
+        assert_eq!(pick_port(&taken, |_| true), 59999);
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(check_token("short").is_err());
+        assert!(check_token("with space in the token").is_err());
+        assert!(check_token(&util::random_hex(32)).is_ok());
+    }
+}

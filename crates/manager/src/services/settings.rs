@@ -1,0 +1,218 @@
+//! Settings: the public host, the four mode ports (0 = mode off), the proxy fallback used when a
+//! node cannot be reached directly, and the traffic ratio.
+
+use super::Ctx;
+use crate::entity::settings::{self, Entity as SettingsEntity};
+use crate::events::Event;
+use crate::{util, Result, ServiceError};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use serde::{Deserialize, Serialize};
+
+/// The settings as the API and panel see them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub host: String,
+    pub ss_direct_port: u16,
+    pub ss_relay_port: u16,
+    pub ss_reverse_port: u16,
+    pub ss_remote_port: u16,
+    /// `socks5://…`, `socks5h://…`, `http://…` or empty (no fallback).
+    pub proxy_url: String,
+    pub traffic_ratio: f64,
+}
+
+/// A partial update; absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub host: Option<String>,
+    pub ss_direct_port: Option<u16>,
+    pub ss_relay_port: Option<u16>,
+    pub ss_reverse_port: Option<u16>,
+    pub ss_remote_port: Option<u16>,
+    pub proxy_url: Option<String>,
+    pub traffic_ratio: Option<f64>,
+}
+
+impl From<&settings::Model> for Settings {
+    fn from(m: &settings::Model) -> Self {
+        let port = |p: i32| u16::try_from(p).unwrap_or(0);
+        Settings {
+            host: m.host.clone(),
+            ss_direct_port: port(m.ss_direct_port),
+            ss_relay_port: port(m.ss_relay_port),
+            ss_reverse_port: port(m.ss_reverse_port),
+            ss_remote_port: port(m.ss_remote_port),
+            proxy_url: m.proxy_url.clone(),
+            traffic_ratio: m.traffic_ratio,
+        }
+    }
+}
+
+/// The row, created with defaults on first use.
+pub(crate) async fn load(db: &impl ConnectionTrait) -> Result<settings::Model> {
+    if let Some(m) = SettingsEntity::find_by_id(1).one(db).await? {
+        return Ok(m);
+    }
+    let row = settings::ActiveModel {
+        id: Set(1),
+        host: Set("127.0.0.1".to_owned()),
+        ss_direct_port: Set(0),
+        ss_relay_port: Set(0),
+        ss_reverse_port: Set(0),
+        ss_remote_port: Set(0),
+        proxy_url: Set(String::new()),
+        traffic_ratio: Set(1.0),
+        config_updated_at: Set(util::now_ms()),
+    };
+    // Two first callers may race; the loser reads the winner's row.
+    if let Err(e) = SettingsEntity::insert(row).exec(db).await {
+        tracing::debug!(error = %e, "settings row created concurrently");
+    }
+    SettingsEntity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("settings row missing".into()))
+}
+
+/// Marks generated configs as changed now (their `metadata.updated_at`).
+pub(crate) async fn touch(db: &impl ConnectionTrait) -> Result<()> {
+    let row = load(db).await?;
+    let mut am = row.into_active_model();
+    am.config_updated_at = Set(util::now_ms());
+    am.update(db).await?;
+    Ok(())
+}
+
+fn validate_host(host: &str) -> Result<()> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && (host.parse::<std::net::IpAddr>().is_ok()
+            || host
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid("host", "must be a domain name or an IP address"))
+    }
+}
+
+/// Checks a host name or IP literal (shared with node validation).
+pub(crate) fn check_host(field: &str, host: &str) -> Result<()> {
+    validate_host(host).map_err(|_| ServiceError::invalid(field, "must be a domain name or an IP address"))
+}
+
+fn validate_proxy(url: &str) -> Result<()> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let rest = ["socks5://", "socks5h://", "http://", "https://"]
+        .iter()
+        .find_map(|s| url.strip_prefix(s))
+        .ok_or_else(|| ServiceError::invalid("proxy_url", "must start with socks5://, socks5h://, http:// or https://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let hostport = authority.rsplit('@').next().unwrap_or_default();
+    let port_ok = hostport
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok || reqwest::Proxy::all(url).is_err() {
+        return Err(ServiceError::invalid("proxy_url", "must be scheme://host:port"));
+    }
+    Ok(())
+}
+
+fn validate(s: &Settings) -> Result<()> {
+    validate_host(&s.host)?;
+    validate_proxy(&s.proxy_url)?;
+    if !(s.traffic_ratio.is_finite() && s.traffic_ratio > 0.0 && s.traffic_ratio <= 1000.0) {
+        return Err(ServiceError::invalid("traffic_ratio", "must be a number above 0 and at most 1000"));
+    }
+    let ports = [
+        ("ss_direct_port", s.ss_direct_port),
+        ("ss_relay_port", s.ss_relay_port),
+        ("ss_reverse_port", s.ss_reverse_port),
+        ("ss_remote_port", s.ss_remote_port),
+    ];
+    for (i, (field, port)) in ports.iter().enumerate() {
+        if *port != 0 && ports[..i].iter().any(|(_, p)| p == port) {
+            return Err(ServiceError::invalid(field, format!("port {port} is already used by another mode")));
+        }
+    }
+    Ok(())
+}
+
+/// Reads and updates the settings.
+#[derive(Clone)]
+pub struct SettingsService {
+    pub(crate) ctx: Ctx,
+}
+
+impl SettingsService {
+    pub async fn get(&self) -> Result<Settings> {
+        Ok(Settings::from(&load(&self.ctx.db).await?))
+    }
+
+    /// Validates the merged settings; on error nothing changes.
+    pub async fn update(&self, patch: SettingsPatch) -> Result<Settings> {
+        let txn = self.ctx.db.begin().await?;
+        let row = load(&txn).await?;
+        let mut s = Settings::from(&row);
+        if let Some(v) = patch.host {
+            s.host = v.trim().to_owned();
+        }
+        if let Some(v) = patch.proxy_url {
+            s.proxy_url = v.trim().to_owned();
+        }
+        s.ss_direct_port = patch.ss_direct_port.unwrap_or(s.ss_direct_port);
+        s.ss_relay_port = patch.ss_relay_port.unwrap_or(s.ss_relay_port);
+        s.ss_reverse_port = patch.ss_reverse_port.unwrap_or(s.ss_reverse_port);
+        s.ss_remote_port = patch.ss_remote_port.unwrap_or(s.ss_remote_port);
+        s.traffic_ratio = patch.traffic_ratio.unwrap_or(s.traffic_ratio);
+        validate(&s)?;
+        if s == Settings::from(&row) {
+            return Ok(s);
+        }
+        let mut am = row.into_active_model();
+        am.host = Set(s.host.clone());
+        am.ss_direct_port = Set(s.ss_direct_port.into());
+        am.ss_relay_port = Set(s.ss_relay_port.into());
+        am.ss_reverse_port = Set(s.ss_reverse_port.into());
+        am.ss_remote_port = Set(s.ss_remote_port.into());
+        am.proxy_url = Set(s.proxy_url.clone());
+        am.traffic_ratio = Set(s.traffic_ratio);
+        am.config_updated_at = Set(util::now_ms());
+        am.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(host = %s.host, direct = s.ss_direct_port, relay = s.ss_relay_port,
+            reverse = s.ss_reverse_port, remote = s.ss_remote_port, "settings updated");
+        self.ctx.events.send(Event::SettingsChanged);
+        self.ctx.changes.notify();
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls() {
+        assert!(validate_proxy("").is_ok());
+        assert!(validate_proxy("socks5://127.0.0.1:1080").is_ok());
+        assert!(validate_proxy("http://user:pw@proxy.example:3128").is_ok());
+        assert!(validate_proxy("ftp://x:1").is_err());
+        assert!(validate_proxy("socks5://127.0.0.1").is_err());
+        assert!(validate_proxy("socks5://:80").is_err());
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(validate_host("203.0.113.7").is_ok());
+        assert!(validate_host("::1").is_ok());
+        assert!(validate_host("panel.example.org").is_ok());
+        assert!(validate_host("").is_err());
+        assert!(validate_host("bad host").is_err());
+        assert!(validate_host("a..b").is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! Users: create, list, edit quota / enabled, delete. Every change re-syncs configs, so a disabled
+//! or deleted user's live sessions are cut by the engines.
+
+use super::{settings, unique_violation, Ctx};
+use crate::entity::user::{self, Entity as UserEntity};
+use crate::events::Event;
+use crate::{util, Result, ServiceError};
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set, TransactionTrait};
+use serde::Deserialize;
+
+pub use user::Model as User;
+
+/// Why a user is disabled.
+pub const REASON_MANUAL: &str = "manual";
+pub const REASON_QUOTA: &str = "quota";
+
+/// The method users' links use.
+pub const USER_METHOD: xray::Method = xray::Method::Chacha20IetfPoly1305;
+
+/// A new user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+    /// Bytes; 0 = unlimited.
+    #[serde(default)]
+    pub quota_bytes: i64,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A partial update of a user; absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub quota_bytes: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            "name",
+            "must be 1–64 letters, digits or _ - . @",
+        ))
+    }
+}
+
+fn check_quota(q: i64) -> Result<()> {
+    if q < 0 {
+        return Err(ServiceError::invalid("quota_bytes", "must be 0 (unlimited) or more"));
+    }
+    Ok(())
+}
+
+/// Manages users.
+#[derive(Clone)]
+pub struct UserService {
+    pub(crate) ctx: Ctx,
+}
+
+impl UserService {
+    pub async fn list(&self) -> Result<Vec<User>> {
+        Ok(UserEntity::find()
+            .order_by_asc(user::Column::Id)
+            .all(&self.ctx.db)
+            .await?)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<User> {
+        UserEntity::find_by_id(id)
+            .one(&self.ctx.db)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))
+    }
+
+    pub async fn create(&self, new: NewUser) -> Result<User> {
+        let name = new.name.trim().to_owned();
+        check_name(&name)?;
+        check_quota(new.quota_bytes)?;
+        let now = util::now_ms();
+        let txn = self.ctx.db.begin().await?;
+        let row = user::ActiveModel {
+            name: Set(name),
+            password: Set(util::random_key(16)),
+            method: Set(USER_METHOD.as_str().to_owned()),
+            enabled: Set(new.enabled),
+            disabled_reason: Set((!new.enabled).then(|| REASON_MANUAL.to_owned())),
+            quota_bytes: Set(new.quota_bytes),
+            usage_bytes: Set(0),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| unique_violation(e, "name", "a user with this name exists"))?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(user.id = row.id, "user created");
+        self.changed();
+        Ok(row)
+    }
+
+    pub async fn update(&self, id: i64, patch: UserPatch) -> Result<User> {
+        if let Some(name) = &patch.name {
+            check_name(name.trim())?;
+        }
+        if let Some(q) = patch.quota_bytes {
+            check_quota(q)?;
+        }
+        let txn = self.ctx.db.begin().await?;
+        let current = UserEntity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))?;
+        let mut am = current.clone().into_active_model();
+        if let Some(name) = patch.name {
+            am.name = Set(name.trim().to_owned());
+        }
+        if let Some(q) = patch.quota_bytes {
+            am.quota_bytes = Set(q);
+        }
+        match patch.enabled {
+            Some(true) if !current.enabled => {
+                am.enabled = Set(true);
+                am.disabled_reason = Set(None);
+            }
+            Some(false) if current.enabled => {
+                am.enabled = Set(false);
+                am.disabled_reason = Set(Some(REASON_MANUAL.to_owned()));
+            }
+            _ => {}
+        }
+        if !am.is_changed() {
+            return Ok(current);
+        }
+        am.updated_at = Set(util::now_ms());
+        let row = am
+            .update(&txn)
+            .await
+            .map_err(|e| unique_violation(e, "name", "a user with this name exists"))?;
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(user.id = id, enabled = row.enabled, "user updated");
+        self.changed();
+        Ok(row)
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        let txn = self.ctx.db.begin().await?;
+        let res = UserEntity::delete_by_id(id).exec(&txn).await?;
+        if res.rows_affected == 0 {
+            return Err(ServiceError::NotFound(format!("user {id}")));
+        }
+        settings::touch(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(user.id = id, "user deleted");
+        self.changed();
+        Ok(())
+    }
+
+    fn changed(&self) {
+        self.ctx.events.send(Event::UsersChanged);
+        self.ctx.changes.notify();
+    }
+}
+
+impl UserService {
+    /// The user's `ss://` links for every enabled mode.
+    pub async fn links(&self, id: i64) -> Result<Vec<crate::links::Link>> {
+        let user = self.get(id).await?;
+        let s = settings::load(&self.ctx.db).await?;
+        let nodes = crate::entity::node::Entity::find()
+            .order_by_asc(crate::entity::node::Column::Id)
+            .all(&self.ctx.db)
+            .await?;
+        Ok(crate::links::for_user(&user, &s, &nodes))
+    }
+}

@@ -1,0 +1,262 @@
+//! REST `/v1` for automation: nodes, users (with links) and settings, behind a Bearer token (the
+//! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
+//! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use manager::{
+    NewNode, NewUser, Node, NodePatch, ServiceError, Services, SettingsPatch, UserPatch,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A REST error: status plus `{"error", "field"}`.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>, field: Option<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<String>,
+        }
+        let body = Body {
+            error: self.message,
+            field: self.field,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        let field = e.field().map(str::to_owned);
+        let status = match &e {
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServiceError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::Db(_) | ServiceError::Internal(_) => {
+                tracing::error!(error = %e, "request failed");
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None);
+            }
+        };
+        ApiError::new(status, e.to_string(), field)
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Strict JSON body: the error names the offending field.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected application/json",
+                None,
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.body_text(), None))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(Body).map_err(|e| {
+            let path = e.path().to_string();
+            let field = (path != ".").then_some(path);
+            ApiError::new(StatusCode::BAD_REQUEST, e.into_inner().to_string(), field)
+        })
+    }
+}
+
+/// A node as the API shows it; the token only when just created.
+#[derive(Serialize)]
+struct NodeJson {
+    id: i64,
+    host: String,
+    http_port: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_token: Option<String>,
+    usage: f64,
+    usage_bytes: i64,
+    push_status: &'static str,
+    pull_status: &'static str,
+    pushed_at: i64,
+    pulled_at: i64,
+    applied_version: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+}
+
+impl NodeJson {
+    fn new(n: Node, with_token: bool) -> NodeJson {
+        NodeJson {
+            id: n.id,
+            usage: n.usage_gb(),
+            host: n.host,
+            http_port: n.http_port,
+            http_token: with_token.then_some(n.http_token),
+            usage_bytes: n.usage_bytes,
+            push_status: n.push_status.as_str(),
+            pull_status: n.pull_status.as_str(),
+            pushed_at: n.pushed_at,
+            pulled_at: n.pulled_at,
+            applied_version: n.applied_version,
+            last_error: n.last_error,
+            created_at: n.created_at,
+        }
+    }
+}
+
+/// The `/v1` router (state: the services).
+pub fn routes(services: Services) -> Router {
+    Router::new()
+        .route("/v1/nodes", post(create_node).get(list_nodes))
+        .route(
+            "/v1/nodes/{id}",
+            get(get_node).patch(patch_node).delete(delete_node),
+        )
+        .route("/v1/nodes/{id}/rotate-keys", post(rotate_node_keys))
+        .route("/v1/users", post(create_user).get(list_users))
+        .route(
+            "/v1/users/{id}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
+        .route("/v1/users/{id}/links", get(user_links))
+        .route("/v1/settings", get(get_settings).put(put_settings))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
+        .layer(middleware::from_fn_with_state(
+            services.clone(),
+            require_bearer,
+        ))
+        .with_state(services)
+}
+
+/// Accepts `Authorization: Bearer <admin token | API token>`; 401 without detail otherwise.
+async fn require_bearer(State(services): State<Services>, req: Request, next: Next) -> Response {
+    let token = crate::bearer(req.headers()).unwrap_or_default();
+    match services.auth.check_bearer(token).await {
+        Ok(true) => next.run(req).await,
+        Ok(false) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn create_node(
+    State(s): State<Services>,
+    Body(new): Body<NewNode>,
+) -> ApiResult<impl IntoResponse> {
+    let node = s.nodes.create(new).await?;
+    Ok((StatusCode::CREATED, Json(NodeJson::new(node, true))))
+}
+
+async fn list_nodes(State(s): State<Services>) -> ApiResult<Json<Vec<NodeJson>>> {
+    let nodes = s.nodes.list().await?;
+    Ok(Json(
+        nodes.into_iter().map(|n| NodeJson::new(n, false)).collect(),
+    ))
+}
+
+async fn get_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<Json<NodeJson>> {
+    Ok(Json(NodeJson::new(s.nodes.get(id).await?, false)))
+}
+
+async fn patch_node(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    Body(p): Body<NodePatch>,
+) -> ApiResult<Json<NodeJson>> {
+    Ok(Json(NodeJson::new(s.nodes.update(id, p).await?, false)))
+}
+
+async fn rotate_node_keys(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<NodeJson>> {
+    Ok(Json(NodeJson::new(s.nodes.rotate_keys(id).await?, false)))
+}
+
+async fn delete_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.nodes.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_user(
+    State(s): State<Services>,
+    Body(new): Body<NewUser>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(s.users.create(new).await?)))
+}
+
+async fn list_users(State(s): State<Services>) -> ApiResult<Json<Vec<manager::User>>> {
+    Ok(Json(s.users.list().await?))
+}
+
+async fn get_user(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<manager::User>> {
+    Ok(Json(s.users.get(id).await?))
+}
+
+async fn patch_user(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    Body(p): Body<UserPatch>,
+) -> ApiResult<Json<manager::User>> {
+    Ok(Json(s.users.update(id, p).await?))
+}
+
+async fn delete_user(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.users.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn user_links(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<manager::links::Link>>> {
+    Ok(Json(s.users.links(id).await?))
+}
+
+async fn get_settings(State(s): State<Services>) -> ApiResult<Json<manager::Settings>> {
+    Ok(Json(s.settings.get().await?))
+}
+
+async fn put_settings(
+    State(s): State<Services>,
+    Body(p): Body<SettingsPatch>,
+) -> ApiResult<Json<manager::Settings>> {
+    Ok(Json(s.settings.update(p).await?))
+}

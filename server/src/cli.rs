@@ -1,0 +1,234 @@
+//! Command line of `arch-manager`: subcommands, flags with their `ARCH_*` environment variables,
+//! and validation before anything is bound or opened. Layering: defaults → environment → flags.
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "arch-manager",
+    version,
+    about = "Arch control plane and admin panel"
+)]
+pub struct Cli {
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long, env = "ARCH_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the panel, the REST API, the coordinator and the local data plane.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage administrators and API tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Validate the configuration (flags, environment, database) and print it, secrets hidden.
+    CheckConfig(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator. The password is read from --password-file or standard input.
+    Create(AdminArgs),
+    /// Set a new password for an administrator and end their sessions.
+    ResetPassword(AdminArgs),
+    /// Create a named API token for the REST API; it is printed once.
+    CreateToken {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long)]
+    pub username: String,
+    /// File whose first line is the password (otherwise standard input is read).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user:pass@host/db`.
+    /// Default: SQLite file `arch.db` in the data dir.
+    #[arg(long, env = "ARCH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite database and other state.
+    #[arg(long, env = "ARCH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address of the panel and the REST API.
+    #[arg(long, env = "ARCH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Bearer token accepted on /v1 for automation. Prefer --admin-token-file or the environment.
+    #[arg(
+        long,
+        env = "ARCH_ADMIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
+    pub admin_token: Option<String>,
+    /// File whose first line is the admin token.
+    #[arg(long, env = "ARCH_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// How often node counters are pulled (e.g. 10s, 500ms, 1m).
+    #[arg(long, env = "ARCH_PULL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub pull_interval: Duration,
+    /// A node without a successful pull for this long is `unavailable`.
+    #[arg(long, env = "ARCH_PULL_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub pull_timeout: Duration,
+    /// Timeout of each call to a node.
+    #[arg(long, env = "ARCH_NODE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub node_timeout: Duration,
+    /// Directory with the panel's static files (`pkg/`), built by scripts/build-site.sh.
+    #[arg(long, env = "ARCH_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s, 2m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("a duration must be above zero".into());
+    }
+    Ok(d)
+}
+
+impl DbArgs {
+    /// The database URL, creating the data dir when SQLite is used there.
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                bail!("--database-url must start with sqlite:, postgres:// or postgresql://");
+            }
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating the data dir {}", self.data_dir.display()))?;
+        Ok(manager::db::default_sqlite_url(&self.data_dir))
+    }
+}
+
+impl ServeArgs {
+    /// Checks values that clap cannot, and reads the admin token file.
+    pub fn admin_token(&self) -> anyhow::Result<Option<String>> {
+        let token = match (&self.admin_token, &self.admin_token_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(text.lines().next().unwrap_or_default().trim().to_owned())
+            }
+            (None, None) => None,
+        };
+        if let Some(t) = &token {
+            if t.len() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) {
+                bail!("the admin token must be at least 16 printable characters without spaces");
+            }
+        }
+        Ok(token)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.pull_timeout <= self.pull_interval {
+            bail!(
+                "--pull-timeout ({:?}) must be longer than --pull-interval ({:?})",
+                self.pull_timeout,
+                self.pull_interval
+            );
+        }
+        self.admin_token()?;
+        self.db.url()?;
+        Ok(())
+    }
+}
+
+/// Reads a password from a file's first line or from standard input.
+pub fn read_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
+    let text = match file {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => {
+            eprintln!("password (one line on standard input):");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password")?;
+            line
+        }
+    };
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn timeout_must_exceed_interval() {
+        let cli = Cli::try_parse_from([
+            "arch-manager",
+            "serve",
+            "--pull-interval",
+            "10s",
+            "--pull-timeout",
+            "5s",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert!(args.validate().is_err());
+    }
+}

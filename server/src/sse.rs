@@ -1,0 +1,39 @@
+//! `GET /events`: the event hub as Server-Sent Events, for signed-in admins (session cookie) or a
+//! Bearer token. Each message is `event: <type>` + `data: <json>`; keep-alive comments flow while
+//! idle. A subscriber that falls behind gets `event: resync` and should refetch.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use manager::Services;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Response {
+    let by_cookie = app::ssr::admin_from_headers(&headers, &services)
+        .await
+        .is_some();
+    let by_bearer = match crate::bearer(&headers) {
+        Some(t) => services.auth.check_bearer(t).await.unwrap_or(false),
+        None => false,
+    };
+    if !by_cookie && !by_bearer {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let rx = services.events.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let ev = match rx.recv().await {
+            Ok(ev) => {
+                let data = serde_json::to_string(&ev).unwrap_or_default();
+                SseEvent::default().event(ev.name()).data(data)
+            }
+            Err(RecvError::Lagged(_)) => SseEvent::default().event("resync").data("{}"),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(ev), rx))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
