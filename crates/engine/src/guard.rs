@@ -9,9 +9,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+/// The salts seen, and their order of arrival for eviction.
+type SaltSet = (HashSet<Vec<u8>>, VecDeque<Vec<u8>>);
+
 /// Remembers the salts of authenticated classic-AEAD connections; a repeat is a replay.
 pub(crate) struct SaltFilter {
-    inner: Mutex<(HashSet<Vec<u8>>, VecDeque<Vec<u8>>)>,
+    inner: Mutex<SaltSet>,
     capacity: usize,
 }
 
@@ -41,10 +44,13 @@ impl SaltFilter {
     }
 }
 
+/// (inbound tag, client IP).
+type HintKey = (Arc<str>, IpAddr);
+
 /// Which user a client IP authenticated as last, per inbound, so a returning client costs one key
 /// trial instead of a scan.
 pub(crate) struct HintCache {
-    map: Mutex<HashMap<(Arc<str>, IpAddr), Arc<str>>>,
+    map: Mutex<HashMap<HintKey, Arc<str>>>,
     capacity: usize,
 }
 

@@ -125,10 +125,6 @@ impl<S> Prefixed<S> {
             inner,
         }
     }
-
-    pub(crate) fn into_inner(self) -> S {
-        self.inner
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

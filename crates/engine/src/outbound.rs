@@ -57,7 +57,7 @@ pub(crate) async fn connect_shadowsocks(
     let mut stream =
         ProxyClientStream::connect(shared.client_ctx.clone(), config, addr.clone()).await?;
     // A zero-length write sends salt + header (+ padding for SS-2022) now.
-    stream.write(&[]).await?;
+    let _header_only = stream.write(&[]).await?;
     stream.flush().await?;
     let cap = if config.method().is_aead_2022() {
         SS2022_CHUNK
@@ -78,7 +78,7 @@ pub(crate) async fn dial(
         Ok(match &out.kind {
             OutboundKind::Blackhole => None,
             OutboundKind::Freedom => Some(Box::new(connect_target(addr).await?) as BoxIo),
-            OutboundKind::Shadowsocks { config, .. } => {
+            OutboundKind::Shadowsocks { config } => {
                 Some(Box::new(connect_shadowsocks(shared, config, addr).await?) as BoxIo)
             }
             OutboundKind::Portal { .. } => {

@@ -47,10 +47,9 @@ impl Health {
 pub(crate) enum OutboundKind {
     Freedom,
     Blackhole,
-    /// A Shadowsocks client to one server.
+    /// A Shadowsocks client to one server (TCP only; `uot` is not implemented yet).
     Shadowsocks {
         config: Box<ServerConfig>,
-        uot: bool,
     },
     /// Streams go through the bridge tunnel registered for this portal.
     Portal {
@@ -141,7 +140,6 @@ impl Router {
                     config.set_timeout(crate::DIAL_TIMEOUT);
                     OutboundKind::Shadowsocks {
                         config: Box::new(config),
-                        uot: server.uot,
                     }
                 }
             };
@@ -194,6 +192,7 @@ impl Router {
     }
 
     /// The outbound or portal tagged `tag`.
+    #[cfg(test)]
     pub(crate) fn outbound(&self, tag: &str) -> Option<&Arc<OutboundRt>> {
         self.outbounds.get(tag)
     }

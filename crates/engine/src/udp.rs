@@ -1,15 +1,284 @@
-//! The UDP side of a Shadowsocks inbound (placeholder until the relay lands).
+//! The UDP side of a Shadowsocks inbound: decrypt each packet (classic: the peer's last user
+//! first, then every user; SS-2022: the crate's EIH lookup), keep one association per client
+//! (peer address + SS-2022 session id) with its own outbound socket, and encrypt replies back.
+//!
+//! Only `freedom` carries UDP; `blackhole` drops it, and UDP routed to a Shadowsocks outbound or a
+//! portal is dropped too (not supported yet). Associations end after [`ASSOC_IDLE`] without
+//! traffic or when their user is removed.
 
+use crate::inbound::{InboundRuntime, User};
+use crate::route::OutboundKind;
+use crate::stats::Meter;
 use crate::{PortShared, Shared};
-use std::sync::Arc;
+use bytes::BytesMut;
+use shadowsocks::relay::socks5::Address;
+use shadowsocks::relay::udprelay::crypto_io::{decrypt_client_payload, encrypt_server_payload};
+use shadowsocks::relay::udprelay::options::UdpSocketControlData;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
+/// An association without traffic for this long is closed.
+pub(crate) const ASSOC_IDLE: Duration = Duration::from_secs(120);
+/// Most associations one port keeps; new clients beyond this are dropped.
+const MAX_ASSOCS: usize = 4096;
+const MAX_PACKET: usize = 65536;
+
+type Key = (SocketAddr, u64);
+type Table = Arc<Mutex<HashMap<Key, Arc<Assoc>>>>;
+
+/// One client's UDP session.
+struct Assoc {
+    user: Arc<User>,
+    socket: UdpSocket,
+    meter: Meter,
+    client_session: u64,
+    server_session: u64,
+    packet_id: AtomicU64,
+    /// Milliseconds since `born` of the last packet either way.
+    last: AtomicU64,
+    born: Instant,
+}
+
+impl Assoc {
+    fn touch(&self) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
+    }
+}
+
+/// A decrypted client packet.
+struct Packet {
+    len: usize,
+    addr: Address,
+    user: Arc<User>,
+    session: u64,
+}
+
+/// Serves UDP on `socket` for the port's current inbound until `token` is cancelled.
 pub(crate) async fn serve(
-    _socket: UdpSocket,
-    _port: Arc<PortShared>,
-    _shared: Arc<Shared>,
+    socket: UdpSocket,
+    port: Arc<PortShared>,
+    shared: Arc<Shared>,
     token: CancellationToken,
 ) {
-    token.cancelled().await;
+    let socket = Arc::new(socket);
+    let table: Table = Arc::default();
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut plain = vec![0u8; MAX_PACKET];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = token.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive failed");
+                    continue;
+                }
+            },
+        };
+        let rt = port.current();
+        let Some(pkt) = decrypt(&rt, &shared, &table, peer, &buf[..n], &mut plain) else {
+            continue;
+        };
+        if pkt.user.token.is_cancelled() {
+            continue;
+        }
+        let Some(assoc) = association(&rt, &shared, &table, &socket, peer, &pkt).await else {
+            continue;
+        };
+        let target = match &pkt.addr {
+            Address::SocketAddress(sa) => Some(*sa),
+            Address::DomainNameAddress(host, port) => {
+                tokio::net::lookup_host((host.as_str(), *port))
+                    .await
+                    .ok()
+                    .and_then(|mut it| it.next())
+            }
+        };
+        let Some(target) = target else { continue };
+        assoc.touch();
+        if assoc
+            .socket
+            .send_to(&plain[..pkt.len], target)
+            .await
+            .is_ok()
+        {
+            assoc.meter.up(pkt.len);
+        }
+    }
+}
+
+/// Decrypts one packet into `plain`, identifying its user.
+fn decrypt(
+    rt: &InboundRuntime,
+    shared: &Shared,
+    table: &Table,
+    peer: SocketAddr,
+    packet: &[u8],
+    plain: &mut [u8],
+) -> Option<Packet> {
+    let ctx = &shared.server_ctx;
+    let n = packet.len();
+    let ip = peer.ip();
+    if rt.method.is_2022() {
+        if !shared.limiter.allowed(ip) {
+            return None;
+        }
+        plain[..n].copy_from_slice(packet);
+        let manager = rt.manager.as_deref();
+        let Ok((len, addr, control)) =
+            decrypt_client_payload(ctx, rt.kind, &rt.server_key, &mut plain[..n], manager)
+        else {
+            shared.limiter.failed(ip);
+            return None;
+        };
+        let control = control.unwrap_or_default();
+        let user = rt.user_by_key(control.user.as_ref().map(|u| u.key()))?;
+        return Some(Packet {
+            len,
+            addr,
+            user,
+            session: control.client_session_id,
+        });
+    }
+    let last = {
+        let map = table.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(&(peer, 0)).map(|a| a.user.clone())
+    };
+    let scan = shared.limiter.allowed(ip);
+    let candidates = last.iter().chain(rt.users.iter().filter(|_| scan)).cloned();
+    for user in candidates {
+        plain[..n].copy_from_slice(packet);
+        if let Ok((len, addr, _)) =
+            decrypt_client_payload(ctx, rt.kind, &user.key, &mut plain[..n], None)
+        {
+            return Some(Packet {
+                len,
+                addr,
+                user,
+                session: 0,
+            });
+        }
+    }
+    shared.limiter.failed(ip);
+    None
+}
+
+/// The association of `pkt`'s client, created (with its reply task) on first use.
+async fn association(
+    rt: &Arc<InboundRuntime>,
+    shared: &Arc<Shared>,
+    table: &Table,
+    server: &Arc<UdpSocket>,
+    peer: SocketAddr,
+    pkt: &Packet,
+) -> Option<Arc<Assoc>> {
+    let key = (peer, pkt.session);
+    {
+        let map = table.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(a) = map.get(&key).filter(|a| Arc::ptr_eq(&a.user, &pkt.user)) {
+            return Some(a.clone());
+        }
+        if map.len() >= MAX_ASSOCS {
+            return None;
+        }
+    }
+    let out = shared.route(&rt.tag, &pkt.addr)?;
+    if !matches!(out.kind, OutboundKind::Freedom) {
+        tracing::debug!(inbound = %rt.tag, outbound = %out.tag, "UDP only leaves through freedom; dropped");
+        return None;
+    }
+    let bind: SocketAddr = match &pkt.addr {
+        Address::SocketAddress(sa) if sa.is_ipv6() => "[::]:0".parse().ok()?,
+        _ => "0.0.0.0:0".parse().ok()?,
+    };
+    let socket = UdpSocket::bind(bind).await.ok()?;
+    let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
+    if let Some(t) = &pkt.user.traffic {
+        meter = meter.with(t);
+    }
+    let assoc = Arc::new(Assoc {
+        user: pkt.user.clone(),
+        socket,
+        meter,
+        client_session: pkt.session,
+        server_session: rand::random(),
+        packet_id: AtomicU64::new(0),
+        last: AtomicU64::new(0),
+        born: Instant::now(),
+    });
+    let replaced = {
+        let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(key, assoc.clone())
+    };
+    drop(replaced);
+    tokio::spawn(replies(
+        assoc.clone(),
+        rt.clone(),
+        shared.clone(),
+        server.clone(),
+        table.clone(),
+        peer,
+    ));
+    Some(assoc)
+}
+
+/// Relays replies of one association back to its client until idle or cancelled.
+async fn replies(
+    assoc: Arc<Assoc>,
+    rt: Arc<InboundRuntime>,
+    shared: Arc<Shared>,
+    server: Arc<UdpSocket>,
+    table: Table,
+    peer: SocketAddr,
+) {
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut out = BytesMut::with_capacity(MAX_PACKET + 1024);
+    loop {
+        let received = tokio::select! {
+            _ = assoc.user.token.cancelled() => break,
+            r = tokio::time::timeout(ASSOC_IDLE, assoc.socket.recv_from(&mut buf)) => r,
+        };
+        let (n, from) = match received {
+            Ok(Ok(x)) => x,
+            Ok(Err(_)) => break,
+            Err(_) if assoc.idle() >= ASSOC_IDLE => break,
+            Err(_) => continue,
+        };
+        assoc.touch();
+        let mut control = UdpSocketControlData::default();
+        control.client_session_id = assoc.client_session;
+        control.server_session_id = assoc.server_session;
+        control.packet_id = assoc.packet_id.fetch_add(1, Ordering::Relaxed) + 1;
+        out.clear();
+        let addr = Address::SocketAddress(from);
+        let ctx = &shared.server_ctx;
+        encrypt_server_payload(
+            ctx,
+            rt.kind,
+            &assoc.user.key,
+            &addr,
+            &control,
+            &buf[..n],
+            &mut out,
+        );
+        if server.send_to(&out, peer).await.is_ok() {
+            assoc.meter.down(n);
+        }
+    }
+    let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = (peer, assoc.client_session);
+    if map.get(&key).is_some_and(|a| Arc::ptr_eq(a, &assoc)) {
+        map.remove(&key);
+    }
 }

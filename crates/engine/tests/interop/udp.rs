@@ -1,0 +1,107 @@
+//! UDP relay through classic (ss-tunnel -U) and SS-2022 EIH (sslocal tunnel -u) ports.
+
+use crate::support::*;
+use engine::Engine;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use xray::Method;
+
+/// Sends `count` datagrams of `size` bytes to `port` and returns how many echoes came back.
+async fn echo_through(port: u16, count: usize, size: usize) -> usize {
+    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    for i in 0..count {
+        let payload = vec![i as u8; size];
+        s.send_to(&payload, local(port)).await.expect("send");
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
+        {
+            if buf[..n] == payload[..] {
+                got += 1;
+            }
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_udp_echo_is_counted() {
+    init_logs();
+    let echo = udp_echo().await;
+    let port = free_port();
+    let engine = Engine::new();
+    let users = [("alice", "alice-pass-1"), ("bob", "bob-pass-2")];
+    let config = direct_config(vec![inbound("direct", port, Method::Aes256Gcm, "", &users)]);
+    engine.apply(&config).await.expect("apply");
+    let Some(bin) = client_bin("ss-tunnel") else {
+        return;
+    };
+    let local_port = free_port();
+    let args = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-k",
+        "bob-pass-2",
+        "-m",
+        "aes-256-gcm",
+        "-b",
+        "127.0.0.1",
+        "-l",
+        &local_port.to_string(),
+        "-L",
+        &format!("127.0.0.1:{echo}"),
+        "-U",
+    ]
+    .map(String::from);
+    let _tunnel = spawn(&bin, &args, None).await;
+    assert_eq!(echo_through(local_port, 10, 100).await, 10);
+    assert_eq!(user_traffic(&engine, "bob"), (1000, 1000));
+    assert_eq!(user_traffic(&engine, "alice"), (0, 0));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ss2022_eih_udp_echo_is_counted() {
+    init_logs();
+    let echo = udp_echo().await;
+    let port = free_port();
+    let engine = Engine::new();
+    let ipsk = key(1, 16);
+    let eve = key(2, 16);
+    let users = [("eve", eve.as_str()), ("frank", "AwMDAwMDAwMDAwMDAwMDAw==")];
+    let config = direct_config(vec![inbound(
+        "direct",
+        port,
+        Method::Blake3Aes128Gcm,
+        &ipsk,
+        &users,
+    )]);
+    engine.apply(&config).await.expect("apply");
+    let Some(bin) = client_bin("sslocal") else {
+        return;
+    };
+    let local_port = free_port();
+    let args = [
+        "--protocol",
+        "tunnel",
+        "-b",
+        &format!("127.0.0.1:{local_port}"),
+        "-f",
+        &format!("127.0.0.1:{echo}"),
+        "-s",
+        &format!("127.0.0.1:{port}"),
+        "-m",
+        "2022-blake3-aes-128-gcm",
+        "-k",
+        &format!("{ipsk}:{eve}"),
+        "-u",
+    ]
+    .map(String::from);
+    let _tunnel = spawn(&bin, &args, None).await;
+    assert_eq!(echo_through(local_port, 4, 300).await, 4);
+    assert_eq!(user_traffic(&engine, "eve"), (1200, 1200));
+    engine.shutdown().await;
+}
