@@ -38,7 +38,12 @@ fn parse(name: &str) -> Option<(&str, &str)> {
 
 /// Applies one pull of `node_id` (epoch `epoch`) exactly once. For a real node it also records the
 /// successful pull (`pulled_at`, pull status `available`) in the same transaction.
-pub async fn apply(db: &DatabaseConnection, node_id: i64, epoch: &str, stats: &[Stat]) -> Result<Applied> {
+pub async fn apply(
+    db: &DatabaseConnection,
+    node_id: i64,
+    epoch: &str,
+    stats: &[Stat],
+) -> Result<Applied> {
     let txn = db.begin().await?;
     let cursors = stats_cursor::Entity::find()
         .filter(stats_cursor::Column::NodeId.eq(node_id))
@@ -103,7 +108,10 @@ pub async fn apply(db: &DatabaseConnection, node_id: i64, epoch: &str, stats: &[
     }
     for (&id, &bytes) in applied.user_bytes.iter().filter(|(_, b)| **b > 0) {
         user::Entity::update_many()
-            .col_expr(user::Column::UsageBytes, Expr::col(user::Column::UsageBytes).add(bytes))
+            .col_expr(
+                user::Column::UsageBytes,
+                Expr::col(user::Column::UsageBytes).add(bytes),
+            )
             .filter(user::Column::Id.eq(id))
             .exec(&txn)
             .await?;
@@ -133,9 +141,15 @@ pub async fn apply(db: &DatabaseConnection, node_id: i64, epoch: &str, stats: &[
     }
     if node_id != LOCAL_NODE {
         node::Entity::update_many()
-            .col_expr(node::Column::UsageBytes, Expr::col(node::Column::UsageBytes).add(applied.node_bytes))
+            .col_expr(
+                node::Column::UsageBytes,
+                Expr::col(node::Column::UsageBytes).add(applied.node_bytes),
+            )
             .col_expr(node::Column::PulledAt, Expr::value(util::now_ms()))
-            .col_expr(node::Column::PullStatus, Expr::value(NodeStatus::Available.as_str()))
+            .col_expr(
+                node::Column::PullStatus,
+                Expr::value(NodeStatus::Available.as_str()),
+            )
             .filter(node::Column::Id.eq(node_id))
             .exec(&txn)
             .await?;
@@ -154,7 +168,10 @@ mod tests {
     #[test]
     fn counter_names() {
         assert_eq!(parse("user>>>7>>>traffic>>>uplink"), Some(("user", "7")));
-        assert_eq!(parse("inbound>>>remote>>>traffic>>>downlink"), Some(("inbound", "remote")));
+        assert_eq!(
+            parse("inbound>>>remote>>>traffic>>>downlink"),
+            Some(("inbound", "remote"))
+        );
         assert_eq!(parse("user>>>7>>>traffic>>>sideways"), None);
         assert_eq!(parse("user>>>7>>>online"), None);
         assert_eq!(parse("user>>>7>>>traffic>>>uplink>>>x"), None);

@@ -134,7 +134,8 @@ impl Coordinator {
     }
 
     async fn watchdog_loop(self: Arc<Self>, cancel: CancellationToken) {
-        let period = (self.cfg.pull_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let period =
+            (self.cfg.pull_timeout / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
         let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
@@ -155,7 +156,10 @@ impl Coordinator {
                 .order_by_asc(user::Column::Id)
                 .all(&self.db)
                 .await?,
-            nodes: node::Entity::find().order_by_asc(node::Column::Id).all(&self.db).await?,
+            nodes: node::Entity::find()
+                .order_by_asc(node::Column::Id)
+                .all(&self.db)
+                .await?,
         })
     }
 
@@ -170,8 +174,8 @@ impl Coordinator {
             .filter_map(|n| {
                 let config = snap.node_config(n);
                 let version = config.version();
-                let up_to_date =
-                    n.applied_version.as_deref() == Some(&version) && n.push_status == NodeStatus::Available;
+                let up_to_date = n.applied_version.as_deref() == Some(&version)
+                    && n.push_status == NodeStatus::Available;
                 (!up_to_date).then(|| (n.clone(), config, version))
             })
             .collect();
@@ -192,7 +196,13 @@ impl Coordinator {
         let Some(engine) = &self.engine else { return };
         let config = snap.local_config();
         let version = config.version();
-        if self.local_version.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(&version) {
+        if self
+            .local_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(&version)
+        {
             return;
         }
         match engine.apply(&config).await {
@@ -200,13 +210,24 @@ impl Coordinator {
                 tracing::info!(config.version = %version, "local config applied");
                 *self.local_version.lock().unwrap_or_else(|p| p.into_inner()) = Some(version);
             }
-            Err(e) => tracing::error!(config.version = %version, error = %e, "local config rejected by the engine"),
+            Err(e) => {
+                tracing::error!(config.version = %version, error = %e, "local config rejected by the engine")
+            }
         }
     }
 
-    async fn push(&self, n: &node::Model, config: &xray::Config, version: &str, proxy: &str) -> Result<()> {
+    async fn push(
+        &self,
+        n: &node::Model,
+        config: &xray::Config,
+        version: &str,
+        proxy: &str,
+    ) -> Result<()> {
         let body = config.to_canonical_json();
-        let result = self.client.push(&n.base_url(), &n.http_token, body, proxy).await;
+        let result = self
+            .client
+            .push(&n.base_url(), &n.http_token, body, proxy)
+            .await;
         let now = util::now_ms();
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(n.id));
         let status = match &result {
@@ -214,11 +235,18 @@ impl Coordinator {
                 if state.version.as_deref() != Some(version) {
                     tracing::warn!(node.id = n.id, expected = %version, got = ?state.version, "node reports another version");
                 }
-                let status = if *route == Route::Direct { NodeStatus::Available } else { NodeStatus::Dirty };
+                let status = if *route == Route::Direct {
+                    NodeStatus::Available
+                } else {
+                    NodeStatus::Dirty
+                };
                 tracing::info!(node.id = n.id, config.version = %version, status = status.as_str(), "config pushed");
                 update = update
                     .col_expr(node::Column::PushedAt, Expr::value(now))
-                    .col_expr(node::Column::AppliedVersion, Expr::value(state.version.clone()))
+                    .col_expr(
+                        node::Column::AppliedVersion,
+                        Expr::value(state.version.clone()),
+                    )
                     .col_expr(node::Column::LastError, Expr::value(Option::<String>::None));
                 status
             }
@@ -241,7 +269,10 @@ impl Coordinator {
 
     /// Pulls every node and the local engine once.
     pub async fn pull_once(&self) -> Result<()> {
-        let nodes = node::Entity::find().order_by_asc(node::Column::Id).all(&self.db).await?;
+        let nodes = node::Entity::find()
+            .order_by_asc(node::Column::Id)
+            .all(&self.db)
+            .await?;
         let proxy = settings::load(&self.db).await?.proxy_url;
         futures::stream::iter(nodes)
             .for_each_concurrent(self.cfg.concurrency, |n| {
@@ -268,7 +299,10 @@ impl Coordinator {
         if reply.config_version != n.applied_version {
             // The node runs something else than we think (restarted with an old file, wiped…).
             node::Entity::update_many()
-                .col_expr(node::Column::AppliedVersion, Expr::value(reply.config_version.clone()))
+                .col_expr(
+                    node::Column::AppliedVersion,
+                    Expr::value(reply.config_version.clone()),
+                )
                 .filter(node::Column::Id.eq(n.id))
                 .exec(&self.db)
                 .await?;
@@ -282,7 +316,9 @@ impl Coordinator {
     }
 
     async fn pull_local(&self) -> Result<()> {
-        let Some(engine) = &self.engine else { return Ok(()) };
+        let Some(engine) = &self.engine else {
+            return Ok(());
+        };
         let stats: Vec<xray::api::Stat> = engine
             .counters()
             .into_iter()
@@ -325,13 +361,23 @@ impl Coordinator {
             .filter(node::Column::PulledAt.lt(cutoff))
             .all(&self.db)
             .await?;
-        for n in stale.iter().filter(|n| n.created_at < cutoff || n.pulled_at > 0) {
+        for n in stale
+            .iter()
+            .filter(|n| n.created_at < cutoff || n.pulled_at > 0)
+        {
             node::Entity::update_many()
-                .col_expr(node::Column::PullStatus, Expr::value(NodeStatus::Unavailable.as_str()))
+                .col_expr(
+                    node::Column::PullStatus,
+                    Expr::value(NodeStatus::Unavailable.as_str()),
+                )
                 .filter(node::Column::Id.eq(n.id))
                 .exec(&self.db)
                 .await?;
-            tracing::warn!(node.id = n.id, last_pull = n.pulled_at, "node missed its pulls; marked unavailable");
+            tracing::warn!(
+                node.id = n.id,
+                last_pull = n.pulled_at,
+                "node missed its pulls; marked unavailable"
+            );
             self.changes.notify();
             self.emit_node(n.id).await?;
         }

@@ -45,7 +45,9 @@ impl ServiceError {
     /// The input field the error is about, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            ServiceError::Invalid { field, .. } | ServiceError::Conflict { field, .. } => Some(field),
+            ServiceError::Invalid { field, .. } | ServiceError::Conflict { field, .. } => {
+                Some(field)
+            }
             _ => None,
         }
     }

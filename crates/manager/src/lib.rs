@@ -69,7 +69,11 @@ impl Manager {
     }
 
     /// Wires services around an existing (migrated) pool.
-    pub fn with_db(db: DatabaseConnection, opts: Options, engine: Option<engine::Engine>) -> Manager {
+    pub fn with_db(
+        db: DatabaseConnection,
+        opts: Options,
+        engine: Option<engine::Engine>,
+    ) -> Manager {
         let events = Events::default();
         let changes = services::Changes::default();
         let client = Arc::new(node_client::NodeClient::new(opts.node_timeout));
@@ -88,7 +92,14 @@ impl Manager {
             auth: AuthService::new(ctx, opts.admin_token),
             events: events.clone(),
         };
-        let coordinator = Arc::new(Coordinator::new(db.clone(), events, changes, client, engine, opts.coordinator));
+        let coordinator = Arc::new(Coordinator::new(
+            db.clone(),
+            events,
+            changes,
+            client,
+            engine,
+            opts.coordinator,
+        ));
         Manager {
             services,
             coordinator,

@@ -52,7 +52,13 @@ pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> 
             out.push(Link {
                 mode: mode.to_owned(),
                 node_id: None,
-                url: sip002(&u.method, &u.password, &s.host, port, &format!("{}-{mode}", u.name)),
+                url: sip002(
+                    &u.method,
+                    &u.password,
+                    &s.host,
+                    port,
+                    &format!("{}-{mode}", u.name),
+                ),
             });
         }
     }
@@ -61,7 +67,13 @@ pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> 
             out.push(Link {
                 mode: "remote".to_owned(),
                 node_id: Some(n.id),
-                url: sip002(&u.method, &u.password, &n.host, port, &format!("{}-remote-{}", u.name, n.id)),
+                url: sip002(
+                    &u.method,
+                    &u.password,
+                    &n.host,
+                    port,
+                    &format!("{}-remote-{}", u.name, n.id),
+                ),
             });
         }
     }
@@ -75,7 +87,13 @@ mod tests {
     #[test]
     fn sip002_forms() {
         assert_eq!(
-            sip002("chacha20-ietf-poly1305", "pw", "203.0.113.1", 8388, "alice direct"),
+            sip002(
+                "chacha20-ietf-poly1305",
+                "pw",
+                "203.0.113.1",
+                8388,
+                "alice direct"
+            ),
             "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpwdw@203.0.113.1:8388#alice%20direct"
         );
         assert_eq!(

@@ -83,9 +83,9 @@ impl NodeClient {
                 let client = self.via_proxy(proxy)?;
                 match send(&client, method, url, token, body).await {
                     Ok(r) => Ok((Route::Proxy, r)),
-                    Err(ClientError::Unreachable(e)) => {
-                        Err(ClientError::Unreachable(format!("{direct_err}; through proxy: {e}")))
-                    }
+                    Err(ClientError::Unreachable(e)) => Err(ClientError::Unreachable(format!(
+                        "{direct_err}; through proxy: {e}"
+                    ))),
                     Err(e) => Err(e),
                 }
             }
@@ -94,24 +94,66 @@ impl NodeClient {
     }
 
     /// `POST /v1/configs`.
-    pub async fn push(&self, base: &str, token: &str, config: Vec<u8>, proxy: &str) -> Result<(Route, ConfigState), ClientError> {
-        let (route, resp) = self.call(Method::POST, &format!("{base}/v1/configs"), token, Some(config), proxy).await?;
+    pub async fn push(
+        &self,
+        base: &str,
+        token: &str,
+        config: Vec<u8>,
+        proxy: &str,
+    ) -> Result<(Route, ConfigState), ClientError> {
+        let (route, resp) = self
+            .call(
+                Method::POST,
+                &format!("{base}/v1/configs"),
+                token,
+                Some(config),
+                proxy,
+            )
+            .await?;
         Ok((route, json(resp).await?))
     }
 
     /// `GET /v1/stats`.
-    pub async fn stats(&self, base: &str, token: &str, proxy: &str) -> Result<(Route, StatsReply), ClientError> {
-        let (route, resp) = self.call(Method::GET, &format!("{base}/v1/stats"), token, None, proxy).await?;
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let epoch = header(EPOCH_HEADER).filter(|e| !e.is_empty()).ok_or_else(|| ClientError::BadResponse("no epoch header".into()))?;
+    pub async fn stats(
+        &self,
+        base: &str,
+        token: &str,
+        proxy: &str,
+    ) -> Result<(Route, StatsReply), ClientError> {
+        let (route, resp) = self
+            .call(Method::GET, &format!("{base}/v1/stats"), token, None, proxy)
+            .await?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let epoch = header(EPOCH_HEADER)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| ClientError::BadResponse("no epoch header".into()))?;
         let config_version = header(CONFIG_VERSION_HEADER).filter(|v| !v.is_empty());
         let stats: Vec<Stat> = json(resp).await?;
-        Ok((route, StatsReply { epoch, config_version, stats }))
+        Ok((
+            route,
+            StatsReply {
+                epoch,
+                config_version,
+                stats,
+            },
+        ))
     }
 
     /// `GET /v1/info`, directly only: used for the connection check when a node is added.
     pub async fn info(&self, base: &str, token: &str) -> Result<NodeInfo, ClientError> {
-        let resp = send(&self.direct, Method::GET, &format!("{base}/v1/info"), token, None).await?;
+        let resp = send(
+            &self.direct,
+            Method::GET,
+            &format!("{base}/v1/info"),
+            token,
+            None,
+        )
+        .await?;
         json(resp).await
     }
 }
@@ -122,18 +164,31 @@ fn build(proxy: Option<&str>, timeout: Duration) -> Result<Client, ClientError> 
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .user_agent(concat!("arch-manager/", env!("CARGO_PKG_VERSION")));
     b = match proxy {
-        Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| ClientError::Unreachable(format!("bad proxy: {e}")))?),
+        Some(p) => b.proxy(
+            reqwest::Proxy::all(p)
+                .map_err(|e| ClientError::Unreachable(format!("bad proxy: {e}")))?,
+        ),
         None => b.no_proxy(),
     };
-    b.build().map_err(|e| ClientError::Unreachable(e.to_string()))
+    b.build()
+        .map_err(|e| ClientError::Unreachable(e.to_string()))
 }
 
-async fn send(client: &Client, method: Method, url: &str, token: &str, body: Option<Vec<u8>>) -> Result<reqwest::Response, ClientError> {
+async fn send(
+    client: &Client,
+    method: Method,
+    url: &str,
+    token: &str,
+    body: Option<Vec<u8>>,
+) -> Result<reqwest::Response, ClientError> {
     let mut req = client.request(method, url).bearer_auth(token);
     if let Some(b) = body {
         req = req.header(header::CONTENT_TYPE, "application/json").body(b);
     }
-    let resp = req.send().await.map_err(|e| ClientError::Unreachable(describe(&e)))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ClientError::Unreachable(describe(&e)))?;
     match resp.status() {
         s if s.is_success() => Ok(resp),
         StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized),
@@ -141,7 +196,10 @@ async fn send(client: &Client, method: Method, url: &str, token: &str, body: Opt
             let status = s.as_u16();
             let bytes = read_limited(resp).await.unwrap_or_default();
             let message = match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(ApiError { error, path: Some(p) }) => format!("{error} (at `{p}`)"),
+                Ok(ApiError {
+                    error,
+                    path: Some(p),
+                }) => format!("{error} (at `{p}`)"),
                 Ok(ApiError { error, path: None }) => error,
                 Err(_) => String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             };
@@ -152,7 +210,11 @@ async fn send(client: &Client, method: Method, url: &str, token: &str, body: Opt
 
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut s = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    let mut s = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
     let mut src = e.source();
     while let Some(inner) = src {
         s.push_str(": ");
@@ -163,11 +225,18 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
-    if resp.content_length().is_some_and(|l| l > MAX_RESPONSE as u64) {
+    if resp
+        .content_length()
+        .is_some_and(|l| l > MAX_RESPONSE as u64)
+    {
         return Err(ClientError::BadResponse("answer too large".into()));
     }
     let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| ClientError::Unreachable(describe(&e)))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ClientError::Unreachable(describe(&e)))?
+    {
         if buf.len() + chunk.len() > MAX_RESPONSE {
             return Err(ClientError::BadResponse("answer too large".into()));
         }

@@ -5,7 +5,9 @@
 use crate::entity::{node, settings, user};
 use crate::services::nodes::LINK_METHOD;
 use crate::services::users::USER_METHOD;
-use xray::{Balancer, Client, Config, Inbound, Metadata, Network, Outbound, ReverseItem, Rule, Server};
+use xray::{
+    Balancer, Client, Config, Inbound, Metadata, Network, Outbound, ReverseItem, Rule, Server,
+};
 
 /// Log level of generated configs.
 const LOG_LEVEL: &str = "warning";
@@ -31,10 +33,12 @@ fn port(p: i32) -> Option<u16> {
 
 fn metadata(s: &settings::Model) -> Metadata {
     use time::format_description::well_known::Rfc3339;
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(s.config_updated_at) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default();
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(s.config_updated_at) * 1_000_000,
+    )
+    .ok()
+    .and_then(|t| t.format(&Rfc3339).ok())
+    .unwrap_or_default();
     Metadata {
         updated_at: at,
         updated_by: s.host.clone(),
@@ -54,7 +58,14 @@ fn clients(users: &[user::Model]) -> Vec<Client> {
 }
 
 fn user_inbound(tag: &str, port: u16, clients: &[Client]) -> Inbound {
-    Inbound::shadowsocks(tag, port, USER_METHOD, "", Network::TcpUdp, clients.to_vec())
+    Inbound::shadowsocks(
+        tag,
+        port,
+        USER_METHOD,
+        "",
+        Network::TcpUdp,
+        clients.to_vec(),
+    )
 }
 
 impl Snapshot {
@@ -65,7 +76,11 @@ impl Snapshot {
         let mut c = Config::skeleton(LOG_LEVEL);
         c.metadata = Some(metadata(s));
         let clients = clients(&self.users);
-        let (relay, reverse, direct) = (port(s.ss_relay_port), port(s.ss_reverse_port), port(s.ss_direct_port));
+        let (relay, reverse, direct) = (
+            port(s.ss_relay_port),
+            port(s.ss_reverse_port),
+            port(s.ss_direct_port),
+        );
         if !clients.is_empty() {
             if let Some(p) = relay {
                 c.inbounds.push(user_inbound("relay", p, &clients));
@@ -173,7 +188,9 @@ impl Snapshot {
                 tag: "bridge".into(),
                 domain: domain.clone(),
             });
-            c.routing.rules.push(Rule::to_outbound("bridge", "internal").for_domain(&domain));
+            c.routing
+                .rules
+                .push(Rule::to_outbound("bridge", "internal").for_domain(&domain));
             c.routing.rules.push(Rule::to_outbound("bridge", "out"));
         }
         let clients = clients(&self.users);

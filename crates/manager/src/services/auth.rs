@@ -5,9 +5,13 @@
 use super::{unique_violation, Ctx};
 use crate::entity::{admin, api_token, session};
 use crate::{util, Result, ServiceError};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
+};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -59,15 +63,24 @@ fn hash_password(password: &str) -> Result<String> {
 
 fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 fn check_credentials(username: &str, password: &str) -> Result<()> {
     let name_ok = (1..=64).contains(&username.chars().count())
-        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
     if !name_ok {
-        return Err(ServiceError::invalid("username", "must be 1–64 letters, digits or _ - . @"));
+        return Err(ServiceError::invalid(
+            "username",
+            "must be 1–64 letters, digits or _ - . @",
+        ));
     }
     if password.chars().count() < MIN_PASSWORD_LEN || password.len() > 1024 {
         return Err(ServiceError::invalid(
@@ -103,7 +116,11 @@ impl AuthService {
             return Ok(None);
         }
         let mut st = self.state();
-        Ok(Some(st.setup_token.get_or_insert_with(|| util::random_hex(24)).clone()))
+        Ok(Some(
+            st.setup_token
+                .get_or_insert_with(|| util::random_hex(24))
+                .clone(),
+        ))
     }
 
     /// First-run setup: creates the first admin if `token` is the setup token, and signs in.
@@ -118,7 +135,10 @@ impl AuthService {
         }
         let admin = self.create_admin(username, password).await?;
         self.state().setup_token = None;
-        tracing::info!(admin.id = admin.id, "first administrator created through setup");
+        tracing::info!(
+            admin.id = admin.id,
+            "first administrator created through setup"
+        );
         self.new_session(admin.id).await
     }
 
@@ -161,7 +181,12 @@ impl AuthService {
     }
 
     /// Signs in. Failures are rate limited per (username, client address).
-    pub async fn login(&self, username: &str, password: &str, client_ip: Option<IpAddr>) -> Result<Session> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Session> {
         let key = (username.trim().to_owned(), client_ip);
         let now = util::now_ms();
         {
@@ -178,7 +203,10 @@ impl AuthService {
             .await?;
         // Verify against a dummy hash for unknown names so timing does not reveal them.
         let dummy = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3d3ZJ8+1LxJ6qE3h7F5yB3jK8Zq0bQm7u0kq4Vd1r3c";
-        let ok = verify_password(password, row.as_ref().map_or(dummy, |r| r.password_hash.as_str()));
+        let ok = verify_password(
+            password,
+            row.as_ref().map_or(dummy, |r| r.password_hash.as_str()),
+        );
         match row {
             Some(admin) if ok => {
                 self.state().failures.remove(&key);
@@ -190,7 +218,8 @@ impl AuthService {
                 st.failures.entry(key).or_default().push(now);
                 // Keep the map bounded under a spray of names.
                 if st.failures.len() > 10_000 {
-                    st.failures.retain(|_, v| v.iter().any(|t| now - t < LOGIN_WINDOW_MS));
+                    st.failures
+                        .retain(|_, v| v.iter().any(|t| now - t < LOGIN_WINDOW_MS));
                 }
                 Err(ServiceError::Unauthorized)
             }
@@ -226,7 +255,9 @@ impl AuthService {
             return Ok(None);
         };
         if s.expires_at < util::now_ms() {
-            session::Entity::delete_by_id(s.id).exec(&self.ctx.db).await?;
+            session::Entity::delete_by_id(s.id)
+                .exec(&self.ctx.db)
+                .await?;
             return Ok(None);
         }
         Ok(admin::Entity::find_by_id(s.admin_id)

@@ -35,9 +35,15 @@ pub(crate) struct Ctx {
 }
 
 /// Maps a unique-constraint violation to a field conflict; other DB errors pass through.
-pub(crate) fn unique_violation(e: sea_orm::DbErr, field: &str, message: &str) -> crate::ServiceError {
+pub(crate) fn unique_violation(
+    e: sea_orm::DbErr,
+    field: &str,
+    message: &str,
+) -> crate::ServiceError {
     match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => crate::ServiceError::conflict(field, message),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            crate::ServiceError::conflict(field, message)
+        }
         _ => crate::ServiceError::Db(e),
     }
 }

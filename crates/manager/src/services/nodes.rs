@@ -8,7 +8,10 @@ use crate::events::Event;
 use crate::node_client::{ClientError, NodeClient};
 use crate::{util, Result, ServiceError};
 use rand::Rng;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
 use serde::Deserialize;
 use std::sync::Arc;
 use xray::api::NodeInfo;
@@ -42,7 +45,10 @@ pub struct NodePatch {
 
 fn check_port(port: u16) -> Result<()> {
     if port == 0 {
-        return Err(ServiceError::invalid("http_port", "must be between 1 and 65535"));
+        return Err(ServiceError::invalid(
+            "http_port",
+            "must be between 1 and 65535",
+        ));
     }
     Ok(())
 }
@@ -57,16 +63,17 @@ fn check_token(token: &str) -> Result<()> {
     Ok(())
 }
 
-/// A random port in the internal range that is not in `taken`.
+/// A port of the internal range that is not in `taken` and passes `usable`, scanning from a random
+/// start so nodes spread over the range.
 fn pick_port(taken: &[i32], usable: impl Fn(u16) -> bool) -> i32 {
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let p = rng.gen_range(INTERNAL_PORTS);
-        if !taken.contains(&i32::from(p)) && usable(p) {
-            return i32::from(p);
-        }
-    }
-    i32::from(*INTERNAL_PORTS.start())
+    let taken: std::collections::HashSet<i32> = taken.iter().copied().collect();
+    let (lo, hi) = (*INTERNAL_PORTS.start(), *INTERNAL_PORTS.end());
+    let span = u32::from(hi - lo) + 1;
+    let start = rand::thread_rng().gen_range(0..span);
+    (0..span)
+        .filter_map(|i| u16::try_from(u32::from(lo) + (start + i) % span).ok())
+        .find(|p| !taken.contains(&i32::from(*p)) && usable(*p))
+        .map_or(i32::from(lo), i32::from)
 }
 
 /// Can the manager bind this port now (for its `internal-N` inbound)?
@@ -83,7 +90,10 @@ pub struct NodeService {
 
 impl NodeService {
     pub async fn list(&self) -> Result<Vec<Node>> {
-        Ok(NodeEntity::find().order_by_asc(node::Column::Id).all(&self.ctx.db).await?)
+        Ok(NodeEntity::find()
+            .order_by_asc(node::Column::Id)
+            .all(&self.ctx.db)
+            .await?)
     }
 
     pub async fn get(&self, id: i64) -> Result<Node> {
@@ -97,9 +107,16 @@ impl NodeService {
     pub async fn check(&self, host: &str, http_port: u16, token: &str) -> Result<NodeInfo> {
         settings::check_host("host", host.trim())?;
         check_port(http_port)?;
-        match self.client.info(&node::node_base_url(host.trim(), http_port), token).await {
+        match self
+            .client
+            .info(&node::node_base_url(host.trim(), http_port), token)
+            .await
+        {
             Ok(info) => Ok(info),
-            Err(ClientError::Unauthorized) => Err(ServiceError::invalid("http_token", "the node rejected this token")),
+            Err(ClientError::Unauthorized) => Err(ServiceError::invalid(
+                "http_token",
+                "the node rejected this token",
+            )),
             Err(e) => Err(ServiceError::Unreachable(e.to_string())),
         }
     }
@@ -117,7 +134,11 @@ impl NodeService {
         };
         let txn = self.ctx.db.begin().await?;
         let others = NodeEntity::find().all(&txn).await?;
-        let relay_taken: Vec<i32> = others.iter().filter(|n| n.host == host).map(|n| n.relay_port).collect();
+        let relay_taken: Vec<i32> = others
+            .iter()
+            .filter(|n| n.host == host)
+            .map(|n| n.relay_port)
+            .collect();
         let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
         let now = util::now_ms();
         let row = node::ActiveModel {
@@ -182,10 +203,9 @@ impl NodeService {
         am.pull_status = Set(NodeStatus::Processing);
         am.applied_version = Set(None);
         am.updated_at = Set(util::now_ms());
-        let row = am
-            .update(&txn)
-            .await
-            .map_err(|e| unique_violation(e, "host", "a node with this host and HTTP port exists"))?;
+        let row = am.update(&txn).await.map_err(|e| {
+            unique_violation(e, "host", "a node with this host and HTTP port exists")
+        })?;
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node updated");
@@ -201,8 +221,15 @@ impl NodeService {
             .one(&txn)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
-        let others = NodeEntity::find().filter(node::Column::Id.ne(id)).all(&txn).await?;
-        let relay_taken: Vec<i32> = others.iter().filter(|n| n.host == current.host).map(|n| n.relay_port).collect();
+        let others = NodeEntity::find()
+            .filter(node::Column::Id.ne(id))
+            .all(&txn)
+            .await?;
+        let relay_taken: Vec<i32> = others
+            .iter()
+            .filter(|n| n.host == current.host)
+            .map(|n| n.relay_port)
+            .collect();
         let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
         let mut am = current.into_active_model();
         am.relay_key = Set(util::random_key(LINK_METHOD.key_len()));

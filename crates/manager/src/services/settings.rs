@@ -5,7 +5,9 @@ use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 
 /// The settings as the API and panel see them.
@@ -88,19 +90,25 @@ fn validate_host(host: &str) -> Result<()> {
     let ok = !host.is_empty()
         && host.len() <= 253
         && (host.parse::<std::net::IpAddr>().is_ok()
-            || host
-                .split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')));
+            || host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }));
     if ok {
         Ok(())
     } else {
-        Err(ServiceError::invalid("host", "must be a domain name or an IP address"))
+        Err(ServiceError::invalid(
+            "host",
+            "must be a domain name or an IP address",
+        ))
     }
 }
 
 /// Checks a host name or IP literal (shared with node validation).
 pub(crate) fn check_host(field: &str, host: &str) -> Result<()> {
-    validate_host(host).map_err(|_| ServiceError::invalid(field, "must be a domain name or an IP address"))
+    validate_host(host)
+        .map_err(|_| ServiceError::invalid(field, "must be a domain name or an IP address"))
 }
 
 fn validate_proxy(url: &str) -> Result<()> {
@@ -110,14 +118,22 @@ fn validate_proxy(url: &str) -> Result<()> {
     let rest = ["socks5://", "socks5h://", "http://", "https://"]
         .iter()
         .find_map(|s| url.strip_prefix(s))
-        .ok_or_else(|| ServiceError::invalid("proxy_url", "must start with socks5://, socks5h://, http:// or https://"))?;
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "proxy_url",
+                "must start with socks5://, socks5h://, http:// or https://",
+            )
+        })?;
     let authority = rest.split('/').next().unwrap_or_default();
     let hostport = authority.rsplit('@').next().unwrap_or_default();
     let port_ok = hostport
         .rsplit_once(':')
         .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
     if !port_ok || reqwest::Proxy::all(url).is_err() {
-        return Err(ServiceError::invalid("proxy_url", "must be scheme://host:port"));
+        return Err(ServiceError::invalid(
+            "proxy_url",
+            "must be scheme://host:port",
+        ));
     }
     Ok(())
 }
@@ -126,7 +142,10 @@ fn validate(s: &Settings) -> Result<()> {
     validate_host(&s.host)?;
     validate_proxy(&s.proxy_url)?;
     if !(s.traffic_ratio.is_finite() && s.traffic_ratio > 0.0 && s.traffic_ratio <= 1000.0) {
-        return Err(ServiceError::invalid("traffic_ratio", "must be a number above 0 and at most 1000"));
+        return Err(ServiceError::invalid(
+            "traffic_ratio",
+            "must be a number above 0 and at most 1000",
+        ));
     }
     let ports = [
         ("ss_direct_port", s.ss_direct_port),
@@ -136,7 +155,10 @@ fn validate(s: &Settings) -> Result<()> {
     ];
     for (i, (field, port)) in ports.iter().enumerate() {
         if *port != 0 && ports[..i].iter().any(|(_, p)| p == port) {
-            return Err(ServiceError::invalid(field, format!("port {port} is already used by another mode")));
+            return Err(ServiceError::invalid(
+                field,
+                format!("port {port} is already used by another mode"),
+            ));
         }
     }
     Ok(())

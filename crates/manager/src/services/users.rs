@@ -59,7 +59,10 @@ fn check_name(name: &str) -> Result<()> {
 
 fn check_quota(q: i64) -> Result<()> {
     if q < 0 {
-        return Err(ServiceError::invalid("quota_bytes", "must be 0 (unlimited) or more"));
+        return Err(ServiceError::invalid(
+            "quota_bytes",
+            "must be 0 (unlimited) or more",
+        ));
     }
     Ok(())
 }

@@ -1,0 +1,421 @@
+//! Service-layer tests against a real database: a fresh SQLite file per test, or, when
+//! `ARCH_TEST_DATABASE_URL` names a PostgreSQL server (e.g. `postgres://arch@127.0.0.1:55432/postgres`),
+//! a fresh PostgreSQL database per test. CI runs this file on both.
+
+use manager::entity::node::NodeStatus;
+use manager::{
+    accounting, CoordinatorConfig, Manager, NewNode, NewUser, NodePatch, Options, ServiceError,
+    SettingsPatch, UserPatch,
+};
+use sea_orm::{ConnectionTrait, Database};
+use std::time::Duration;
+use xray::api::Stat;
+
+struct TestDb {
+    manager: Manager,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn open() -> TestDb {
+    let (url, dir) = match std::env::var("ARCH_TEST_DATABASE_URL") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let name = format!("arch_test_{}", manager::util::random_hex(6));
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.expect("close");
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(b, _)| b)
+                .to_owned();
+            (format!("{base}/{name}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            (manager::db::default_sqlite_url(dir.path()), Some(dir))
+        }
+    };
+    let opts = Options {
+        database_url: url,
+        admin_token: Some("automation-token-0123456789".into()),
+        coordinator: CoordinatorConfig::default(),
+        node_timeout: Duration::from_secs(2),
+    };
+    TestDb {
+        manager: Manager::open(opts, None).await.expect("open manager"),
+        _dir: dir,
+    }
+}
+
+fn field(e: &ServiceError) -> &str {
+    e.field().unwrap_or("<none>")
+}
+
+#[tokio::test]
+async fn users_crud_and_validation() {
+    let t = open().await;
+    let users = &t.manager.services.users;
+    let alice = users
+        .create(NewUser {
+            name: "alice".into(),
+            quota_bytes: 5_000,
+            enabled: true,
+        })
+        .await
+        .expect("create");
+    assert_eq!(alice.usage_bytes, 0);
+    assert!(alice.enabled);
+    assert_eq!(alice.method, "chacha20-ietf-poly1305");
+
+    let bad = users
+        .create(NewUser {
+            name: "has space".into(),
+            quota_bytes: 0,
+            enabled: true,
+        })
+        .await;
+    assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "name"));
+    let neg = users
+        .create(NewUser {
+            name: "bob".into(),
+            quota_bytes: -1,
+            enabled: true,
+        })
+        .await;
+    assert!(matches!(&neg, Err(e @ ServiceError::Invalid { .. }) if field(e) == "quota_bytes"));
+    let dup = users
+        .create(NewUser {
+            name: "alice".into(),
+            quota_bytes: 0,
+            enabled: true,
+        })
+        .await;
+    assert!(matches!(&dup, Err(e @ ServiceError::Conflict { .. }) if field(e) == "name"));
+    assert_eq!(
+        users.list().await.expect("list").len(),
+        1,
+        "rejected creates change nothing"
+    );
+
+    let off = users
+        .update(
+            alice.id,
+            UserPatch {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("disable");
+    assert!(!off.enabled);
+    assert_eq!(off.disabled_reason.as_deref(), Some("manual"));
+    let on = users
+        .update(
+            alice.id,
+            UserPatch {
+                enabled: Some(true),
+                quota_bytes: Some(9_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("enable");
+    assert!(on.enabled);
+    assert_eq!(on.disabled_reason, None);
+    assert_eq!(on.quota_bytes, 9_000);
+
+    assert!(matches!(
+        users.get(999).await,
+        Err(ServiceError::NotFound(_))
+    ));
+    users.delete(alice.id).await.expect("delete");
+    assert!(matches!(
+        users.delete(alice.id).await,
+        Err(ServiceError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn nodes_generate_tokens_and_keys_once() {
+    let t = open().await;
+    let nodes = &t.manager.services.nodes;
+    let n = nodes
+        .create(NewNode {
+            host: "203.0.113.5".into(),
+            http_port: 8080,
+            http_token: None,
+        })
+        .await
+        .expect("create");
+    assert_eq!(n.http_token.len(), 64);
+    assert_eq!(n.push_status, NodeStatus::Processing);
+    assert_eq!(
+        n.relay_key.len(),
+        24,
+        "16-byte key for 2022-blake3-aes-128-gcm"
+    );
+    assert_ne!(n.relay_key, n.internal_key);
+
+    let dup = nodes
+        .create(NewNode {
+            host: "203.0.113.5".into(),
+            http_port: 8080,
+            http_token: Some("x".repeat(20)),
+        })
+        .await;
+    assert!(matches!(&dup, Err(e @ ServiceError::Conflict { .. }) if field(e) == "host"));
+    let bad = nodes
+        .create(NewNode {
+            host: "not a host".into(),
+            http_port: 8080,
+            http_token: None,
+        })
+        .await;
+    assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "host"));
+    let bad = nodes
+        .create(NewNode {
+            host: "h.example".into(),
+            http_port: 0,
+            http_token: None,
+        })
+        .await;
+    assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "http_port"));
+    let bad = nodes
+        .create(NewNode {
+            host: "h.example".into(),
+            http_port: 1,
+            http_token: Some("short".into()),
+        })
+        .await;
+    assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "http_token"));
+    assert_eq!(nodes.list().await.expect("list").len(), 1);
+
+    // Editing the token keeps the link keys; only rotation changes them.
+    let edited = nodes
+        .update(
+            n.id,
+            NodePatch {
+                http_token: Some("y".repeat(32)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(edited.relay_key, n.relay_key);
+    assert_eq!(edited.internal_port, n.internal_port);
+    let rotated = nodes.rotate_keys(n.id).await.expect("rotate");
+    assert_ne!(rotated.relay_key, n.relay_key);
+    assert_ne!(rotated.internal_key, n.internal_key);
+
+    nodes.delete(n.id).await.expect("delete");
+    assert!(matches!(
+        nodes.get(n.id).await,
+        Err(ServiceError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn settings_validate_before_changing() {
+    let t = open().await;
+    let s = &t.manager.services.settings;
+    let before = s.get().await.expect("get");
+    assert_eq!(before.traffic_ratio, 1.0);
+    let err = s
+        .update(SettingsPatch {
+            ss_direct_port: Some(9000),
+            ss_relay_port: Some(9000),
+            ..Default::default()
+        })
+        .await
+        .expect_err("duplicate ports");
+    assert_eq!(field(&err), "ss_relay_port");
+    let err = s
+        .update(SettingsPatch {
+            proxy_url: Some("ftp://x:1".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad proxy");
+    assert_eq!(field(&err), "proxy_url");
+    let err = s
+        .update(SettingsPatch {
+            traffic_ratio: Some(0.0),
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad ratio");
+    assert_eq!(field(&err), "traffic_ratio");
+    assert_eq!(
+        s.get().await.expect("get"),
+        before,
+        "rejected updates change nothing"
+    );
+
+    let after = s
+        .update(SettingsPatch {
+            host: Some("panel.example.org".into()),
+            ss_direct_port: Some(9001),
+            proxy_url: Some("socks5://127.0.0.1:1080".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("update");
+    assert_eq!(after.host, "panel.example.org");
+    assert_eq!(after.ss_direct_port, 9001);
+    assert_eq!(s.get().await.expect("get"), after);
+}
+
+#[tokio::test]
+async fn setup_login_sessions_and_rate_limit() {
+    let t = open().await;
+    let auth = &t.manager.services.auth;
+    assert!(auth.needs_setup().await.expect("needs_setup"));
+    let token = auth
+        .setup_token()
+        .await
+        .expect("token")
+        .expect("some token");
+    assert!(matches!(
+        auth.setup("wrong", "root", "correct horse battery").await,
+        Err(ServiceError::Unauthorized)
+    ));
+    let short = auth.setup(&token, "root", "short").await;
+    assert!(matches!(&short, Err(e @ ServiceError::Invalid { .. }) if field(e) == "password"));
+    let session = auth
+        .setup(&token, "root", "correct horse battery")
+        .await
+        .expect("setup");
+    assert!(!auth.needs_setup().await.expect("needs_setup"));
+    assert_eq!(auth.setup_token().await.expect("token"), None);
+    assert!(matches!(
+        auth.setup(&token, "other", "correct horse battery").await,
+        Err(ServiceError::Unauthorized)
+    ));
+
+    let admin = auth
+        .admin_for_session(&session.token)
+        .await
+        .expect("lookup")
+        .expect("valid");
+    assert_eq!(admin.username, "root");
+    auth.logout(&session.token).await.expect("logout");
+    assert_eq!(
+        auth.admin_for_session(&session.token)
+            .await
+            .expect("lookup"),
+        None
+    );
+
+    let ip = Some("192.0.2.1".parse().expect("ip"));
+    for _ in 0..5 {
+        assert!(matches!(
+            auth.login("root", "wrong password!", ip).await,
+            Err(ServiceError::Unauthorized)
+        ));
+    }
+    assert!(matches!(
+        auth.login("root", "correct horse battery", ip).await,
+        Err(ServiceError::RateLimited)
+    ));
+    let other_ip = Some("192.0.2.2".parse().expect("ip"));
+    auth.login("root", "correct horse battery", other_ip)
+        .await
+        .expect("another address may sign in");
+
+    assert!(auth
+        .check_bearer("automation-token-0123456789")
+        .await
+        .expect("bearer"));
+    assert!(!auth
+        .check_bearer("automation-token-0123456780")
+        .await
+        .expect("bearer"));
+    let api = auth.create_api_token("ci").await.expect("token");
+    assert!(auth.check_bearer(&api).await.expect("bearer"));
+}
+
+fn stat(name: &str, value: u64) -> Stat {
+    Stat {
+        name: name.into(),
+        value,
+    }
+}
+
+#[tokio::test]
+async fn accounting_is_exactly_once_and_enforces_quotas() {
+    let t = open().await;
+    let s = &t.manager.services;
+    let db = &t.manager.db;
+    let u = s
+        .users
+        .create(NewUser {
+            name: "u".into(),
+            quota_bytes: 10_000,
+            enabled: true,
+        })
+        .await
+        .expect("user");
+    let n = s
+        .nodes
+        .create(NewNode {
+            host: "127.0.0.1".into(),
+            http_port: 9,
+            http_token: None,
+        })
+        .await
+        .expect("node");
+    let up = format!("user>>>{}>>>traffic>>>uplink", u.id);
+    let down = format!("user>>>{}>>>traffic>>>downlink", u.id);
+
+    let pull1 = [
+        stat(&up, 100),
+        stat(&down, 1_000),
+        stat("inbound>>>remote>>>traffic>>>downlink", 1_000),
+    ];
+    let a = accounting::apply(db, n.id, "e1", &pull1)
+        .await
+        .expect("apply");
+    assert_eq!(a.user_bytes.get(&u.id), Some(&1_100));
+    assert_eq!(a.node_bytes, 1_000);
+    // The same reply again (a retried pull) adds nothing.
+    let again = accounting::apply(db, n.id, "e1", &pull1)
+        .await
+        .expect("apply");
+    assert!(again.user_bytes.is_empty());
+    assert_eq!(s.users.get(u.id).await.expect("get").usage_bytes, 1_100);
+    let node = s.nodes.get(n.id).await.expect("node");
+    assert_eq!(node.usage_bytes, 1_000);
+    assert_eq!(node.pull_status, NodeStatus::Available);
+    assert!(node.pulled_at > 0);
+
+    // Cumulative growth adds the difference only.
+    accounting::apply(db, n.id, "e1", &[stat(&up, 150), stat(&down, 3_000)])
+        .await
+        .expect("apply");
+    assert_eq!(s.users.get(u.id).await.expect("get").usage_bytes, 3_150);
+
+    // A new epoch (node crashed) counts from zero.
+    accounting::apply(db, n.id, "e2", &[stat(&up, 50), stat(&down, 50)])
+        .await
+        .expect("apply");
+    assert_eq!(s.users.get(u.id).await.expect("get").usage_bytes, 3_250);
+
+    // Crossing the quota disables the user with the reason.
+    let a = accounting::apply(db, n.id, "e2", &[stat(&down, 7_000)])
+        .await
+        .expect("apply");
+    assert_eq!(a.disabled, vec![u.id]);
+    let after = s.users.get(u.id).await.expect("get");
+    assert_eq!(after.usage_bytes, 10_200);
+    assert!(!after.enabled);
+    assert_eq!(after.disabled_reason.as_deref(), Some("quota"));
+
+    // Counters of a deleted user are ignored, not an error.
+    accounting::apply(db, n.id, "e2", &[stat("user>>>999>>>traffic>>>uplink", 5)])
+        .await
+        .expect("apply");
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL (Debian's postgresql package) on 127.0.0.1:${ARCH_PG_PORT:-55432}
+# with trust auth, in target/pg, for the service-layer tests. Idempotent: an already running
+# instance is reused. Prints the admin URL to use as ARCH_TEST_DATABASE_URL.
+# Usage: scripts/postgres.sh start|stop
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port=${ARCH_PG_PORT:-55432}
+dir=$PWD/target/pg
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -n "$bin" ] || { echo "postgres.sh: PostgreSQL is not installed (run scripts/setup.sh)" >&2; exit 1; }
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+case "${1:-start}" in
+  start)
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    if ! as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    fi
+    echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+  stop)
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    ;;
+esac
