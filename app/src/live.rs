@@ -135,6 +135,7 @@ mod browser {
         "users_changed",
         "user_usage",
         "settings_changed",
+        "resync",
     ];
     /// Delay before reopening a stream the browser gave up on.
     const RETRY_MS: u32 = 5_000;
@@ -185,6 +186,11 @@ mod browser {
             }
         };
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            // The server fell behind and dropped events for this stream: reload everything.
+            if ev.type_() == "resync" {
+                state.resync();
+                return;
+            }
             let Some(text) = ev.data().as_string() else {
                 return;
             };
