@@ -127,7 +127,7 @@ mod browser {
     use crate::model::LiveEvent;
 
     /// Event names the manager sends (the SSE `event:` field is the event's `type`).
-    const EVENT_NAMES: [&str; 7] = [
+    const EVENT_NAMES: [&str; 8] = [
         "message",
         "node",
         "node_removed",
