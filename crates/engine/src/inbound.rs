@@ -231,3 +231,141 @@ impl InboundRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xray::{Client, Inbound, Network};
+
+    fn inbound(method: Method, password: &str, users: &[(&str, &str)]) -> Inbound {
+        let clients = users
+            .iter()
+            .map(|(e, p)| Client {
+                email: (*e).into(),
+                password: (*p).into(),
+                method: None,
+            })
+            .collect();
+        Inbound::shadowsocks("in", 1000, method, password, Network::Tcp, clients)
+    }
+
+    /// `salt || enc(len) || tag` as a classic client would start its stream.
+    fn probe(kind: CipherKind, password: &str, len: u16) -> Vec<u8> {
+        let mut key = vec![0u8; kind.key_len()];
+        openssl_bytes_to_key(password.as_bytes(), &mut key);
+        let salt = vec![9u8; kind.salt_len()];
+        let mut chunk = vec![0u8; 2 + kind.tag_len()];
+        chunk[..2].copy_from_slice(&len.to_be_bytes());
+        Cipher::new(kind, &key, &salt).encrypt_packet(&mut chunk);
+        [salt, chunk].concat()
+    }
+
+    fn build(
+        ib: &Inbound,
+        prev: Option<&InboundRuntime>,
+        root: &CancellationToken,
+    ) -> InboundRuntime {
+        InboundRuntime::build(ib, prev, root, &Stats::default()).expect("build")
+    }
+
+    #[test]
+    fn classic_trial_finds_the_user_and_checks_the_length() {
+        let root = CancellationToken::new();
+        let users = [("a", "pw-a"), ("b", "pw-b"), ("c", "pw-c")];
+        let rt = build(&inbound(Method::Aes256Gcm, "", &users), None, &root);
+        let kind = CipherKind::AES_256_GCM;
+        let found = rt.identify_classic(&probe(kind, "pw-c", 100), None, true);
+        assert_eq!(found.and_then(|u| u.email.clone()).as_deref(), Some("c"));
+        // The hint alone finds a returning user without a scan…
+        let found = rt.identify_classic(&probe(kind, "pw-b", 100), Some("b"), false);
+        assert_eq!(found.and_then(|u| u.email.clone()).as_deref(), Some("b"));
+        // …and without the scan a wrong hint finds nothing.
+        assert!(rt
+            .identify_classic(&probe(kind, "pw-b", 100), Some("a"), false)
+            .is_none());
+        assert!(rt
+            .identify_classic(&probe(kind, "nobody", 100), None, true)
+            .is_none());
+        // A length above 0x3FFF is not a valid first chunk.
+        assert!(rt
+            .identify_classic(&probe(kind, "pw-a", 0x4000), None, true)
+            .is_none());
+    }
+
+    #[test]
+    fn apply_keeps_unchanged_users_and_retires_the_rest() {
+        let root = CancellationToken::new();
+        let first = build(
+            &inbound(Method::Aes128Gcm, "", &[("a", "1"), ("b", "2"), ("c", "3")]),
+            None,
+            &root,
+        );
+        let (a, b, c) = (
+            first.users[0].clone(),
+            first.users[1].clone(),
+            first.users[2].clone(),
+        );
+        // b removed, c's password changed, d added.
+        let next_ib = inbound(
+            Method::Aes128Gcm,
+            "",
+            &[("a", "1"), ("c", "33"), ("d", "4")],
+        );
+        let next = build(&next_ib, Some(&first), &root);
+        first.retire(Some(&next));
+        assert!(Arc::ptr_eq(&next.users[0], &a));
+        assert!(!a.token.is_cancelled());
+        assert!(b.token.is_cancelled());
+        assert!(c.token.is_cancelled());
+        assert!(!next.users[1].token.is_cancelled());
+        assert!(!next.token.is_cancelled());
+
+        // A method change replaces the whole inbound.
+        let changed = build(
+            &inbound(Method::Aes256Gcm, "", &[("a", "1")]),
+            Some(&next),
+            &root,
+        );
+        next.retire(Some(&changed));
+        assert!(next.token.is_cancelled());
+        assert!(a.token.is_cancelled());
+        assert!(!changed.users[0].token.is_cancelled());
+    }
+
+    #[test]
+    fn ss2022_users_are_found_by_key() {
+        let root = CancellationToken::new();
+        let k = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 16]);
+        let ib = inbound(
+            Method::Blake3Aes128Gcm,
+            &k(1),
+            &[("e", &k(2)), ("f", &k(3))],
+        );
+        let rt = build(&ib, None, &root);
+        assert_eq!(rt.manager.as_ref().map(|m| m.user_count()), Some(2));
+        let f = rt
+            .user_by_key(Some(&[3u8; 16]))
+            .and_then(|u| u.email.clone());
+        assert_eq!(f.as_deref(), Some("f"));
+        assert!(
+            rt.user_by_key(None).is_none(),
+            "EIH ports have no anonymous user"
+        );
+        let single = build(&inbound(Method::Blake3Aes128Gcm, &k(1), &[]), None, &root);
+        let anon = single.user_by_key(None).expect("anonymous");
+        assert_eq!((anon.email.clone(), &*anon.key), (None, &[1u8; 16][..]));
+    }
+
+    #[test]
+    fn bad_keys_name_the_inbound() {
+        let root = CancellationToken::new();
+        let ib = inbound(Method::Blake3Aes128Gcm, "short", &[]);
+        let err = InboundRuntime::build(&ib, None, &root, &Stats::default())
+            .err()
+            .expect("error");
+        assert!(
+            matches!(err, EngineError::Key { ref tag, .. } if tag == "in"),
+            "{err}"
+        );
+    }
+}

@@ -19,11 +19,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A dialed stream of any kind.
 pub(crate) type BoxIo = Box<dyn Io>;
 
-/// Buffer for the client→target direction (one AEAD chunk is at most 16 KiB).
-const UP_BUF: usize = 32 * 1024;
-/// Buffer for the target→client direction.
-const DOWN_BUF: usize = 64 * 1024;
-
 /// Connects to `addr` directly (what `freedom` does).
 pub(crate) async fn connect_target(addr: &Address) -> io::Result<TcpStream> {
     let stream = match addr {
@@ -97,17 +92,19 @@ pub(crate) async fn dial(
 }
 
 /// Copies both ways between `client` (counted: reads uplink, writes downlink) and `target`
-/// until both sides finish, an error, or `token` is cancelled.
+/// until both sides finish, an error, or `token` is cancelled. `chunk` is the largest AEAD chunk
+/// of the encrypted side: reading that much at a time makes one chunk per write.
 pub(crate) async fn relay<A: Io, B: Io>(
     client: A,
     mut target: B,
     meter: Meter,
     token: &CancellationToken,
+    chunk: usize,
 ) {
     let mut client = Counted::new(client, meter);
     tokio::select! {
         _ = token.cancelled() => {}
-        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, UP_BUF, DOWN_BUF) => {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, chunk) => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "relay ended with an error");
             }

@@ -7,6 +7,7 @@
 //! Each yamux stream starts with the SOCKS5-encoded target address. Both ends wrap the crate
 //! stream in `WriteStable` because yamux's `Framed` changes its buffer between retries.
 
+use crate::io::SS2022_CHUNK;
 use crate::outbound::{self, Io};
 use crate::route::OutboundKind;
 use crate::stats::Meter;
@@ -225,7 +226,7 @@ async fn serve_bridged(
     match outbound::dial(&shared, &out, &addr).await {
         Ok(Some(target)) => {
             let meter = Meter::default().with(&out.traffic);
-            outbound::relay(handle, target, meter, &token).await;
+            outbound::relay(handle, target, meter, &token, SS2022_CHUNK).await;
         }
         Ok(None) => {}
         Err(e) => tracing::debug!(bridge = %tag, target = %addr, error = %e, "bridged dial failed"),

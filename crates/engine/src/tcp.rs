@@ -127,7 +127,12 @@ async fn serve_client(
     if let Some(t) = &user.traffic {
         meter = meter.with(t);
     }
-    outbound::relay(client, target, meter, &user.token).await;
+    let chunk = if rt.method.is_2022() {
+        SS2022_CHUNK
+    } else {
+        CLASSIC_CHUNK
+    };
+    outbound::relay(client, target, meter, &user.token, chunk).await;
 }
 
 async fn authenticate_classic(
