@@ -8,7 +8,7 @@
 //! code is wrapped in [`WriteStable`].
 //!
 //! Module map: `inbound` (users and keys of a port), `tcp` / `udp` (serving a port), `route`
-//! (rules, balancers, health), `outbound` (dialing and relaying), `reverse` (bridge / portal),
+//! (rules, balancers, health), `outbound` (dialing and relaying), `reverse` (bridge / portal), `uot` (UDP-over-TCP),
 //! `guard` (replay filter, hint cache, probe limiter), `io` (stream adapters), `stats`
 //! (counters), `apply` (diffing configs).
 
@@ -22,6 +22,7 @@ mod route;
 mod stats;
 mod tcp;
 mod udp;
+mod uot;
 
 pub use io::WriteStable;
 

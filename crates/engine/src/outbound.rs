@@ -73,7 +73,7 @@ pub(crate) async fn dial(
         Ok(match &out.kind {
             OutboundKind::Blackhole => None,
             OutboundKind::Freedom => Some(Box::new(connect_target(addr).await?) as BoxIo),
-            OutboundKind::Shadowsocks { config } => {
+            OutboundKind::Shadowsocks { config, .. } => {
                 Some(Box::new(connect_shadowsocks(shared, config, addr).await?) as BoxIo)
             }
             OutboundKind::Portal { .. } => {

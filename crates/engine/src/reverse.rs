@@ -176,7 +176,7 @@ async fn bridge_once(
     let out = shared
         .route(tag, &target)
         .ok_or_else(|| io::Error::other("bridge domain routes nowhere"))?;
-    let OutboundKind::Shadowsocks { config } = &out.kind else {
+    let OutboundKind::Shadowsocks { config, .. } = &out.kind else {
         return Err(io::Error::other(
             "bridge domain must route to a shadowsocks outbound",
         ));

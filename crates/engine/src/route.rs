@@ -47,9 +47,10 @@ impl Health {
 pub(crate) enum OutboundKind {
     Freedom,
     Blackhole,
-    /// A Shadowsocks client to one server (TCP only; `uot` is not implemented yet).
+    /// A Shadowsocks client to one server; with `uot`, UDP rides inside a TCP stream.
     Shadowsocks {
         config: Box<ServerConfig>,
+        uot: bool,
     },
     /// Streams go through the bridge tunnel registered for this portal.
     Portal {
@@ -140,6 +141,7 @@ impl Router {
                     config.set_timeout(crate::DIAL_TIMEOUT);
                     OutboundKind::Shadowsocks {
                         config: Box::new(config),
+                        uot: server.uot,
                     }
                 }
             };

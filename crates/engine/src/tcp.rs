@@ -9,6 +9,7 @@ use crate::io::{drain, Prefixed, WriteStable, CLASSIC_CHUNK, SS2022_CHUNK};
 use crate::outbound;
 use crate::route::OutboundKind;
 use crate::stats::Meter;
+use crate::uot;
 use crate::{PortShared, Shared};
 use shadowsocks::relay::socks5::Address;
 use shadowsocks::relay::tcprelay::ProxyServerStream;
@@ -94,6 +95,12 @@ async fn serve_client(
     shared: &Arc<Shared>,
 ) {
     if user.token.is_cancelled() {
+        return;
+    }
+    if uot::is_uot(&addr) {
+        if let Err(e) = uot::serve(client, rt, &user, shared).await {
+            tracing::debug!(inbound = %rt.tag, error = %e, "UDP-over-TCP stream ended");
+        }
         return;
     }
     let Some(out) = shared.route(&rt.tag, &addr) else {

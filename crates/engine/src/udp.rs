@@ -2,13 +2,15 @@
 //! first, then every user; SS-2022: the crate's EIH lookup), keep one association per client
 //! (peer address + SS-2022 session id) with its own outbound socket, and encrypt replies back.
 //!
-//! Only `freedom` carries UDP; `blackhole` drops it, and UDP routed to a Shadowsocks outbound or a
-//! portal is dropped too (not supported yet). Associations end after [`ASSOC_IDLE`] without
-//! traffic or when their user is removed.
+//! UDP leaves through `freedom`, or through a Shadowsocks outbound with `uot` set (UDP-over-TCP,
+//! see `uot`); `blackhole` drops it, as do portals and Shadowsocks outbounds without `uot` (not
+//! supported). Associations end after [`ASSOC_IDLE`] without traffic or when their user is removed.
 
 use crate::inbound::{InboundRuntime, User};
+use crate::outbound::{self, BoxIo};
 use crate::route::OutboundKind;
 use crate::stats::Meter;
+use crate::uot;
 use crate::{PortShared, Shared};
 use bytes::BytesMut;
 use shadowsocks::relay::socks5::Address;
@@ -19,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -31,10 +34,18 @@ const MAX_PACKET: usize = 65536;
 type Key = (SocketAddr, u64);
 type Table = Arc<Mutex<HashMap<Key, Arc<Assoc>>>>;
 
+/// Where an association's datagrams go.
+enum Sink {
+    /// A UDP socket of our own (freedom).
+    Direct(UdpSocket),
+    /// The write half of a UDP-over-TCP Shadowsocks stream.
+    Uot(tokio::sync::Mutex<WriteHalf<BoxIo>>),
+}
+
 /// One client's UDP session.
 struct Assoc {
     user: Arc<User>,
-    socket: UdpSocket,
+    sink: Sink,
     meter: Meter,
     client_session: u64,
     server_session: u64,
@@ -96,24 +107,32 @@ pub(crate) async fn serve(
         let Some(assoc) = association(&rt, &shared, &table, &socket, peer, &pkt).await else {
             continue;
         };
-        let target = match &pkt.addr {
-            Address::SocketAddress(sa) => Some(*sa),
-            Address::DomainNameAddress(host, port) => {
-                tokio::net::lookup_host((host.as_str(), *port))
-                    .await
-                    .ok()
-                    .and_then(|mut it| it.next())
-            }
-        };
-        let Some(target) = target else { continue };
         assoc.touch();
-        if assoc
-            .socket
-            .send_to(&plain[..pkt.len], target)
-            .await
-            .is_ok()
-        {
+        if send(&assoc, &pkt.addr, &plain[..pkt.len]).await.is_ok() {
             assoc.meter.up(pkt.len);
+        }
+    }
+}
+
+/// Sends one client datagram on its way.
+async fn send(assoc: &Assoc, addr: &Address, payload: &[u8]) -> std::io::Result<()> {
+    match &assoc.sink {
+        Sink::Direct(socket) => {
+            let target = match addr {
+                Address::SocketAddress(sa) => Some(*sa),
+                Address::DomainNameAddress(host, port) => {
+                    tokio::net::lookup_host((host.as_str(), *port))
+                        .await?
+                        .next()
+                }
+            };
+            let target = target.ok_or_else(|| std::io::Error::other("name did not resolve"))?;
+            socket.send_to(payload, target).await.map(|_| ())
+        }
+        Sink::Uot(writer) => {
+            let mut w = writer.lock().await;
+            w.write_all(&uot::frame(addr, payload)).await?;
+            w.flush().await
         }
     }
 }
@@ -194,22 +213,36 @@ async fn association(
         }
     }
     let out = shared.route(&rt.tag, &pkt.addr)?;
-    if !matches!(out.kind, OutboundKind::Freedom) {
-        tracing::debug!(inbound = %rt.tag, outbound = %out.tag, "UDP only leaves through freedom; dropped");
-        return None;
-    }
-    let bind: SocketAddr = match &pkt.addr {
-        Address::SocketAddress(sa) if sa.is_ipv6() => "[::]:0".parse().ok()?,
-        _ => "0.0.0.0:0".parse().ok()?,
+    let (sink, uot_reader) = match &out.kind {
+        OutboundKind::Freedom => {
+            let bind: SocketAddr = match &pkt.addr {
+                Address::SocketAddress(sa) if sa.is_ipv6() => "[::]:0".parse().ok()?,
+                _ => "0.0.0.0:0".parse().ok()?,
+            };
+            (Sink::Direct(UdpSocket::bind(bind).await.ok()?), None)
+        }
+        OutboundKind::Shadowsocks { config, uot: true } => {
+            let magic = Address::DomainNameAddress(uot::MAGIC.to_owned(), 0);
+            let dial = outbound::connect_shadowsocks(shared, config, &magic);
+            let dialed = tokio::time::timeout(crate::DIAL_TIMEOUT, dial).await;
+            out.health.record(matches!(dialed, Ok(Ok(_))));
+            let mut stream: BoxIo = Box::new(dialed.ok()?.ok()?);
+            stream.write_all(&uot::request(&pkt.addr)).await.ok()?;
+            let (r, w) = tokio::io::split(stream);
+            (Sink::Uot(tokio::sync::Mutex::new(w)), Some(r))
+        }
+        _ => {
+            tracing::debug!(inbound = %rt.tag, outbound = %out.tag, "no UDP through this outbound; dropped");
+            return None;
+        }
     };
-    let socket = UdpSocket::bind(bind).await.ok()?;
     let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
     if let Some(t) = &pkt.user.traffic {
         meter = meter.with(t);
     }
     let assoc = Arc::new(Assoc {
         user: pkt.user.clone(),
-        socket,
+        sink,
         meter,
         client_session: pkt.session,
         server_session: rand::random(),
@@ -224,6 +257,7 @@ async fn association(
     drop(replaced);
     tokio::spawn(replies(
         assoc.clone(),
+        uot_reader,
         rt.clone(),
         shared.clone(),
         server.clone(),
@@ -236,6 +270,7 @@ async fn association(
 /// Relays replies of one association back to its client until idle or cancelled.
 async fn replies(
     assoc: Arc<Assoc>,
+    mut uot_reader: Option<ReadHalf<BoxIo>>,
     rt: Arc<InboundRuntime>,
     shared: Arc<Shared>,
     server: Arc<UdpSocket>,
@@ -245,9 +280,25 @@ async fn replies(
     let mut buf = vec![0u8; MAX_PACKET];
     let mut out = BytesMut::with_capacity(MAX_PACKET + 1024);
     loop {
+        let receive = async {
+            match (&assoc.sink, uot_reader.as_mut()) {
+                (Sink::Uot(_), Some(r)) => {
+                    let mut frame = Vec::new();
+                    let addr = uot::read_frame(r, None, &mut frame).await?;
+                    let n = frame.len().min(buf.len());
+                    buf[..n].copy_from_slice(&frame[..n]);
+                    Ok((n, addr))
+                }
+                (Sink::Direct(socket), _) => socket
+                    .recv_from(&mut buf)
+                    .await
+                    .map(|(n, from)| (n, Address::SocketAddress(from))),
+                _ => Err(std::io::Error::other("no reply path")),
+            }
+        };
         let received = tokio::select! {
             _ = assoc.user.token.cancelled() => break,
-            r = tokio::time::timeout(ASSOC_IDLE, assoc.socket.recv_from(&mut buf)) => r,
+            r = tokio::time::timeout(ASSOC_IDLE, receive) => r,
         };
         let (n, from) = match received {
             Ok(Ok(x)) => x,
@@ -261,7 +312,7 @@ async fn replies(
         control.server_session_id = assoc.server_session;
         control.packet_id = assoc.packet_id.fetch_add(1, Ordering::Relaxed) + 1;
         out.clear();
-        let addr = Address::SocketAddress(from);
+        let addr = from;
         let ctx = &shared.server_ctx;
         encrypt_server_payload(
             ctx,

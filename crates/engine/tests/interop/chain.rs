@@ -63,3 +63,79 @@ async fn relay_through_a_second_engine_counts_on_both() {
     manager.shutdown().await;
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_rides_the_relay_over_tcp_when_uot_is_set() {
+    init_logs();
+    let echo = udp_echo().await;
+    let (pa, pb) = (free_port(), free_port());
+    let (ipsk, hop) = (key(5, 16), key(6, 16));
+
+    let node = Engine::new();
+    let hop_user = [("manager-hop", hop.as_str())];
+    let node_cfg = direct_config(vec![inbound(
+        "direct",
+        pb,
+        Method::Blake3Aes128Gcm,
+        &ipsk,
+        &hop_user,
+    )]);
+    node.apply(&node_cfg).await.expect("apply node");
+
+    let manager = Engine::new();
+    let mut cfg = xray::Config::skeleton("warning");
+    cfg.inbounds.push(inbound(
+        "relay",
+        pa,
+        Method::Aes256Gcm,
+        "",
+        &[("alice", "alice-pass-1")],
+    ));
+    cfg.outbounds.push(Outbound::shadowsocks(
+        "relay-1",
+        Server {
+            address: "127.0.0.1".into(),
+            port: pb,
+            method: Method::Blake3Aes128Gcm,
+            password: format!("{ipsk}:{hop}"),
+            uot: true,
+        },
+    ));
+    cfg.routing
+        .rules
+        .push(Rule::to_outbound("relay", "relay-1"));
+    manager.apply(&cfg).await.expect("apply manager");
+
+    let Some(bin) = client_bin("ss-tunnel") else {
+        return;
+    };
+    let local_port = free_port();
+    let args = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &pa.to_string(),
+        "-k",
+        "alice-pass-1",
+        "-m",
+        "aes-256-gcm",
+        "-b",
+        "127.0.0.1",
+        "-l",
+        &local_port.to_string(),
+        "-L",
+        &format!("127.0.0.1:{echo}"),
+        "-U",
+    ]
+    .map(String::from);
+    let _tunnel = spawn(&bin, &args, None).await;
+    assert_eq!(crate::udp::echo_through(local_port, 10, 100).await, 10);
+    assert_eq!(user_traffic(&manager, "alice"), (1000, 1000));
+    assert_eq!(
+        counter(&manager, "outbound>>>relay-1>>>traffic>>>uplink"),
+        1000
+    );
+    assert_eq!(user_traffic(&node, "manager-hop"), (1000, 1000));
+    manager.shutdown().await;
+    node.shutdown().await;
+}

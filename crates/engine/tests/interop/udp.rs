@@ -7,7 +7,7 @@ use tokio::net::UdpSocket;
 use xray::Method;
 
 /// Sends `count` datagrams of `size` bytes to `port` and returns how many echoes came back.
-async fn echo_through(port: u16, count: usize, size: usize) -> usize {
+pub async fn echo_through(port: u16, count: usize, size: usize) -> usize {
     let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let mut got = 0;
     let mut buf = vec![0u8; 65536];
