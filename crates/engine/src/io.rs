@@ -11,8 +11,10 @@
 use crate::stats::Meter;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 /// Largest chunk a classic AEAD writer takes in one call.
@@ -167,16 +169,53 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
+/// When a relay last moved a byte, for its idle timeout.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    born: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Activity {
+        Activity {
+            born: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last byte moved.
+    pub(crate) fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
+    }
+}
+
 /// Counts payload on the client side of a relay: bytes read are uplink, bytes written downlink.
 #[derive(Debug)]
 pub(crate) struct Counted<S> {
     inner: S,
     meter: Meter,
+    activity: Arc<Activity>,
 }
 
 impl<S> Counted<S> {
     pub(crate) fn new(inner: S, meter: Meter) -> Self {
-        Counted { inner, meter }
+        Counted {
+            inner,
+            meter,
+            activity: Arc::new(Activity::new()),
+        }
+    }
+
+    /// The relay's activity record (both directions pass through here).
+    pub(crate) fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
     }
 }
 
@@ -190,6 +229,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         this.meter.up(buf.filled().len() - before);
+        this.activity.touch();
         Poll::Ready(Ok(()))
     }
 }
@@ -203,6 +243,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         let this = self.get_mut();
         let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
         this.meter.down(n);
+        this.activity.touch();
         Poll::Ready(Ok(n))
     }
 

@@ -12,6 +12,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+/// A relay with no byte moving either way for this long is closed (Xray's `connIdle`).
+pub(crate) const CONN_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A byte stream the relay can use.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -92,7 +95,8 @@ pub(crate) async fn dial(
 }
 
 /// Copies both ways between `client` (counted: reads uplink, writes downlink) and `target`
-/// until both sides finish, an error, or `token` is cancelled. `chunk` is the largest AEAD chunk
+/// until both sides finish, an error, [`CONN_IDLE`] without a byte either way, or `token` is
+/// cancelled. `chunk` is the largest AEAD chunk
 /// of the encrypted side: reading that much at a time makes one chunk per write.
 pub(crate) async fn relay<A: Io, B: Io>(
     client: A,
@@ -102,8 +106,19 @@ pub(crate) async fn relay<A: Io, B: Io>(
     chunk: usize,
 ) {
     let mut client = Counted::new(client, meter);
+    let activity = client.activity();
+    let idle = async {
+        loop {
+            let left = CONN_IDLE.saturating_sub(activity.idle());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(left).await;
+        }
+    };
     tokio::select! {
         _ = token.cancelled() => {}
+        _ = idle => tracing::debug!("relay closed after being idle"),
         r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, chunk) => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "relay ended with an error");

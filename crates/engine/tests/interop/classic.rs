@@ -106,3 +106,45 @@ async fn wrong_password_is_rejected_and_not_counted() {
     assert!(names.iter().all(|n| !n.contains("not-the-password")));
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_are_rate_limited_per_ip_but_a_returning_client_gets_in() {
+    use tokio::io::AsyncWriteExt;
+    init_logs();
+    let http = Http::start().await;
+    let port = free_port();
+    let engine = Engine::new();
+    let users = [("alice", "alice-pass-1"), ("bob", "bob-pass-2")];
+    let config = direct_config(vec![inbound("direct", port, Method::Aes256Gcm, "", &users)]);
+    engine.apply(&config).await.expect("apply");
+    let Some((_a, alice)) = ss_local(port, "aes-256-gcm", "alice-pass-1").await else {
+        return;
+    };
+    let Some((_b, bob)) = ss_local(port, "aes-256-gcm", "bob-pass-2").await else {
+        return;
+    };
+    assert_eq!(curl(alice, &http.url("/100"), 10).await.bytes, 100);
+
+    // 25 junk probes from 127.0.0.1 exhaust its budget of full key scans (burst 20).
+    let mut junk = Vec::new();
+    for i in 0..25u8 {
+        let mut s = tokio::net::TcpStream::connect(local(port))
+            .await
+            .expect("connect");
+        s.write_all(&[i.wrapping_mul(37); 64]).await.expect("write");
+        junk.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Bob was never seen from this IP: no scan for him now.
+    let f = curl(bob, &http.url("/100"), 3).await;
+    assert_ne!(f.code, 0, "an IP over budget gets no key scan");
+    // Alice is this IP's hinted user: one key trial, still allowed.
+    let f = curl(alice, &http.url("/100"), 10).await;
+    assert_eq!((f.code, f.bytes), (0, 100));
+    drop(junk);
+    // The budget refills (2 per second).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let f = curl(bob, &http.url("/100"), 10).await;
+    assert_eq!((f.code, f.bytes), (0, 100));
+    engine.shutdown().await;
+}
