@@ -94,7 +94,7 @@ impl Shared {
             client_ctx: Context::new_shared(ServerType::Local),
             router: RwLock::new(Arc::new(Router::empty())),
             health: Mutex::default(),
-            salts: SaltFilter::new(1 << 20),
+            salts: SaltFilter::new(1 << 17),
             hints: HintCache::new(1 << 16),
             limiter: ProbeLimiter::new(20, 2.0, 1 << 16),
             portals: reverse::Portals::default(),

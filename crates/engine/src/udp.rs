@@ -50,12 +50,35 @@ struct Assoc {
     client_session: u64,
     server_session: u64,
     packet_id: AtomicU64,
+    /// SS-2022 packet-id replay window: (highest id, bitmap of the 64 ids below it).
+    window: Mutex<Option<(u64, u64)>>,
     /// Milliseconds since `born` of the last packet either way.
     last: AtomicU64,
     born: Instant,
 }
 
 impl Assoc {
+    /// Accepts SS-2022 packet id `id` once; replays and ids more than 64 behind are refused.
+    fn accept_packet(&self, id: u64) -> bool {
+        let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((max, bits)) = w.as_mut() else {
+            *w = Some((id, 1));
+            return true;
+        };
+        if id > *max {
+            let shift = id - *max;
+            *bits = if shift >= 64 { 1 } else { (*bits << shift) | 1 };
+            *max = id;
+            return true;
+        }
+        let back = *max - id;
+        if back >= 64 || *bits & (1 << back) != 0 {
+            return false;
+        }
+        *bits |= 1 << back;
+        true
+    }
+
     fn touch(&self) {
         let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.store(ms, Ordering::Relaxed);
@@ -73,6 +96,8 @@ struct Packet {
     addr: Address,
     user: Arc<User>,
     session: u64,
+    /// SS-2022 packet id (0 for classic).
+    packet_id: u64,
 }
 
 /// Serves UDP on `socket` for the port's current inbound until `token` is cancelled.
@@ -107,6 +132,10 @@ pub(crate) async fn serve(
         let Some(assoc) = association(&rt, &shared, &table, &socket, peer, &pkt).await else {
             continue;
         };
+        if rt.method.is_2022() && !assoc.accept_packet(pkt.packet_id) {
+            tracing::debug!(inbound = %rt.tag, peer = %peer, "replayed SS-2022 packet dropped");
+            continue;
+        }
         assoc.touch();
         if send(&assoc, &pkt.addr, &plain[..pkt.len]).await.is_ok() {
             assoc.meter.up(pkt.len);
@@ -168,6 +197,7 @@ fn decrypt(
             addr,
             user,
             session: control.client_session_id,
+            packet_id: control.packet_id,
         });
     }
     let last = {
@@ -186,6 +216,7 @@ fn decrypt(
                 addr,
                 user,
                 session: 0,
+                packet_id: 0,
             });
         }
     }
@@ -247,6 +278,7 @@ async fn association(
         client_session: pkt.session,
         server_session: rand::random(),
         packet_id: AtomicU64::new(0),
+        window: Mutex::new(None),
         last: AtomicU64::new(0),
         born: Instant::now(),
     });
@@ -331,5 +363,39 @@ async fn replies(
     let key = (peer, assoc.client_session);
     if map.get(&key).is_some_and(|a| Arc::ptr_eq(a, &assoc)) {
         map.remove(&key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn packet_window_refuses_replays_and_stale_ids() {
+        let token = CancellationToken::new();
+        let assoc = Assoc {
+            user: Arc::new(User {
+                email: None,
+                key: Box::default(),
+                traffic: None,
+                token: token.clone(),
+            }),
+            sink: Sink::Direct(UdpSocket::bind("127.0.0.1:0").await.expect("bind")),
+            meter: Meter::default(),
+            client_session: 1,
+            server_session: 2,
+            packet_id: AtomicU64::new(0),
+            window: Mutex::new(None),
+            last: AtomicU64::new(0),
+            born: Instant::now(),
+        };
+        let seen: Vec<bool> = [1, 2, 2, 5, 3, 3, 100, 36, 37, 35, 200]
+            .iter()
+            .map(|&id| assoc.accept_packet(id))
+            .collect();
+        assert_eq!(
+            seen,
+            [true, true, false, true, true, false, true, false, true, false, true]
+        );
     }
 }
