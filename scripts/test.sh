@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (scripts/setup.sh), then checks formatting and
+# lints, builds the release binaries and the panel bundle, and runs every test: unit and
+# integration tests (SQLite), the service tests again on PostgreSQL, the data-plane interop tests
+# with ss-local / ss-tunnel / sslocal, and the Playwright suite in Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH" RUSTC=/usr/bin/rustc
+step() { printf '\n== %s ==\n' "$*"; }
+
+step setup
+scripts/setup.sh
+
+step format
+cargo fmt --all -- --check
+
+step "clippy (ssr and hydrate)"
+cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server --all-targets -- -D warnings
+cargo clippy --release -p app --features hydrate -- -D warnings
+
+step "build (release binaries and panel bundle)"
+cargo build --release -p server -p node
+scripts/build-site.sh
+
+step "tests (SQLite)"
+cargo test --release --workspace --exclude frontend
+
+step "service tests (PostgreSQL)"
+pg_url=$(scripts/postgres.sh start)
+trap 'scripts/postgres.sh stop' EXIT
+ARCH_TEST_DATABASE_URL=$pg_url cargo test --release -p manager --test services
+
+step "end-to-end (Playwright, Chromium)"
+(cd end2end && npx playwright test)
+
+echo
+echo "all tests passed"
