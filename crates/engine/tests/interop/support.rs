@@ -83,7 +83,7 @@ pub fn direct_config(inbounds: Vec<Inbound>) -> Config {
     c
 }
 
-/// One request the HTTP server saw: bytes received and bytes sent.
+/// One request the HTTP server saw: bytes received and bytes answered.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Exchange {
     pub request: u64,
@@ -147,28 +147,28 @@ async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
         ),
     };
     let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
-    let mut sent = 0u64;
-    if s.write_all(header.as_bytes()).await.is_ok() {
-        sent += header.len() as u64;
-        let chunk = vec![b'x'; 64 * 1024];
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(chunk.len());
-            if s.write_all(&chunk[..k]).await.is_err() {
-                break;
-            }
-            sent += k as u64;
-            left -= k;
-            if slow {
-                tokio::time::sleep(Duration::from_millis(8)).await;
-            }
+    // Logged before answering: curl may exit (and the test read the log) as soon as the last
+    // byte arrives, before this task would get to record it.
+    log.lock().expect("log").push(Exchange {
+        request: req.len() as u64,
+        response: (header.len() + n) as u64,
+    });
+    if s.write_all(header.as_bytes()).await.is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len());
+        if s.write_all(&chunk[..k]).await.is_err() {
+            break;
+        }
+        left -= k;
+        if slow {
+            tokio::time::sleep(Duration::from_millis(8)).await;
         }
     }
     let _ = s.shutdown().await;
-    log.lock().expect("log").push(Exchange {
-        request: req.len() as u64,
-        response: sent,
-    });
 }
 
 /// A UDP echo server on 127.0.0.1; returns its port.
