@@ -11,6 +11,10 @@
 //! (rules, balancers, health), `outbound` (dialing and relaying), `reverse` (bridge / portal), `uot` (UDP-over-TCP),
 //! `guard` (replay filter, hint cache, probe limiter), `io` (stream adapters), `stats`
 //! (counters), `apply` (diffing configs).
+//!
+//! Limits: every counter is kept whatever the config's `stats` / `policy` say; UDP cannot go
+//! through a portal (reverse tunnels carry TCP); a live connection is not re-routed when only the
+//! routing of a new config changes (it is closed only when its user or inbound goes away).
 
 mod apply;
 mod guard;
