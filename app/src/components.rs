@@ -68,6 +68,10 @@ pub fn TextField(
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] inputmode: Option<&'static str>,
     #[prop(optional)] minlength: Option<usize>,
+    /// Keep the label for assistive technology only (e.g. inside a table row whose column
+    /// header already says what the input is).
+    #[prop(optional)]
+    hide_label: bool,
 ) -> impl IntoView {
     let error_id = format!("{id}-error");
     let hint_id = hint.map(|_| format!("{id}-hint"));
@@ -78,7 +82,7 @@ pub fn TextField(
     let error = move || errors.get(field);
     view! {
         <div class="field">
-            <label for=id.clone()>{label}</label>
+            <label for=id.clone() class:visually-hidden=hide_label>{label}</label>
             <input
                 id=id.clone()
                 name=field
@@ -105,12 +109,15 @@ pub fn CheckField(
     label: &'static str,
     checked: RwSignal<bool>,
     errors: FormErrors,
+    /// Keep the label for assistive technology only.
+    #[prop(optional)]
+    hide_label: bool,
 ) -> impl IntoView {
     let error_id = format!("{id}-error");
     view! {
         <div class="field field-check">
             <input id=id.clone() name=field type="checkbox" bind:checked=checked aria-describedby=error_id.clone()/>
-            <label for=id>{label}</label>
+            <label for=id class:visually-hidden=hide_label>{label}</label>
             <p class="field-error" id=error_id aria-live="polite">{move || errors.get(field)}</p>
         </div>
     }

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::model::{LiveEvent, NodeLive, UserLive};
 
 /// Seconds between refreshes of the "now" used for relative times.
-pub const CLOCK_TICK_SECS: u32 = 5;
+pub const CLOCK_TICK_SECS: u32 = 1;
 
 /// Reactive state fed by `/events`.
 #[derive(Clone, Copy)]

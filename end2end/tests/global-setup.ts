@@ -52,7 +52,9 @@ function binary(envName: string, name: string): string {
 function start(bin: string, args: string[], log: string): ChildProcess {
   const out = fs.openSync(log, 'a');
   const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', out] });
-  child.stdout?.on('data', (chunk) => fs.appendFileSync(log, chunk));
+  child.stdout?.on('data', (chunk) => {
+    try { fs.appendFileSync(log, chunk); } catch { /* run directory already removed */ }
+  });
   child.on('exit', (code, signal) => {
     if (code !== null && code !== 0) {
       console.error(`${path.basename(bin)} exited with ${code}; log: ${log}`);
@@ -95,9 +97,13 @@ export default async function globalSetup() {
     'serve', '--listen', `127.0.0.1:${managerPort}`, '--data-dir', path.join(runDir, 'manager'),
     '--site-root', path.join(root, 'target', 'site'), '--pull-interval', '1s', '--pull-timeout', '3s',
   ], path.join(runDir, 'manager.log'));
-  const stopAll = () => {
-    for (const p of [managerProc, nodeProc]) if (p.exitCode === null) p.kill('SIGTERM');
-  };
+  const stopAll = () =>
+    Promise.all([managerProc, nodeProc].map((p) => new Promise<void>((resolve) => {
+      if (p.exitCode !== null || p.signalCode !== null) return resolve();
+      const force = setTimeout(() => p.kill('SIGKILL'), 10_000);
+      p.once('exit', () => { clearTimeout(force); resolve(); });
+      p.kill('SIGTERM');
+    })));
   try {
     const url = await setupUrl(managerProc, 60_000);
     await waitForPort(managerPort, 30_000);
@@ -111,12 +117,12 @@ export default async function globalSetup() {
       ARCH_RUN_DIR: runDir,
     });
   } catch (err) {
-    stopAll();
+    await stopAll();
     throw err;
   }
 
   return async () => {
-    stopAll();
+    await stopAll();
     if (process.env.ARCH_E2E_KEEP) console.log(`arch e2e run directory kept: ${runDir}`);
     else fs.rmSync(runDir, { recursive: true, force: true });
   };

@@ -26,4 +26,18 @@ test('settings are validated and saved', async ({ page }) => {
   await expect(page.getByLabel('Fallback proxy URL')).toHaveValue('socks5://127.0.0.1:1080');
   await expect(page.getByLabel('Relay port')).toHaveValue('0');
   await expect(page.getByLabel('Traffic ratio')).toHaveValue('1.5');
+
+  // Server-side validation: two modes on one port is refused beside the later field.
+  await page.getByLabel('Reverse port').fill('47001');
+  await page.getByLabel('Remote port (on nodes)').fill('47001');
+  await save.click();
+  await expect(page.locator('#settings-remote-error')).toHaveText('Port 47001 is already used by another mode.');
+  await expect(page.getByLabel('Remote port (on nodes)')).toHaveAttribute('aria-invalid', 'true');
+
+  // Back to no fallback proxy (nothing listens on 1080) and no reverse / remote mode.
+  await page.getByLabel('Fallback proxy URL').fill('');
+  await page.getByLabel('Reverse port').fill('0');
+  await page.getByLabel('Remote port (on nodes)').fill('0');
+  await save.click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
 });

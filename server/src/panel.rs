@@ -20,6 +20,8 @@ use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{limit::RequestBodyLimitLayer, services::ServeDir};
 
+/// Header Leptos puts on server-function error responses.
+const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 /// Largest request body a server function accepts.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Pages reachable without a session.
@@ -44,6 +46,7 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
         )
         .with_state(options)
         .layer(middleware::from_fn_with_state(services, require_session))
+        .layer(middleware::from_fn(error_status))
         .layer(middleware::from_fn(same_origin_only))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     let pkg = Router::new()
@@ -111,6 +114,45 @@ fn is_same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Server-function errors leave Leptos as `500` + the `serverfnerror` header; this gives them the
+/// status their [`app::AppError`] means (422 invalid, 409 conflict, 401 signed out, …), so logs,
+/// proxies and browsers see client errors as client errors. The body is unchanged.
+async fn error_status(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error response too large",
+        )
+            .into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<app::AppError>(&bytes) {
+        parts.status = status_of(&err);
+    }
+    Response::from_parts(parts, bytes.into())
+}
+
+/// The HTTP status that describes an [`app::AppError`].
+fn status_of(err: &app::AppError) -> StatusCode {
+    use app::AppError as E;
+    match err {
+        E::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Conflict { .. } => StatusCode::CONFLICT,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Unauthorized => StatusCode::UNAUTHORIZED,
+        E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        E::Unreachable(_) => StatusCode::BAD_GATEWAY,
+        E::Request(_) => StatusCode::BAD_REQUEST,
+        E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// Static files have stable names (`arch.js`, `arch.wasm`): make browsers revalidate them.
 async fn revalidate(mut res: Response) -> Response {
     res.headers_mut()
@@ -172,6 +214,22 @@ mod tests {
             "origin",
             "http://127.0.0.1:8080"
         )])));
+    }
+
+    #[test]
+    fn error_statuses() {
+        assert_eq!(
+            status_of(&app::AppError::invalid("name", "x")),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status_of(&app::AppError::Unauthorized),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_of(&app::AppError::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

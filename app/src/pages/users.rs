@@ -136,11 +136,11 @@ fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl Int
             >
                 <td>
                     <CheckField id=format!("user-{id}-enabled-input") field="enabled" label="Enabled"
-                        checked=edit.enabled errors=edit.errors/>
+                        checked=edit.enabled errors=edit.errors hide_label=true/>
                 </td>
                 <td class="num">
                     <TextField id=format!("user-{id}-quota-input") field="quota_bytes" label="Quota (GB)"
-                        value=edit.quota errors=edit.errors inputmode="decimal" hint="0 = unlimited"/>
+                        value=edit.quota errors=edit.errors inputmode="decimal" hint="0 = unlimited" hide_label=true/>
                 </td>
             </Show>
             <td class="num" data-testid=t("usage")>{move || format::gb(current.with(|u| u.usage_bytes))}</td>
