@@ -39,7 +39,10 @@ async fn main() -> std::process::ExitCode {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 /// The bearer token of a request, if any.
@@ -72,7 +75,9 @@ async fn open_db(db: &cli::DbArgs) -> anyhow::Result<Manager> {
         coordinator: CoordinatorConfig::default(),
         node_timeout: std::time::Duration::from_secs(5),
     };
-    Manager::open(opts, None).await.context("opening the database")
+    Manager::open(opts, None)
+        .await
+        .context("opening the database")
 }
 
 /// The whole HTTP surface; a function so tests can serve it on port 0.
@@ -95,7 +100,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let engine = engine::Engine::new();
-    let m = Manager::open(opts, Some(engine.clone())).await.context("opening the database")?;
+    let m = Manager::open(opts, Some(engine.clone()))
+        .await
+        .context("opening the database")?;
 
     println!("arch-manager listening on http://{addr}");
     if let Some(token) = m.services.auth.setup_token().await? {
@@ -107,8 +114,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
 
     let app = router(&m, args.site_root.clone());
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let served = server.await.context("serving HTTP");
     cancel.cancel();
     tracing::info!("HTTP stopped; draining the coordinator");
@@ -134,13 +144,22 @@ async fn admin(cmd: AdminCommand) -> anyhow::Result<()> {
             let m = open_db(&a.db).await?;
             let password = cli::read_password(a.password_file.as_ref())?;
             let admin = m.services.auth.create_admin(&a.username, &password).await?;
-            println!("administrator `{}` created (id {})", admin.username, admin.id);
+            println!(
+                "administrator `{}` created (id {})",
+                admin.username, admin.id
+            );
         }
         AdminCommand::ResetPassword(a) => {
             let m = open_db(&a.db).await?;
             let password = cli::read_password(a.password_file.as_ref())?;
-            m.services.auth.reset_password(&a.username, &password).await?;
-            println!("password of `{}` changed; their sessions were ended", a.username);
+            m.services
+                .auth
+                .reset_password(&a.username, &password)
+                .await?;
+            println!(
+                "password of `{}` changed; their sessions were ended",
+                a.username
+            );
         }
         AdminCommand::CreateToken { db, name } => {
             let m = open_db(&db).await?;
@@ -158,13 +177,23 @@ async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
     let settings = m.services.settings.get().await?;
     m.db.close().await?;
     let redacted = match url.split_once('@') {
-        Some((scheme_user, rest)) => format!("{}:***@{rest}", scheme_user.split(':').take(2).collect::<Vec<_>>().join(":")),
+        Some((scheme_user, rest)) => format!(
+            "{}:***@{rest}",
+            scheme_user.split(':').take(2).collect::<Vec<_>>().join(":")
+        ),
         None => url,
     };
     println!("listen         {}", args.listen);
     println!("database       {redacted}");
     println!("site root      {}", args.site_root.display());
-    println!("admin token    {}", if args.admin_token()?.is_some() { "set" } else { "not set" });
+    println!(
+        "admin token    {}",
+        if args.admin_token()?.is_some() {
+            "set"
+        } else {
+            "not set"
+        }
+    );
     println!("pull interval  {:?}", args.pull_interval);
     println!("pull timeout   {:?}", args.pull_timeout);
     println!("node timeout   {:?}", args.node_timeout);

@@ -8,7 +8,7 @@ use crate::entity::{stats_cursor, user};
 use crate::services::{settings, users::REASON_QUOTA};
 use crate::{util, Result};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use std::collections::{BTreeMap, HashMap};
 use xray::api::Stat;
 
@@ -44,7 +44,7 @@ pub async fn apply(
     epoch: &str,
     stats: &[Stat],
 ) -> Result<Applied> {
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let cursors = stats_cursor::Entity::find()
         .filter(stats_cursor::Column::NodeId.eq(node_id))
         .all(&txn)

@@ -24,19 +24,26 @@ fn host_part(host: &str) -> String {
     }
 }
 
+/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A SIP002 URL: classic methods base64url-encode `method:password`; SS-2022 percent-encodes it.
 pub fn sip002(method: &str, password: &str, host: &str, port: u16, tag: &str) -> String {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    use percent_encoding::utf8_percent_encode;
     let userinfo = if method.starts_with("2022-") {
         format!(
             "{}:{}",
-            utf8_percent_encode(method, NON_ALPHANUMERIC),
-            utf8_percent_encode(password, NON_ALPHANUMERIC)
+            utf8_percent_encode(method, COMPONENT),
+            utf8_percent_encode(password, COMPONENT)
         )
     } else {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{method}:{password}"))
     };
-    let fragment = utf8_percent_encode(tag, NON_ALPHANUMERIC);
+    let fragment = utf8_percent_encode(tag, COMPONENT);
     format!("ss://{userinfo}@{}:{port}#{fragment}", host_part(host))
 }
 
@@ -97,8 +104,8 @@ mod tests {
             "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpwdw@203.0.113.1:8388#alice%20direct"
         );
         assert_eq!(
-            sip002("2022-blake3-aes-128-gcm", "a+b/c=", "::1", 9000, "x"),
-            "ss://2022%2Dblake3%2Daes%2D128%2Dgcm:a%2Bb%2Fc%3D@[::1]:9000#x"
+            sip002("2022-blake3-aes-128-gcm", "a+b/c=", "::1", 9000, "x-y"),
+            "ss://2022-blake3-aes-128-gcm:a%2Bb%2Fc%3D@[::1]:9000#x-y"
         );
     }
 }

@@ -144,6 +144,24 @@ impl NodeClient {
         ))
     }
 
+    /// `GET /` without a token: is a node API listening there at all?
+    pub async fn health(&self, base: &str) -> Result<(), ClientError> {
+        let resp = self
+            .direct
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(ClientError::BadResponse(format!(
+                "health check answered {}",
+                resp.status()
+            )))
+        }
+    }
+
     /// `GET /v1/info`, directly only: used for the connection check when a node is added.
     pub async fn info(&self, base: &str, token: &str) -> Result<NodeInfo, ClientError> {
         let resp = send(

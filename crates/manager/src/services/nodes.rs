@@ -10,7 +10,6 @@ use crate::{util, Result, ServiceError};
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -132,7 +131,7 @@ impl NodeService {
             }
             _ => util::random_hex(32),
         };
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let others = NodeEntity::find().all(&txn).await?;
         let relay_taken: Vec<i32> = others
             .iter()
@@ -180,7 +179,7 @@ impl NodeService {
         if let Some(t) = &patch.http_token {
             check_token(t.trim())?;
         }
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
             .await?
@@ -216,7 +215,7 @@ impl NodeService {
 
     /// New internal keys and ports for the node's relay and reverse links.
     pub async fn rotate_keys(&self, id: i64) -> Result<Node> {
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
             .await?
@@ -246,7 +245,7 @@ impl NodeService {
     }
 
     pub async fn delete(&self, id: i64) -> Result<()> {
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let res = NodeEntity::delete_by_id(id).exec(&txn).await?;
         if res.rows_affected == 0 {
             return Err(ServiceError::NotFound(format!("node {id}")));

@@ -5,9 +5,7 @@ use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
 
 /// The settings as the API and panel see them.
@@ -177,7 +175,7 @@ impl SettingsService {
 
     /// Validates the merged settings; on error nothing changes.
     pub async fn update(&self, patch: SettingsPatch) -> Result<Settings> {
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = load(&txn).await?;
         let mut s = Settings::from(&row);
         if let Some(v) = patch.host {

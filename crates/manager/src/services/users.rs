@@ -5,7 +5,7 @@ use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
 use serde::Deserialize;
 
 pub use user::Model as User;
@@ -93,7 +93,7 @@ impl UserService {
         check_name(&name)?;
         check_quota(new.quota_bytes)?;
         let now = util::now_ms();
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = user::ActiveModel {
             name: Set(name),
             password: Set(util::random_key(16)),
@@ -123,7 +123,7 @@ impl UserService {
         if let Some(q) = patch.quota_bytes {
             check_quota(q)?;
         }
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = UserEntity::find_by_id(id)
             .one(&txn)
             .await?
@@ -162,7 +162,7 @@ impl UserService {
     }
 
     pub async fn delete(&self, id: i64) -> Result<()> {
-        let txn = self.ctx.db.begin().await?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
         let res = UserEntity::delete_by_id(id).exec(&txn).await?;
         if res.rows_affected == 0 {
             return Err(ServiceError::NotFound(format!("user {id}")));
