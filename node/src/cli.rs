@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// Where the applied config and the counters journal live.
     #[arg(long, env = "ARCH_NODE_DATA_DIR", default_value = "/var/lib/arch-node")]
     pub data_dir: PathBuf,
+    /// Address the data-plane inbounds listen on in place of the pushed wildcard (`0.0.0.0` or
+    /// `::`), for hosts with several addresses. The pushed config (and its version) is unchanged.
+    #[arg(long, env = "ARCH_NODE_BIND")]
+    pub bind: Option<IpAddr>,
 }
 
 /// Validated settings of `serve`.
@@ -61,6 +65,7 @@ pub struct Settings {
     pub token_generated: bool,
     pub token_file_hint: String,
     pub data_dir: PathBuf,
+    pub bind: Option<IpAddr>,
 }
 
 fn check_token(token: &str, source: &str) -> anyhow::Result<()> {
@@ -99,6 +104,7 @@ impl ServeArgs {
             token_generated: generated,
             token_file_hint: stored.display().to_string(),
             data_dir: self.data_dir,
+            bind: self.bind,
         })
     }
 }
@@ -148,8 +154,18 @@ mod tests {
             token: Some("short".into()),
             token_file: None,
             data_dir: dir.path().to_owned(),
+            bind: None,
         };
         assert!(args.resolve().is_err());
+    }
+
+    #[test]
+    fn bind_must_be_an_ip_address() {
+        let parse = |v: &str| Cli::try_parse_from(["arch-node", "serve", "--bind", v]);
+        assert!(parse("127.0.0.2").is_ok());
+        assert!(parse("::1").is_ok());
+        let err = parse("localhost:80").expect_err("not an IP");
+        assert!(err.to_string().contains("--bind"), "{err}");
     }
 
     #[test]
@@ -160,6 +176,7 @@ mod tests {
             token: None,
             token_file: None,
             data_dir: dir.path().to_owned(),
+            bind: None,
         };
         let first = mk().resolve().expect("first");
         assert!(first.token_generated);

@@ -52,7 +52,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding the node API on {}", settings.listen))?;
-    let state = Arc::new(state::NodeState::open(&settings.data_dir).await?);
+    let state = Arc::new(state::NodeState::open(&settings.data_dir, settings.bind).await?);
     if settings.token_generated {
         println!(
             "arch-node: generated API token (stored in {}): {}",

@@ -9,6 +9,7 @@
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tokio::sync::{Mutex, RwLock};
@@ -52,6 +53,8 @@ pub struct NodeState {
     current: RwLock<Option<Current>>,
     apply_lock: Mutex<()>,
     started: Instant,
+    /// Replaces wildcard inbound listen addresses (`--bind`).
+    bind: Option<IpAddr>,
 }
 
 fn now_ms() -> i64 {
@@ -99,7 +102,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 impl NodeState {
     /// Loads the journal and the saved config (applying it) from `data_dir`.
-    pub async fn open(data_dir: &Path) -> anyhow::Result<NodeState> {
+    pub async fn open(data_dir: &Path, bind: Option<IpAddr>) -> anyhow::Result<NodeState> {
         let journal_path = data_dir.join(JOURNAL_FILE);
         let previous: Option<Journal> = match std::fs::read(&journal_path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -131,10 +134,11 @@ impl NodeState {
             current: RwLock::new(None),
             apply_lock: Mutex::new(()),
             started: Instant::now(),
+            bind,
         };
         if let Ok(bytes) = std::fs::read(data_dir.join(CONFIG_FILE)) {
             match xray::Config::from_json(&bytes) {
-                Ok(config) => match state.engine.apply(&config).await {
+                Ok(config) => match state.engine.apply(&state.localized(&config)).await {
                     Ok(()) => {
                         let version = config.version();
                         tracing::info!(config.version = %version, "saved config applied");
@@ -154,6 +158,23 @@ impl NodeState {
             }
         }
         Ok(state)
+    }
+
+    /// The config the engine runs: `config` with wildcard listen addresses replaced by `--bind`.
+    fn localized(&self, config: &xray::Config) -> xray::Config {
+        let mut config = config.clone();
+        if let Some(bind) = self.bind {
+            for inbound in &mut config.inbounds {
+                let wildcard = inbound
+                    .listen
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_unspecified());
+                if wildcard {
+                    inbound.listen = bind.to_string();
+                }
+            }
+        }
+        config
     }
 
     pub fn epoch(&self) -> &str {
@@ -179,7 +200,7 @@ impl NodeState {
         // then make the staged file the config in force.
         let path = self.data_dir.join(CONFIG_FILE);
         let tmp = prepare(&path, &config.to_canonical_json())?;
-        if let Err(e) = self.engine.apply(&config).await {
+        if let Err(e) = self.engine.apply(&self.localized(&config)).await {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
         }

@@ -108,6 +108,10 @@ struct NodeJson {
     http_port: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     http_token: Option<String>,
+    /// Port of the node's relay-hop inbound (the manager dials it in relay mode).
+    relay_port: i32,
+    /// Port of the manager's `internal-N` inbound (the node's bridge dials it in reverse mode).
+    internal_port: i32,
     usage: f64,
     usage_bytes: i64,
     push_status: &'static str,
@@ -117,15 +121,20 @@ struct NodeJson {
     applied_version: Option<String>,
     last_error: Option<String>,
     created_at: i64,
+    /// Is the node's reverse bridge connected to the manager right now?
+    reverse_connected: bool,
 }
 
 impl NodeJson {
-    fn new(n: Node, with_token: bool) -> NodeJson {
+    fn new(s: &Services, n: Node, with_token: bool) -> NodeJson {
         NodeJson {
+            reverse_connected: s.nodes.reverse_connected().contains(&n.id),
             id: n.id,
             usage: n.usage_gb(),
             host: n.host,
             http_port: n.http_port,
+            relay_port: n.relay_port,
+            internal_port: n.internal_port,
             http_token: with_token.then_some(n.http_token),
             usage_bytes: n.usage_bytes,
             push_status: n.push_status.as_str(),
@@ -178,18 +187,21 @@ async fn create_node(
     Body(new): Body<NewNode>,
 ) -> ApiResult<impl IntoResponse> {
     let node = s.nodes.create(new).await?;
-    Ok((StatusCode::CREATED, Json(NodeJson::new(node, true))))
+    Ok((StatusCode::CREATED, Json(NodeJson::new(&s, node, true))))
 }
 
 async fn list_nodes(State(s): State<Services>) -> ApiResult<Json<Vec<NodeJson>>> {
     let nodes = s.nodes.list().await?;
     Ok(Json(
-        nodes.into_iter().map(|n| NodeJson::new(n, false)).collect(),
+        nodes
+            .into_iter()
+            .map(|n| NodeJson::new(&s, n, false))
+            .collect(),
     ))
 }
 
 async fn get_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<Json<NodeJson>> {
-    Ok(Json(NodeJson::new(s.nodes.get(id).await?, false)))
+    Ok(Json(NodeJson::new(&s, s.nodes.get(id).await?, false)))
 }
 
 async fn patch_node(
@@ -197,14 +209,18 @@ async fn patch_node(
     Path(id): Path<i64>,
     Body(p): Body<NodePatch>,
 ) -> ApiResult<Json<NodeJson>> {
-    Ok(Json(NodeJson::new(s.nodes.update(id, p).await?, false)))
+    Ok(Json(NodeJson::new(&s, s.nodes.update(id, p).await?, false)))
 }
 
 async fn rotate_node_keys(
     State(s): State<Services>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<NodeJson>> {
-    Ok(Json(NodeJson::new(s.nodes.rotate_keys(id).await?, false)))
+    Ok(Json(NodeJson::new(
+        &s,
+        s.nodes.rotate_keys(id).await?,
+        false,
+    )))
 }
 
 async fn delete_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {

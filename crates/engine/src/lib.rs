@@ -32,11 +32,11 @@ pub use io::WriteStable;
 
 use guard::{HintCache, ProbeLimiter, SaltFilter};
 use inbound::InboundRuntime;
-use route::{Health, OutboundRt, Router};
+use route::{OutboundRt, Router};
 use shadowsocks::config::ServerType;
 use shadowsocks::context::{Context, SharedContext};
 use shadowsocks::relay::socks5::Address;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -82,7 +82,7 @@ pub(crate) struct Shared {
     pub(crate) server_ctx: SharedContext,
     pub(crate) client_ctx: SharedContext,
     router: RwLock<Arc<Router>>,
-    pub(crate) health: Mutex<HashMap<String, Arc<Health>>>,
+    pub(crate) health: Mutex<route::HealthBook>,
     pub(crate) salts: SaltFilter,
     pub(crate) hints: HintCache,
     pub(crate) limiter: ProbeLimiter,
@@ -188,6 +188,11 @@ impl Engine {
     /// Every counter (Xray names), cumulative since [`Engine::new`].
     pub fn counters(&self) -> BTreeMap<String, u64> {
         self.shared.stats.snapshot()
+    }
+
+    /// Tags of the reverse portals whose bridge tunnel is connected now, sorted.
+    pub fn connected_portals(&self) -> Vec<String> {
+        self.shared.portals.connected()
     }
 
     /// The version ([`xray::Config::version`]) of the config in force, if any.

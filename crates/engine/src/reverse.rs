@@ -6,6 +6,9 @@
 //! 4-byte hello [`HELLO`]; then yamux runs over the stream, the portal being the yamux client.
 //! Each yamux stream starts with the SOCKS5-encoded target address. Both ends wrap the crate
 //! stream in `WriteStable` because yamux's `Framed` changes its buffer between retries.
+//!
+//! Counters: a bridged stream bumps its outbound's counters and `inbound>>>{bridge tag}>>>…`, so
+//! a node's inbound counters cover everything it carries (relay hop, reverse, remote).
 
 use crate::io::SS2022_CHUNK;
 use crate::outbound::{self, Io};
@@ -57,6 +60,14 @@ impl Portals {
     pub(crate) fn is_up(&self, tag: &str) -> bool {
         let map = self.tunnels.lock().unwrap_or_else(PoisonError::into_inner);
         map.contains_key(tag)
+    }
+
+    /// Tags of the portals whose bridge is connected now, sorted.
+    pub(crate) fn connected(&self) -> Vec<String> {
+        let map = self.tunnels.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tags: Vec<String> = map.keys().cloned().collect();
+        tags.sort();
+        tags
     }
 
     /// Opens a stream to `addr` through portal `tag`'s tunnel.
@@ -225,7 +236,10 @@ async fn serve_bridged(
     };
     match outbound::dial(&shared, &out, &addr).await {
         Ok(Some(target)) => {
-            let meter = Meter::default().with(&out.traffic);
+            // The bridge acts as this stream's inbound: `inbound>>>{bridge tag}>>>…` counts what
+            // the node carries for the reverse mode, like a real inbound counts relay and remote.
+            let inbound = shared.stats.traffic("inbound", &tag);
+            let meter = Meter::default().with(&out.traffic).with(&inbound);
             outbound::relay(handle, target, meter, &token, SS2022_CHUNK).await;
         }
         Ok(None) => {}

@@ -42,6 +42,15 @@ impl Health {
     }
 }
 
+/// Dial records by outbound tag, and which outbounds the last applied config put in a
+/// balancer. A member that a new config (re-)adds to a balancer starts with a clean record: the
+/// control plane has just judged it healthy, so an old failed dial must not keep it out.
+#[derive(Debug, Default)]
+pub(crate) struct HealthBook {
+    by_tag: HashMap<String, Arc<Health>>,
+    members: HashSet<String>,
+}
+
 /// What an outbound does with a stream.
 #[derive(Debug)]
 pub(crate) enum OutboundKind {
@@ -106,16 +115,16 @@ impl Router {
     pub(crate) fn build(
         config: &xray::Config,
         stats: &Stats,
-        health: &Mutex<HashMap<String, Arc<Health>>>,
+        health: &Mutex<HealthBook>,
     ) -> Result<Router, EngineError> {
-        let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut book = health.lock().unwrap_or_else(PoisonError::into_inner);
         let mut outbounds = HashMap::new();
         let mut add = |tag: &str, kind: OutboundKind| {
             let rt = OutboundRt {
                 tag: tag.into(),
                 kind,
                 traffic: stats.traffic("outbound", tag),
-                health: health.entry(tag.to_owned()).or_default().clone(),
+                health: book.by_tag.entry(tag.to_owned()).or_default().clone(),
             };
             outbounds.insert(tag.to_owned(), Arc::new(rt));
         };
@@ -184,7 +193,17 @@ impl Router {
                 };
                 (b.tag.clone(), rt)
             })
+            .collect::<HashMap<String, BalancerRt>>();
+        let members: HashSet<String> = balancers
+            .values()
+            .flat_map(|b| b.members.iter().cloned())
             .collect();
+        for tag in members.difference(&book.members) {
+            if let Some(h) = book.by_tag.get(tag) {
+                h.record(true);
+            }
+        }
+        book.members = members;
         Ok(Router {
             rules,
             outbounds,
@@ -320,6 +339,24 @@ mod tests {
             .map(|_| r.route("b", &dom("x"), &up).expect("route").tag.to_string())
             .collect();
         assert_eq!(tags.len(), 2);
+    }
+
+    #[test]
+    fn a_member_readded_by_the_control_plane_starts_clean() {
+        let (stats, book) = (Stats::default(), Mutex::default());
+        let full = config();
+        let r = Router::build(&full, &stats, &book).expect("router");
+        r.outbound("out").expect("out").health.record(false);
+        // Still a member in the next config: the failure is remembered.
+        let r = Router::build(&full, &stats, &book).expect("router");
+        assert!(!r.outbound("out").expect("out").health.up());
+        // Dropped from the balancer, then added back: clean record.
+        let mut without = full.clone();
+        without.routing.balancers[0].selector = vec!["out2".into()];
+        let r = Router::build(&without, &stats, &book).expect("router");
+        assert!(!r.outbound("out").expect("out").health.up());
+        let r = Router::build(&full, &stats, &book).expect("router");
+        assert!(r.outbound("out").expect("out").health.up());
     }
 
     #[test]

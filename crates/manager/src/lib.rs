@@ -87,6 +87,7 @@ impl Manager {
             nodes: NodeService {
                 ctx: ctx.clone(),
                 client: client.clone(),
+                engine: engine.clone(),
             },
             settings: SettingsService { ctx: ctx.clone() },
             auth: AuthService::new(ctx, opts.admin_token),

@@ -125,6 +125,14 @@ async fn portal_and_bridge_carry_parallel_streams_and_reconnect() {
         counter(&node, "outbound>>>out>>>traffic>>>uplink"),
         t.request
     );
+    // The bridge counts as the node's inbound for these streams.
+    assert_eq!(
+        (
+            counter(&node, "inbound>>>bridge>>>traffic>>>uplink"),
+            counter(&node, "inbound>>>bridge>>>traffic>>>downlink")
+        ),
+        (t.request, t.response)
+    );
 
     // The manager restarts: the bridge redials on its own.
     manager.shutdown().await;

@@ -85,9 +85,20 @@ fn bindable(port: u16) -> bool {
 pub struct NodeService {
     pub(crate) ctx: Ctx,
     pub(crate) client: Arc<NodeClient>,
+    /// The manager's own data plane, which holds the reverse portals.
+    pub(crate) engine: Option<engine::Engine>,
 }
 
 impl NodeService {
+    /// Ids of the nodes whose reverse bridge is connected to this manager now.
+    pub fn reverse_connected(&self) -> std::collections::BTreeSet<i64> {
+        self.engine
+            .iter()
+            .flat_map(|e| e.connected_portals())
+            .filter_map(|tag| tag.strip_prefix("portal-")?.parse().ok())
+            .collect()
+    }
+
     pub async fn list(&self) -> Result<Vec<Node>> {
         Ok(NodeEntity::find()
             .order_by_asc(node::Column::Id)

@@ -1,0 +1,20 @@
+//! Test harness shared by Arch's integration tests. Everything listens on loopback addresses
+//! only, every wait is bounded, and every spawned process is killed when its handle drops.
+//!
+//! - [`net`]: free ports, a counting HTTP server, a UDP echo server;
+//! - [`clients`]: independent Shadowsocks clients (`ss-local`, `sslocal`) and `curl`;
+//! - [`procs`]: the `arch-manager` / `arch-node` binaries and a small HTTP API client.
+
+#![allow(clippy::unwrap_used)] // test code: a failed setup step should panic loudly
+
+pub mod clients;
+pub mod net;
+pub mod procs;
+
+/// Installs a log subscriber once (`RUST_LOG` controls it).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

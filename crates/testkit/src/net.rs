@@ -1,0 +1,137 @@
+//! Free ports, a counting HTTP server and a UDP echo server.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// 127.0.0.1.
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A port free for both TCP and UDP on 127.0.0.1 (bounded retries).
+pub fn free_port() -> u16 {
+    free_port_on(LOCALHOST)
+}
+
+/// A port free for both TCP and UDP on `ip` and on the wildcard address (so a process binding
+/// `0.0.0.0` can take it too).
+pub fn free_port_on(ip: IpAddr) -> u16 {
+    for _ in 0..50 {
+        let tcp = StdTcpListener::bind((ip, 0)).expect("bind tcp");
+        let port = tcp.local_addr().expect("addr").port();
+        drop(tcp);
+        let wild = StdTcpListener::bind(("0.0.0.0", port));
+        if wild.is_ok() && StdUdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port found on {ip}");
+}
+
+/// One request the HTTP server saw: bytes received and bytes answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exchange {
+    pub request: u64,
+    pub response: u64,
+}
+
+/// An HTTP server on 127.0.0.1: `GET /N` answers N bytes; `GET /slow/N` answers N bytes at about
+/// 8 MB/s. Every exchange is logged with its exact byte counts.
+pub struct Http {
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Http {
+    pub async fn start() -> Http {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+        let port = listener.local_addr().expect("addr").port();
+        let log: Arc<Mutex<Vec<Exchange>>> = Arc::default();
+        let l2 = log.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let log = l2.clone();
+                tokio::spawn(async move { serve_http(s, log).await });
+            }
+        });
+        Http { port, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sum of everything exchanged so far.
+    pub fn totals(&self) -> Exchange {
+        let log = self.log.lock().expect("log");
+        log.iter().fold(Exchange::default(), |a, e| Exchange {
+            request: a.request + e.request,
+            response: a.response + e.response,
+        })
+    }
+
+    /// Number of requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.log.lock().expect("log").len()
+    }
+}
+
+async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+        if req.len() > 16384 {
+            return;
+        }
+    }
+    let line = String::from_utf8_lossy(&req);
+    let path = line.split_whitespace().nth(1).unwrap_or("/0").to_owned();
+    let (slow, n) = match path.strip_prefix("/slow/") {
+        Some(n) => (true, n.parse::<usize>().unwrap_or(0)),
+        None => (
+            false,
+            path.trim_start_matches('/').parse::<usize>().unwrap_or(0),
+        ),
+    };
+    let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
+    // Logged before answering: curl may exit (and the test read the log) as soon as the last
+    // byte arrives, before this task would get to record it.
+    log.lock().expect("log").push(Exchange {
+        request: req.len() as u64,
+        response: (header.len() + n) as u64,
+    });
+    if s.write_all(header.as_bytes()).await.is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len());
+        if s.write_all(&chunk[..k]).await.is_err() {
+            break;
+        }
+        left -= k;
+        if slow {
+            tokio::time::sleep(Duration::from_millis(8)).await;
+        }
+    }
+    let _ = s.shutdown().await;
+}
+
+/// A UDP echo server on 127.0.0.1; returns its port.
+pub async fn udp_echo() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    let port = s.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, peer)) = s.recv_from(&mut buf).await {
+            let _ = s.send_to(&buf[..n], peer).await;
+        }
+    });
+    port
+}
