@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=|| view! { <Redirect path="/nodes"/> }/>
                     <Route path=path!("nodes") view=pages::nodes::NodesPage ssr=SsrMode::Async/>
                     <Route path=path!("users") view=pages::users::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("users/:id") view=pages::user::UserPage ssr=SsrMode::Async/>
                     <Route path=path!("settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

@@ -70,6 +70,28 @@ pub struct UserView {
     pub created_at: i64,
 }
 
+/// One client link of a user, ready to show.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LinkView {
+    /// `direct`, `relay`, `reverse` or `remote`.
+    pub mode: String,
+    /// For remote links, the node they point at.
+    pub node_id: Option<i64>,
+    /// Human label: "Direct", "Remote via node 2 (203.0.113.7)", …
+    pub label: String,
+    /// The `ss://` URL (it contains the user's password).
+    pub url: String,
+    /// The URL as an inline `<svg>` QR code, rendered on the server.
+    pub qr_svg: Option<String>,
+}
+
+/// A user's page: the user and their links.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDetail {
+    pub user: UserView,
+    pub links: Vec<LinkView>,
+}
+
 /// The create-user form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUserForm {

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use manager::{Admin, ServiceError, Services};
 
 use crate::error::AppError;
-use crate::model::{AdminView, NodeCheck, NodeView, SettingsView, UserView};
+use crate::model::{AdminView, LinkView, NodeCheck, NodeView, SettingsView, UserView};
 
 /// Name of the session cookie set by sign-in and first-run setup.
 pub const SESSION_COOKIE: &str = "arch_session";
@@ -187,6 +187,27 @@ pub fn user_view(user: manager::User) -> UserView {
         quota_bytes: user.quota_bytes,
         usage_bytes: user.usage_bytes,
         created_at: user.created_at,
+    }
+}
+
+/// A user's link → panel DTO with a label and its QR code.
+pub fn link_view(link: manager::links::Link, nodes: &[manager::Node]) -> LinkView {
+    let label = match (link.mode.as_str(), link.node_id) {
+        ("direct", _) => "Direct (through the manager)".to_owned(),
+        ("relay", _) => "Relay (manager → a node)".to_owned(),
+        ("reverse", _) => "Reverse (manager → a node's tunnel)".to_owned(),
+        (_, Some(id)) => match nodes.iter().find(|n| n.id == id) {
+            Some(n) => format!("Remote via node {id} ({})", n.host),
+            None => format!("Remote via node {id}"),
+        },
+        (mode, None) => mode.to_owned(),
+    };
+    LinkView {
+        qr_svg: manager::links::qr_svg(&link.url),
+        mode: link.mode,
+        node_id: link.node_id,
+        label,
+        url: link.url,
     }
 }
 

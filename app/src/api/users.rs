@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::model::{NewUserForm, UserEdit, UserView};
+use crate::model::{NewUserForm, UserDetail, UserEdit, UserView};
 
 /// All users.
 #[server(endpoint = "list_users")]
@@ -16,6 +16,23 @@ pub async fn list_users() -> Result<Vec<UserView>, AppError> {
         .await
         .map_err(crate::ssr::service_error)?;
     Ok(users.into_iter().map(crate::ssr::user_view).collect())
+}
+
+/// One user and their client links (with QR codes).
+#[server(endpoint = "user_detail", input = Json)]
+pub async fn load_user_detail(id: i64) -> Result<UserDetail, AppError> {
+    use crate::ssr;
+    let (services, _) = ssr::signed_in().await?;
+    let user = services.users.get(id).await.map_err(ssr::service_error)?;
+    let links = services.users.links(id).await.map_err(ssr::service_error)?;
+    let nodes = services.nodes.list().await.map_err(ssr::service_error)?;
+    Ok(UserDetail {
+        user: ssr::user_view(user),
+        links: links
+            .into_iter()
+            .map(|l| ssr::link_view(l, &nodes))
+            .collect(),
+    })
 }
 
 /// Creates a user.

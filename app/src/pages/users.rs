@@ -126,7 +126,7 @@ fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl Int
     view! {
         <tr data-testid=format!("user-{id}")>
             <td>{id}</td>
-            <td data-testid=t("name")>{name.clone()}</td>
+            <td data-testid=t("name")><a href=format!("/users/{id}") data-testid=t("open")>{name.clone()}</a></td>
             <Show
                 when=editing
                 fallback=move || view! {

@@ -87,9 +87,36 @@ pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> 
     out
 }
 
+/// `url` as a QR code: an inline `<svg>` element (no XML prolog), scaled by its `viewBox`, with
+/// a quiet zone. `None` when the text is too long for a QR code.
+pub fn qr_svg(url: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M).ok()?;
+    let image = code
+        .render::<svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    let start = image.find("<svg")?;
+    Some(image[start..].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qr_codes_are_inline_svg() {
+        let svg =
+            qr_svg("ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpwdw@203.0.113.1:8388#a").expect("fits");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.ends_with("</svg>"));
+        assert!(svg.contains("<path fill=\"#000\" d=\"M"));
+        assert_eq!(qr_svg(&"x".repeat(8000)), None);
+    }
 
     #[test]
     fn sip002_forms() {

@@ -1,0 +1,171 @@
+//! A user's page (`/users/{id}`): state, quota and live usage, and one client link per enabled
+//! mode, each with its QR code (rendered on the server) and a copy button.
+//! Test ids: `user-detail`, `user-detail-usage`, `link-{mode}[-{node}]`, `…-url`, `…-qr`, `…-copy`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::load_user_detail;
+use crate::components::ErrorBox;
+use crate::error::AppError;
+use crate::format;
+use crate::live::LiveState;
+use crate::model::{LinkView, UserDetail};
+
+/// The user page.
+#[component]
+pub fn UserPage() -> impl IntoView {
+    let params = use_params_map();
+    let live = expect_context::<LiveState>();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
+    let detail = Resource::new(
+        move || (id(), live.users_version.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => load_user_detail(id).await,
+                None => Err(AppError::NotFound("this user".to_owned())),
+            }
+        },
+    );
+    view! {
+        <Title text="User"/>
+        <p><a href="/users">"← All users"</a></p>
+        <Transition fallback=|| view! { <p>"Loading the user…"</p> }>
+            {move || detail.get().map(|r| match r {
+                Ok(d) => view! { <UserSummary detail=d/> }.into_any(),
+                Err(error) => view! { <h1>"User"</h1><ErrorBox error/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn UserSummary(detail: UserDetail) -> impl IntoView {
+    let live = expect_context::<LiveState>();
+    let user = detail.user;
+    let id = user.id;
+    let name = user.name.clone();
+    let current = Memo::new(move |_| {
+        live.users.with(|m| match m.get(&id) {
+            Some(l) => user.clone().with_live(l),
+            None => user.clone(),
+        })
+    });
+    let links = detail.links;
+    let no_links = links.is_empty();
+    view! {
+        <h1 data-testid="user-detail">{format!("User {name}")}</h1>
+        <dl class="facts">
+            <dt>"Enabled"</dt>
+            <dd data-testid="user-detail-enabled">
+                {move || current.with(|u| match (u.enabled, &u.disabled_reason) {
+                    (true, _) => "yes".to_owned(),
+                    (false, Some(why)) => format!("no ({why})"),
+                    (false, None) => "no".to_owned(),
+                })}
+            </dd>
+            <dt>"Quota"</dt>
+            <dd>{move || current.with(|u| format::quota(u.quota_bytes))}" GB"</dd>
+            <dt>"Usage"</dt>
+            <dd data-testid="user-detail-usage">{move || current.with(|u| format::gb(u.usage_bytes))}" GB"</dd>
+        </dl>
+        <h2>"Client links"</h2>
+        <p class="hint">
+            "Each link holds this user's password: share it only with them. Any Shadowsocks client "
+            "that reads ss:// links (or scans the QR code) can use it."
+        </p>
+        {no_links.then(|| view! {
+            <p class="empty" data-testid="links-empty">
+                "No mode is enabled yet: set a port for at least one mode on the "
+                <a href="/settings">"settings page"</a>"."
+            </p>
+        })}
+        <div class="links">
+            {links.into_iter().map(|link| view! { <LinkCard link/> }).collect_view()}
+        </div>
+    }
+}
+
+#[component]
+fn LinkCard(link: LinkView) -> impl IntoView {
+    let key = match link.node_id {
+        Some(node) => format!("link-{}-{node}", link.mode),
+        None => format!("link-{}", link.mode),
+    };
+    let t = {
+        let key = key.clone();
+        move |suffix: &str| format!("{key}-{suffix}")
+    };
+    let input_id = t("url");
+    let copied = RwSignal::new(None::<&'static str>);
+    let url = link.url.clone();
+    let copy = move |_| {
+        let url = url.clone();
+        copied.set(None);
+        leptos::task::spawn_local(async move {
+            copied.set(Some(match copy_to_clipboard(url).await {
+                Ok(()) => "Copied.",
+                Err(why) => why,
+            }));
+        });
+    };
+    let qr_label = format!("QR code of the {} link", link.label);
+    view! {
+        <section class="card link-card" data-testid=key.clone() aria-label=link.label.clone()>
+            <h3>{link.label.clone()}</h3>
+            <label for=input_id.clone() class="visually-hidden">{format!("{} link", link.label)}</label>
+            <input id=input_id.clone() type="text" readonly value=link.url.clone() data-testid=t("url")
+                class="link-url" on:focus=|ev| select_target(&ev)/>
+            <div class="form-actions">
+                <button type="button" data-testid=t("copy") on:click=copy>"Copy link"</button>
+                <span class="ok-text" aria-live="polite" data-testid=t("copied")>{move || copied.get()}</span>
+            </div>
+            {link.qr_svg.map(|svg| view! {
+                <div class="qr" role="img" aria-label=qr_label data-testid=t("qr") inner_html=svg></div>
+            })}
+        </section>
+    }
+}
+
+/// Selects the text of the input an event came from (so it can be copied by hand).
+fn select_target(ev: &leptos::ev::FocusEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        {
+            input.select();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
+/// Writes `text` to the clipboard. `Err` carries what to tell the user: the browser offers no
+/// clipboard API (plain HTTP outside localhost) or refused the write.
+async fn copy_to_clipboard(text: String) -> Result<(), &'static str> {
+    const BY_HAND: &str = "Copying is not allowed here: select the link and copy it.";
+    #[cfg(feature = "hydrate")]
+    {
+        let window = web_sys::window().ok_or(BY_HAND)?;
+        let navigator = window.navigator();
+        let available = js_sys::Reflect::get(&navigator, &"clipboard".into())
+            .is_ok_and(|c| !c.is_undefined() && !c.is_null());
+        if !available {
+            return Err(BY_HAND);
+        }
+        let promise = navigator.clipboard().write_text(&text);
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map(|_| ())
+            .map_err(|_| BY_HAND)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = text;
+        Err(BY_HAND)
+    }
+}

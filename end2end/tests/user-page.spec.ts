@@ -1,0 +1,50 @@
+// A user's page: the client links of every enabled mode, each with a QR code and a copy button.
+import { test, expect, open, expectAccessible } from './support';
+
+test('a user page shows links with QR codes and copies them', async ({ page, context }) => {
+  // Only the direct mode on, pointing at 127.0.0.1.
+  await open(page, '/settings');
+  await page.getByLabel('Public host').fill('127.0.0.1');
+  await page.getByLabel('Direct port').fill('47021');
+  await page.getByLabel('Relay port').fill('0');
+  await page.getByLabel('Reverse port').fill('0');
+  await page.getByLabel('Remote port (on nodes)').fill('0');
+  await page.getByTestId('save-settings').click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+
+  await open(page, '/users');
+  await page.locator('#new-user-name').fill('carol');
+  await page.getByTestId('create-user').click();
+  await expect(page.getByTestId('user-created')).toHaveText('User carol was created.');
+  await page.locator('tbody tr', { hasText: 'carol' }).getByRole('link', { name: 'carol' }).click();
+  await expect(page).toHaveURL(/\/users\/\d+$/);
+  await expect(page.getByTestId('user-detail')).toHaveText('User carol');
+
+  const url = page.getByTestId('link-direct-url');
+  await expect(url).toHaveValue(/^ss:\/\/[A-Za-z0-9_-]+@127\.0\.0\.1:47021#carol-direct$/);
+  await expect(page.getByTestId('link-relay')).toHaveCount(0);
+  await expect(page.getByTestId('link-direct-qr').locator('svg path')).toHaveCount(1);
+  await expectAccessible(page);
+
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByTestId('link-direct-copy').click();
+  await expect(page.getByTestId('link-direct-copied')).toHaveText('Copied.');
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  expect(copied).toBe(await url.inputValue());
+
+  // Unknown user: a clear message, not a blank page.
+  await open(page, '/users/999999');
+  await expect(page.getByRole('alert')).toContainText('not found');
+
+  // Leave no user and no mode behind for the other tests.
+  await open(page, '/users');
+  const row = page.locator('tbody tr', { hasText: 'carol' });
+  const rowId = (await row.getAttribute('data-testid'))!;
+  await page.getByTestId(`${rowId}-delete`).click();
+  await page.getByTestId(`${rowId}-confirm`).click();
+  await expect(row).toHaveCount(0);
+  await open(page, '/settings');
+  await page.getByLabel('Direct port').fill('0');
+  await page.getByTestId('save-settings').click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+});

@@ -1,0 +1,296 @@
+//! Independent Shadowsocks clients through the `arch-node` binary: configs pushed over
+//! `POST /v1/configs`, counters read from `GET /v1/stats`, traffic to a counting HTTP server and a
+//! UDP echo on 127.0.0.1. `ss-local` / `ss-tunnel` come from shadowsocks-libev, `sslocal` from
+//! shadowsocks-rust; a missing client fails the test unless `ARCH_SKIP_INTEROP=1`.
+
+use reqwest::StatusCode;
+use std::time::{Duration, Instant};
+use testkit::clients::{client_bin, curl, spawn, ss_local, sslocal};
+use testkit::net::{free_port, udp_echo, Http, LOCALHOST};
+use testkit::procs::{start_node, wait_until, Api, ArchProc, NODE_TOKEN};
+use tokio::net::UdpSocket;
+use xray::{Client, Config, Inbound, Method, Network, Rule};
+
+/// Base64 of `len` bytes of `byte`: an SS-2022 key.
+fn key(byte: u8, len: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(vec![byte; len])
+}
+
+fn inbound(
+    tag: &str,
+    port: u16,
+    method: Method,
+    password: &str,
+    users: &[(&str, &str)],
+) -> Inbound {
+    let clients = users
+        .iter()
+        .map(|(email, pw)| Client {
+            email: (*email).into(),
+            password: (*pw).into(),
+            method: None,
+        })
+        .collect();
+    let mut ib = Inbound::shadowsocks(tag, port, method, password, Network::TcpUdp, clients);
+    ib.listen = "127.0.0.1".into();
+    ib
+}
+
+/// `inbounds`, all routed to freedom `out`.
+fn config(inbounds: Vec<Inbound>) -> Config {
+    let mut c = Config::skeleton("warning");
+    for ib in &inbounds {
+        c.routing
+            .rules
+            .push(Rule::to_outbound(ib.tag.clone(), "out"));
+    }
+    c.inbounds = inbounds;
+    c
+}
+
+/// A running arch-node and its API.
+struct Node {
+    _proc: ArchProc,
+    api: Api,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let proc = start_node(LOCALHOST, port, dir.path(), None);
+    let api = Api::new(LOCALHOST, port, NODE_TOKEN);
+    wait_until("arch-node to listen", Duration::from_secs(20), || api.up()).await;
+    Node {
+        _proc: proc,
+        api,
+        _dir: dir,
+    }
+}
+
+impl Node {
+    async fn push(&self, c: &Config) {
+        let body: serde_json::Value = serde_json::from_slice(&c.to_canonical_json()).expect("json");
+        let (st, reply) = self.api.post("/v1/configs", &body).await;
+        assert_eq!(st, StatusCode::OK, "{reply}");
+        assert_eq!(reply["version"], c.version());
+    }
+
+    async fn user(&self, email: &str) -> (u64, u64) {
+        (
+            self.api
+                .counter(&format!("user>>>{email}>>>traffic>>>uplink"))
+                .await,
+            self.api
+                .counter(&format!("user>>>{email}>>>traffic>>>downlink"))
+                .await,
+        )
+    }
+}
+
+/// Sends `count` datagrams of `size` bytes to 127.0.0.1:`port`; returns the echoes received.
+async fn echo_through(port: u16, count: usize, size: usize) -> usize {
+    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    for i in 0..count {
+        let payload = vec![i as u8; size];
+        s.send_to(&payload, ("127.0.0.1", port))
+            .await
+            .expect("send");
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
+        {
+            if buf[..n] == payload[..] {
+                got += 1;
+            }
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classic_and_ss2022_users_are_counted_exactly() {
+    testkit::init_logs();
+    let (Some(_), Some(_), Some(tunnel_bin)) = (
+        client_bin("ss-local"),
+        client_bin("sslocal"),
+        client_bin("ss-tunnel"),
+    ) else {
+        return;
+    };
+    let http = Http::start().await;
+    let echo = udp_echo().await;
+    let node = node().await;
+    let (classic, eih) = (free_port(), free_port());
+    let ipsk = key(1, 16);
+    let (eve, frank) = (key(2, 16), key(3, 16));
+    node.push(&config(vec![
+        inbound(
+            "classic",
+            classic,
+            Method::Aes256Gcm,
+            "",
+            &[("alice", "alice-pass-1"), ("bob", "bob-pass-2")],
+        ),
+        inbound(
+            "eih",
+            eih,
+            Method::Blake3Aes128Gcm,
+            &ipsk,
+            &[("eve", &eve), ("frank", &frank)],
+        ),
+    ]))
+    .await;
+
+    // Two users on one classic port (ss-local), two on one SS-2022 EIH port (sslocal), each
+    // fetching a different size; every user's counters equal what the web server exchanged.
+    let m = "2022-blake3-aes-128-gcm";
+    let mut clients = Vec::new();
+    for (who, started) in [
+        (
+            "alice",
+            ss_local(classic, "aes-256-gcm", "alice-pass-1").await,
+        ),
+        ("bob", ss_local(classic, "aes-256-gcm", "bob-pass-2").await),
+        ("eve", sslocal(eih, m, &format!("{ipsk}:{eve}")).await),
+        ("frank", sslocal(eih, m, &format!("{ipsk}:{frank}")).await),
+    ] {
+        clients.push((who, started.expect("client binaries were checked above")));
+    }
+    for (i, (who, (_, socks))) in clients.iter().enumerate() {
+        let before = http.totals();
+        let size = 1_000_000 + i as u64 * 12_345;
+        let f = curl(*socks, &http.url(&format!("/{size}")), 20).await;
+        assert_eq!((f.code, f.bytes), (0, size), "{who}");
+        let after = http.totals();
+        assert_eq!(
+            node.user(who).await,
+            (
+                after.request - before.request,
+                after.response - before.response
+            ),
+            "{who}'s counters"
+        );
+    }
+    let t = http.totals();
+    let inbound_down = node
+        .api
+        .counter("inbound>>>classic>>>traffic>>>downlink")
+        .await
+        + node.api.counter("inbound>>>eih>>>traffic>>>downlink").await;
+    assert_eq!(inbound_down, t.response);
+
+    // A wrong password is refused and counted nowhere.
+    let Some((_w, wrong)) = ss_local(classic, "aes-256-gcm", "not-a-user").await else {
+        return;
+    };
+    let f = curl(wrong, &http.url("/1000"), 5).await;
+    assert_ne!(f.code, 0);
+    assert_eq!(http.totals(), t);
+    assert_eq!(
+        node.api
+            .counter("inbound>>>classic>>>traffic>>>downlink")
+            .await
+            + node.api.counter("inbound>>>eih>>>traffic>>>downlink").await,
+        inbound_down
+    );
+
+    // UDP: bob's datagrams through ss-tunnel to the echo are counted byte for byte.
+    let bob_before = node.user("bob").await;
+    let local = free_port();
+    let args = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &classic.to_string(),
+        "-k",
+        "bob-pass-2",
+        "-m",
+        "aes-256-gcm",
+        "-b",
+        "127.0.0.1",
+        "-l",
+        &local.to_string(),
+        "-L",
+        &format!("127.0.0.1:{echo}"),
+        "-U",
+    ]
+    .map(String::from);
+    let _tunnel = spawn(&tunnel_bin, &args, None).await;
+    assert_eq!(echo_through(local, 10, 100).await, 10);
+    assert_eq!(
+        node.user("bob").await,
+        (bob_before.0 + 1000, bob_before.1 + 1000)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
+    testkit::init_logs();
+    let http = Http::start().await;
+    let node = node().await;
+    let port = free_port();
+    let two = [("alice", "alice-pass-1"), ("bob", "bob-pass-2")];
+    node.push(&config(vec![inbound(
+        "c",
+        port,
+        Method::Aes256Gcm,
+        "",
+        &two,
+    )]))
+    .await;
+    let Some((_a, alice)) = ss_local(port, "aes-256-gcm", "alice-pass-1").await else {
+        return;
+    };
+    let Some((_b, bob)) = ss_local(port, "aes-256-gcm", "bob-pass-2").await else {
+        return;
+    };
+
+    // ~16 MB at ~8 MB/s: in flight while a push adds a user.
+    let url = http.url("/slow/16000000");
+    let download = tokio::spawn(async move { curl(alice, &url, 30).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let three = [two[0], two[1], ("carol", "carol-pass-3")];
+    node.push(&config(vec![inbound(
+        "c",
+        port,
+        Method::Aes256Gcm,
+        "",
+        &three,
+    )]))
+    .await;
+    let f = download.await.expect("join");
+    assert_eq!(
+        (f.code, f.bytes),
+        (0, 16_000_000),
+        "the download survived the push"
+    );
+
+    // A push without bob cuts bob's download within a second.
+    let url = http.url("/slow/40000000");
+    let download = tokio::spawn(async move {
+        let f = curl(bob, &url, 30).await;
+        (f, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pushed = Instant::now();
+    node.push(&config(vec![inbound(
+        "c",
+        port,
+        Method::Aes256Gcm,
+        "",
+        &two[..1],
+    )]))
+    .await;
+    let (f, ended) = download.await.expect("join");
+    assert!(
+        f.bytes < 40_000_000,
+        "bob's download must be cut, got {f:?}"
+    );
+    let took = ended.saturating_duration_since(pushed);
+    assert!(took < Duration::from_secs(1), "cut {took:?} after the push");
+    assert_ne!(curl(bob, &http.url("/1000"), 5).await.code, 0);
+    assert_eq!(curl(alice, &http.url("/1000"), 10).await.bytes, 1000);
+}
