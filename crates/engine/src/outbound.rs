@@ -94,10 +94,14 @@ pub(crate) async fn dial(
     result
 }
 
+/// Buffer of the download direction (target → client). Downloads dominate; a large read means
+/// fewer read syscalls, and the client's encrypting writer cuts it into AEAD chunks.
+const DOWNLOAD_BUF: usize = 64 * 1024;
+
 /// Copies both ways between `client` (counted: reads uplink, writes downlink) and `target`
 /// until both sides finish, an error, [`CONN_IDLE`] without a byte either way, or `token` is
-/// cancelled. `chunk` is the largest AEAD chunk
-/// of the encrypted side: reading that much at a time makes one chunk per write.
+/// cancelled. `chunk` is the largest AEAD chunk of the encrypted side, the upload buffer: the
+/// decrypting reader yields at most one chunk per read.
 pub(crate) async fn relay<A: Io, B: Io>(
     client: A,
     mut target: B,
@@ -119,7 +123,7 @@ pub(crate) async fn relay<A: Io, B: Io>(
     tokio::select! {
         _ = token.cancelled() => {}
         _ = idle => tracing::debug!("relay closed after being idle"),
-        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, chunk) => {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, DOWNLOAD_BUF) => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "relay ended with an error");
             }
