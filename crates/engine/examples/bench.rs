@@ -7,7 +7,11 @@
 //! * Handshake latency: sequential connections with the crate's client (connect → first response
 //!   byte through an echo target) against ports with 1, 1 000 and 10 000 users, classic and SS-2022.
 //!
-//! Usage: `bench [--runs N] [--gib G] [--conns N] [--skip-throughput] [--skip-handshake]`.
+//! Usage: `bench [--runs N] [--gib G] [--conns N] [--pin] [--skip-throughput] [--skip-handshake]`.
+//!
+//! `--pin` (needs 2+ CPUs and `taskset`): servers run on CPU 0, the bench itself and every client
+//! (sslocal, curl, the HTTP source) on CPU 1, so the servers' CPU time is measured on a core of
+//! their own.
 
 use anyhow::{bail, Context as _};
 use base64::Engine as _;
@@ -30,6 +34,7 @@ struct Opts {
     conns: usize,
     throughput: bool,
     handshake: bool,
+    pin: bool,
 }
 
 fn opts() -> anyhow::Result<Opts> {
@@ -39,6 +44,7 @@ fn opts() -> anyhow::Result<Opts> {
         conns: 300,
         throughput: true,
         handshake: true,
+        pin: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +55,7 @@ fn opts() -> anyhow::Result<Opts> {
             "--conns" => o.conns = val()?.parse()?,
             "--skip-throughput" => o.throughput = false,
             "--skip-handshake" => o.handshake = false,
+            "--pin" => o.pin = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -85,6 +92,25 @@ async fn wait_port(port: u16) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("port {port} never opened")
+}
+
+/// CPU the servers run on with `--pin` (set once in `main`).
+static SERVER_CPU: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Starts a server process (on [`SERVER_CPU`] when pinning).
+async fn spawn_server(bin: &Path, args: &[String], port: u16) -> anyhow::Result<Child> {
+    match SERVER_CPU.get() {
+        Some(cpu) => {
+            let mut all = vec![
+                "-c".to_owned(),
+                (*cpu).to_owned(),
+                bin.display().to_string(),
+            ];
+            all.extend_from_slice(args);
+            spawn(Path::new("taskset"), &all, port).await
+        }
+        None => spawn(bin, args, port).await,
+    }
 }
 
 async fn spawn(bin: &Path, args: &[String], port: u16) -> anyhow::Result<Child> {
@@ -240,7 +266,7 @@ fn engine_config(port: u16, method: &str, n: usize) -> (serde_json::Value, Strin
 async fn start_engine(dir: &Path, config: &serde_json::Value, port: u16) -> anyhow::Result<Child> {
     let path = dir.join(format!("engine-{port}.json"));
     std::fs::write(&path, serde_json::to_vec(config)?)?;
-    spawn(
+    spawn_server(
         &find_bin("engine-serve")?,
         &[path.display().to_string()],
         port,
@@ -297,7 +323,7 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
         let (pe, ps) = (free_port()?, free_port()?);
         let (config, pw) = engine_config(pe, method, 0);
         let mut engine = start_engine(dir, &config, pe).await?;
-        let mut server = spawn(
+        let mut server = spawn_server(
             &ssserver,
             &[
                 "-s".into(),
@@ -426,6 +452,20 @@ async fn handshake(o: &Opts, dir: &Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let o = opts()?;
+    if o.pin {
+        // Every thread of this process (and the clients it starts) on CPU 1; servers on CPU 0.
+        let ok = std::process::Command::new("taskset")
+            .args(["-a", "-cp", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .context("running taskset")?
+            .success();
+        if !ok {
+            bail!("taskset could not pin the bench to CPU 1 (needs 2+ CPUs)");
+        }
+        let _ = SERVER_CPU.set("0");
+        println!("Pinned: servers on CPU 0; bench, sslocal, curl and the HTTP source on CPU 1.");
+    }
     let dir = std::env::temp_dir().join(format!("arch-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let tick = clock_tick();
