@@ -55,6 +55,18 @@ impl LiveState {
         }
     }
 
+    /// `user` with the latest live fields from the stream applied, as a memo.
+    pub fn user(&self, user: crate::model::UserView) -> Memo<crate::model::UserView> {
+        let users = self.users;
+        let id = user.id;
+        Memo::new(move |_| {
+            users.with(|m| match m.get(&id) {
+                Some(l) => user.clone().with_live(l),
+                None => user.clone(),
+            })
+        })
+    }
+
     /// Applies one event from the stream.
     pub fn apply(&self, event: LiveEvent) {
         match event {

@@ -48,6 +48,22 @@ test('add a node and follow its status live', async ({ page }) => {
   const rows = page.locator('tbody tr[data-testid^="node-"]');
   await expect(rows).toHaveCount(2);
 
+  // Edit the unreachable node in place: the port is validated beside its field, then saved.
+  const other = (await rows.filter({ hasNot: page.getByTestId(`node-${id}-edit`) }).first().getAttribute('data-testid'))!;
+  await page.getByTestId(`${other}-edit`).click();
+  await page.locator(`#${other}-port-input`).fill('0');
+  await page.getByTestId(`${other}-save`).click();
+  await expect(page.locator(`#${other}-port-input-error`)).toHaveText('Enter a port number from 1 to 65535.');
+  await page.locator(`#${other}-port-input`).fill('10');
+  await page.locator(`#${other}-token-input`).fill('short');
+  await page.getByTestId(`${other}-save`).click();
+  await expect(page.locator(`#${other}-token-input-error`)).toContainText('16 to 256 printable characters');
+  await page.locator(`#${other}-token-input`).fill('');
+  await page.getByTestId(`${other}-save`).click();
+  await expect(page.getByTestId(`${other}-address`)).toHaveText('127.0.0.1:10');
+  await page.reload();
+  await expect(page.getByTestId(`${other}-address`)).toHaveText('127.0.0.1:10');
+
   // Delete with confirmation.
   await page.getByTestId(`node-${id}-delete`).click();
   await page.getByTestId(`node-${id}-cancel`).click();

@@ -6,48 +6,10 @@
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 use testkit::clients::{client_bin, curl, spawn, ss_local, sslocal};
-use testkit::net::{free_port, udp_echo, Http, LOCALHOST};
+use testkit::configs::{direct_config as config, inbound, key};
+use testkit::net::{echo_through, free_port, udp_echo, Http, LOCALHOST};
 use testkit::procs::{start_node, wait_until, Api, ArchProc, NODE_TOKEN};
-use tokio::net::UdpSocket;
-use xray::{Client, Config, Inbound, Method, Network, Rule};
-
-/// Base64 of `len` bytes of `byte`: an SS-2022 key.
-fn key(byte: u8, len: usize) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(vec![byte; len])
-}
-
-fn inbound(
-    tag: &str,
-    port: u16,
-    method: Method,
-    password: &str,
-    users: &[(&str, &str)],
-) -> Inbound {
-    let clients = users
-        .iter()
-        .map(|(email, pw)| Client {
-            email: (*email).into(),
-            password: (*pw).into(),
-            method: None,
-        })
-        .collect();
-    let mut ib = Inbound::shadowsocks(tag, port, method, password, Network::TcpUdp, clients);
-    ib.listen = "127.0.0.1".into();
-    ib
-}
-
-/// `inbounds`, all routed to freedom `out`.
-fn config(inbounds: Vec<Inbound>) -> Config {
-    let mut c = Config::skeleton("warning");
-    for ib in &inbounds {
-        c.routing
-            .rules
-            .push(Rule::to_outbound(ib.tag.clone(), "out"));
-    }
-    c.inbounds = inbounds;
-    c
-}
+use xray::{Config, Method};
 
 /// A running arch-node and its API.
 struct Node {
@@ -87,27 +49,6 @@ impl Node {
                 .await,
         )
     }
-}
-
-/// Sends `count` datagrams of `size` bytes to 127.0.0.1:`port`; returns the echoes received.
-async fn echo_through(port: u16, count: usize, size: usize) -> usize {
-    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let mut got = 0;
-    let mut buf = vec![0u8; 65536];
-    for i in 0..count {
-        let payload = vec![i as u8; size];
-        s.send_to(&payload, ("127.0.0.1", port))
-            .await
-            .expect("send");
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
-        {
-            if buf[..n] == payload[..] {
-                got += 1;
-            }
-        }
-    }
-    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,29 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
     })
 }
 
+/// Changes a node's address and API port, and its token when one is given (empty = keep).
+#[server(endpoint = "update_node", input = Json)]
+pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> {
+    use crate::{ssr, validate};
+    let (services, _) = ssr::signed_in().await?;
+    let host = validate::host("host", &form.host, true)?;
+    let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
+    let token = validate::node_token(&form.http_token)?;
+    let node = services
+        .nodes
+        .update(
+            id,
+            manager::NodePatch {
+                host: Some(host),
+                http_port: Some(http_port),
+                http_token: (!token.is_empty()).then_some(token),
+            },
+        )
+        .await
+        .map_err(ssr::service_error)?;
+    Ok(ssr::node_view(node))
+}
+
 /// Deletes a node.
 #[server(endpoint = "delete_node", input = Json)]
 pub async fn delete_node(id: i64) -> Result<(), AppError> {

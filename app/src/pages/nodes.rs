@@ -4,16 +4,21 @@
 //! The table renders from the `list_nodes` resource (server-side first); node events from
 //! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
-//! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`.
+//! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
+//! `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`.
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_meta::Title;
 
-use crate::api::{delete_node, list_nodes};
-use crate::components::{ConfirmDelete, ErrorBox, StatusBadge, Timestamp};
+use crate::api::{delete_node, list_nodes, update_node};
+use crate::components::{
+    ConfirmDelete, ErrorBox, FormErrors, FormMessage, StatusBadge, TextField, Timestamp,
+};
 use crate::format;
 use crate::live::LiveState;
-use crate::model::NodeView;
+use crate::model::{NodeForm, NodeView};
+use crate::validate;
 
 use super::add_node::AddNodeForm;
 
@@ -56,7 +61,7 @@ pub fn NodesPage() -> impl IntoView {
                     </thead>
                     <tbody>
                         <For each=rows key=|n: &NodeView| n.clone() let:node>
-                            <NodeRow base=node on_deleted=reload/>
+                            <NodeRow base=node on_changed=reload/>
                         </For>
                     </tbody>
                 </table>
@@ -71,7 +76,7 @@ pub fn NodesPage() -> impl IntoView {
 
 /// One table row; live fields come from [`LiveState`] when an event has arrived.
 #[component]
-fn NodeRow(base: NodeView, on_deleted: Callback<()>) -> impl IntoView {
+fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let id = base.id;
     let address = format!("{}:{}", base.host, base.http_port);
@@ -89,18 +94,38 @@ fn NodeRow(base: NodeView, on_deleted: Callback<()>) -> impl IntoView {
             live.removed.update(|s| {
                 s.insert(id);
             });
-            on_deleted.run(());
+            on_changed.run(());
         }
     });
     let t = move |suffix: &str| format!("node-{id}-{suffix}");
+    let edit = NodeEdit::new();
+    let start = move |_| edit.start(&node.get_untracked());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        edit.save(id, on_changed);
+    };
+    let shown = address.clone();
     view! {
         <tr data-testid=format!("node-{id}")>
             <td>{id}</td>
             <td>
-                {address.clone()}
-                {move || node.with(|n| n.last_error.clone()).map(|e| view! {
-                    <span class="row-note" title=e.clone()>"last error: " {e.clone()}</span>
-                })}
+                <Show
+                    when=move || edit.open.get()
+                    fallback=move || view! {
+                        <span data-testid=t("address")>{shown.clone()}</span>
+                        {move || node.with(|n| n.last_error.clone()).map(|e| view! {
+                            <span class="row-note" title=e.clone()>"last error: " {e.clone()}</span>
+                        })}
+                    }
+                >
+                    <TextField id=format!("node-{id}-host-input") field="host" label="Host" value=edit.host
+                        errors=edit.errors autocomplete="off"/>
+                    <TextField id=format!("node-{id}-port-input") field="http_port" label="HTTP port"
+                        value=edit.port errors=edit.errors inputmode="numeric"/>
+                    <TextField id=format!("node-{id}-token-input") field="http_token" label="New token"
+                        value=edit.token errors=edit.errors kind="password" autocomplete="off"
+                        hint="Empty keeps the current token."/>
+                </Show>
             </td>
             <td><StatusBadge status=Signal::derive(move || node.with(|n| n.push_status.clone())) testid=t("push-status")/></td>
             <td><StatusBadge status=Signal::derive(move || node.with(|n| n.pull_status.clone())) testid=t("pull-status")/></td>
@@ -111,11 +136,87 @@ fn NodeRow(base: NodeView, on_deleted: Callback<()>) -> impl IntoView {
                 <code>{move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}</code>
             </td>
             <td class="actions">
-                <ConfirmDelete what=format!("node {id} ({address})") testid=format!("node-{id}")
-                    on_confirm=Callback::new(move |()| { delete.dispatch(id); })
-                    pending=delete.pending()/>
+                <Show
+                    when=move || edit.open.get()
+                    fallback=move || {
+                        let address = address.clone();
+                        view! {
+                            <button type="button" data-testid=t("edit") aria-label=format!("Edit node {id}")
+                                on:click=start>"Edit"</button>
+                            <ConfirmDelete what=format!("node {id} ({address})") testid=format!("node-{id}")
+                                on_confirm=Callback::new(move |()| { delete.dispatch(id); })
+                                pending=delete.pending()/>
+                        }
+                    }
+                >
+                    <form class="row-form" novalidate on:submit=save>
+                        <button type="submit" class="primary" data-testid=t("save")
+                            disabled=move || edit.saving.get()>"Save"</button>
+                        <button type="button" data-testid=t("cancel-edit")
+                            on:click=move |_| edit.open.set(false)>"Cancel"</button>
+                    </form>
+                    <FormMessage errors=edit.errors/>
+                </Show>
                 {move || error().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
             </td>
         </tr>
+    }
+}
+
+/// The in-row edit form of one node: address, API port, and optionally a new token.
+#[derive(Clone, Copy)]
+struct NodeEdit {
+    open: RwSignal<bool>,
+    host: RwSignal<String>,
+    port: RwSignal<String>,
+    token: RwSignal<String>,
+    saving: RwSignal<bool>,
+    errors: FormErrors,
+}
+
+impl NodeEdit {
+    fn new() -> Self {
+        NodeEdit {
+            open: RwSignal::new(false),
+            host: RwSignal::new(String::new()),
+            port: RwSignal::new(String::new()),
+            token: RwSignal::new(String::new()),
+            saving: RwSignal::new(false),
+            errors: FormErrors::new(),
+        }
+    }
+
+    fn start(&self, node: &NodeView) {
+        self.errors.clear();
+        self.host.set(node.host.clone());
+        self.port.set(node.http_port.to_string());
+        self.token.set(String::new());
+        self.open.set(true);
+    }
+
+    /// Validates in the browser, then saves; errors come back beside their fields.
+    fn save(self, id: i64, on_saved: Callback<()>) {
+        self.errors.clear();
+        let form = validate::host("host", &self.host.get_untracked(), true).and_then(|host| {
+            Ok(NodeForm {
+                host,
+                http_port: validate::port("http_port", &self.port.get_untracked(), false)?,
+                http_token: validate::node_token(&self.token.get_untracked())?,
+            })
+        });
+        let Some(form) = self.errors.check(form) else {
+            return;
+        };
+        self.saving.set(true);
+        spawn_local(async move {
+            match update_node(id, form).await {
+                Ok(_) => {
+                    self.open.set(false);
+                    on_saved.run(());
+                }
+                Err(err) => self.errors.show(&err),
+            }
+            self.saving.set(false);
+        });
     }
 }

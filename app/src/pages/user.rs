@@ -44,14 +44,8 @@ pub fn UserPage() -> impl IntoView {
 fn UserSummary(detail: UserDetail) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let user = detail.user;
-    let id = user.id;
     let name = user.name.clone();
-    let current = Memo::new(move |_| {
-        live.users.with(|m| match m.get(&id) {
-            Some(l) => user.clone().with_live(l),
-            None => user.clone(),
-        })
-    });
+    let current = live.user(user);
     let links = detail.links;
     let no_links = links.is_empty();
     view! {

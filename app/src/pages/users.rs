@@ -76,12 +76,7 @@ fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl Int
     let id = user.id;
     let quota_bytes = user.quota_bytes;
     let name = user.name.clone();
-    let current = Memo::new(move |_| {
-        live.users.with(|m| match m.get(&id) {
-            Some(l) => user.clone().with_live(l),
-            None => user.clone(),
-        })
-    });
+    let current = live.user(user);
     let enabled = move || current.with(|u| u.enabled);
     let editing = move || edit.id.get() == Some(id);
     let t = move |suffix: &str| format!("user-{id}-{suffix}");

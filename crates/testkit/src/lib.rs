@@ -2,12 +2,14 @@
 //! only, every wait is bounded, and every spawned process is killed when its handle drops.
 //!
 //! - [`net`]: free ports, a counting HTTP server, a UDP echo server;
+//! - [`configs`]: SS-2022 keys, inbounds on 127.0.0.1, direct routing;
 //! - [`clients`]: independent Shadowsocks clients (`ss-local`, `sslocal`) and `curl`;
 //! - [`procs`]: the `arch-manager` / `arch-node` binaries and a small HTTP API client.
 
 #![allow(clippy::unwrap_used)] // test code: a failed setup step should panic loudly
 
 pub mod clients;
+pub mod configs;
 pub mod net;
 pub mod procs;
 

@@ -1,4 +1,4 @@
-//! Free ports, a counting HTTP server and a UDP echo server.
+//! Free ports, a counting HTTP server, a UDP echo server and a UDP echo client.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex};
@@ -134,4 +134,26 @@ pub async fn udp_echo() -> u16 {
         }
     });
     port
+}
+
+/// Sends `count` datagrams of `size` bytes to 127.0.0.1:`port` one by one, waiting up to 3 s
+/// for each echo; returns how many came back intact.
+pub async fn echo_through(port: u16, count: usize, size: usize) -> usize {
+    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    for i in 0..count {
+        let payload = vec![i as u8; size];
+        s.send_to(&payload, ("127.0.0.1", port))
+            .await
+            .expect("send");
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
+        {
+            if buf[..n] == payload[..] {
+                got += 1;
+            }
+        }
+    }
+    got
 }

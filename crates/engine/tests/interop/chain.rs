@@ -129,7 +129,7 @@ async fn udp_rides_the_relay_over_tcp_when_uot_is_set() {
     ]
     .map(String::from);
     let _tunnel = spawn(&bin, &args, None).await;
-    assert_eq!(crate::udp::echo_through(local_port, 10, 100).await, 10);
+    assert_eq!(echo_through(local_port, 10, 100).await, 10);
     assert_eq!(user_traffic(&manager, "alice"), (1000, 1000));
     assert_eq!(
         counter(&manager, "outbound>>>relay-1>>>traffic>>>uplink"),

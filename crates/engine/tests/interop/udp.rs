@@ -2,28 +2,7 @@
 
 use crate::support::*;
 use engine::Engine;
-use std::time::Duration;
-use tokio::net::UdpSocket;
 use xray::Method;
-
-/// Sends `count` datagrams of `size` bytes to `port` and returns how many echoes came back.
-pub async fn echo_through(port: u16, count: usize, size: usize) -> usize {
-    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let mut got = 0;
-    let mut buf = vec![0u8; 65536];
-    for i in 0..count {
-        let payload = vec![i as u8; size];
-        s.send_to(&payload, local(port)).await.expect("send");
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_secs(3), s.recv_from(&mut buf)).await
-        {
-            if buf[..n] == payload[..] {
-                got += 1;
-            }
-        }
-    }
-    got
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_udp_echo_is_counted() {
