@@ -5,7 +5,7 @@
 
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
-use testkit::clients::{client_bin, curl, spawn, ss_local, sslocal};
+use testkit::clients::{client_bin, curl, ss_local, ss_tunnel_udp, sslocal};
 use testkit::configs::{direct_config as config, inbound, key};
 use testkit::net::{echo_through, free_port, udp_echo, Http, LOCALHOST};
 use testkit::procs::{start_node, wait_until, Api, ArchProc, NODE_TOKEN};
@@ -54,7 +54,7 @@ impl Node {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_and_ss2022_users_are_counted_exactly() {
     testkit::init_logs();
-    let (Some(_), Some(_), Some(tunnel_bin)) = (
+    let (Some(_), Some(_), Some(_)) = (
         client_bin("ss-local"),
         client_bin("sslocal"),
         client_bin("ss-tunnel"),
@@ -140,26 +140,10 @@ async fn classic_and_ss2022_users_are_counted_exactly() {
 
     // UDP: bob's datagrams through ss-tunnel to the echo are counted byte for byte.
     let bob_before = node.user("bob").await;
-    let local = free_port();
-    let args = [
-        "-s",
-        "127.0.0.1",
-        "-p",
-        &classic.to_string(),
-        "-k",
-        "bob-pass-2",
-        "-m",
-        "aes-256-gcm",
-        "-b",
-        "127.0.0.1",
-        "-l",
-        &local.to_string(),
-        "-L",
-        &format!("127.0.0.1:{echo}"),
-        "-U",
-    ]
-    .map(String::from);
-    let _tunnel = spawn(&tunnel_bin, &args, None).await;
+    let Some((_tunnel, local)) = ss_tunnel_udp(classic, "aes-256-gcm", "bob-pass-2", echo).await
+    else {
+        return;
+    };
     assert_eq!(echo_through(local, 10, 100).await, 10);
     assert_eq!(
         node.user("bob").await,

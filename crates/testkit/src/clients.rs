@@ -96,6 +96,38 @@ pub async fn ss_local_at(
     Some((spawn(&bin, &args, Some(local)).await, local))
 }
 
+/// `ss-tunnel -U` for one user of the classic server at 127.0.0.1:`server`, forwarding UDP from
+/// its local port to 127.0.0.1:`target`; returns the process and that local UDP port.
+pub async fn ss_tunnel_udp(
+    server: u16,
+    method: &str,
+    password: &str,
+    target: u16,
+) -> Option<(Proc, u16)> {
+    let bin = client_bin("ss-tunnel")?;
+    let local = free_port();
+    let args = [
+        "-s",
+        "127.0.0.1",
+        "-p",
+        &server.to_string(),
+        "-k",
+        password,
+        "-m",
+        method,
+        "-b",
+        "127.0.0.1",
+        "-l",
+        &local.to_string(),
+        "-L",
+        &format!("127.0.0.1:{target}"),
+        "-U",
+    ]
+    .map(String::from);
+    // UDP only: nothing to connect to, so `spawn` waits a fixed moment.
+    Some((spawn(&bin, &args, None).await, local))
+}
+
 /// The parts of an `ss://` SIP002 link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SsLink {

@@ -106,29 +106,10 @@ async fn udp_rides_the_relay_over_tcp_when_uot_is_set() {
         .push(Rule::to_outbound("relay", "relay-1"));
     manager.apply(&cfg).await.expect("apply manager");
 
-    let Some(bin) = client_bin("ss-tunnel") else {
+    let Some((_tunnel, local_port)) = ss_tunnel_udp(pa, "aes-256-gcm", "alice-pass-1", echo).await
+    else {
         return;
     };
-    let local_port = free_port();
-    let args = [
-        "-s",
-        "127.0.0.1",
-        "-p",
-        &pa.to_string(),
-        "-k",
-        "alice-pass-1",
-        "-m",
-        "aes-256-gcm",
-        "-b",
-        "127.0.0.1",
-        "-l",
-        &local_port.to_string(),
-        "-L",
-        &format!("127.0.0.1:{echo}"),
-        "-U",
-    ]
-    .map(String::from);
-    let _tunnel = spawn(&bin, &args, None).await;
     assert_eq!(echo_through(local_port, 10, 100).await, 10);
     assert_eq!(user_traffic(&manager, "alice"), (1000, 1000));
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Engine-specific helpers on top of the shared harness (`testkit`): configs and counters.
 
 use std::net::SocketAddr;
-pub use testkit::clients::{client_bin, curl, spawn, ss_local, sslocal};
+pub use testkit::clients::{client_bin, curl, spawn, ss_local, ss_tunnel_udp, sslocal};
 pub use testkit::configs::{direct_config, inbound, key};
 pub use testkit::init_logs;
 pub use testkit::net::{echo_through, free_port, udp_echo, Http};

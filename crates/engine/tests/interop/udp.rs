@@ -13,29 +13,10 @@ async fn classic_udp_echo_is_counted() {
     let users = [("alice", "alice-pass-1"), ("bob", "bob-pass-2")];
     let config = direct_config(vec![inbound("direct", port, Method::Aes256Gcm, "", &users)]);
     engine.apply(&config).await.expect("apply");
-    let Some(bin) = client_bin("ss-tunnel") else {
+    let Some((_tunnel, local_port)) = ss_tunnel_udp(port, "aes-256-gcm", "bob-pass-2", echo).await
+    else {
         return;
     };
-    let local_port = free_port();
-    let args = [
-        "-s",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-k",
-        "bob-pass-2",
-        "-m",
-        "aes-256-gcm",
-        "-b",
-        "127.0.0.1",
-        "-l",
-        &local_port.to_string(),
-        "-L",
-        &format!("127.0.0.1:{echo}"),
-        "-U",
-    ]
-    .map(String::from);
-    let _tunnel = spawn(&bin, &args, None).await;
     assert_eq!(echo_through(local_port, 10, 100).await, 10);
     assert_eq!(user_traffic(&engine, "bob"), (1000, 1000));
     assert_eq!(user_traffic(&engine, "alice"), (0, 0));
