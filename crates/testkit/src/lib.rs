@@ -20,3 +20,22 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// Polls `f` every 20 ms until it returns `want` or `within` has passed, and returns the last
+/// value (the caller asserts it equals `want`). For counters bumped right after a send: the
+/// receiver can see a datagram a moment before the sender has counted it.
+pub async fn settle<T, F, Fut>(want: &T, within: std::time::Duration, mut f: F) -> T
+where
+    T: PartialEq,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let got = f().await;
+        if &got == want || std::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -111,12 +111,18 @@ async fn udp_rides_the_relay_over_tcp_when_uot_is_set() {
         return;
     };
     assert_eq!(echo_through(local_port, 10, 100).await, 10);
-    assert_eq!(user_traffic(&manager, "alice"), (1000, 1000));
+    assert_eq!(
+        settled_user_traffic(&manager, "alice", (1000, 1000)).await,
+        (1000, 1000)
+    );
     assert_eq!(
         counter(&manager, "outbound>>>relay-1>>>traffic>>>uplink"),
         1000
     );
-    assert_eq!(user_traffic(&node, "manager-hop"), (1000, 1000));
+    assert_eq!(
+        settled_user_traffic(&node, "manager-hop", (1000, 1000)).await,
+        (1000, 1000)
+    );
     manager.shutdown().await;
     node.shutdown().await;
 }

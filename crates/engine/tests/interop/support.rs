@@ -6,6 +6,15 @@ pub use testkit::configs::{direct_config, inbound, key};
 pub use testkit::init_logs;
 pub use testkit::net::{echo_through, free_port, udp_echo, Http};
 
+/// `user_traffic`, once it has reached `want` (or after 2 s): UDP counters are bumped right
+/// after each send, so the last echo can arrive a moment before it is counted.
+pub async fn settled_user_traffic(e: &engine::Engine, email: &str, want: (u64, u64)) -> (u64, u64) {
+    testkit::settle(&want, std::time::Duration::from_secs(2), || async {
+        user_traffic(e, email)
+    })
+    .await
+}
+
 /// A counter's value (0 when absent).
 pub fn counter(e: &engine::Engine, name: &str) -> u64 {
     e.counters().get(name).copied().unwrap_or(0)

@@ -18,7 +18,10 @@ async fn classic_udp_echo_is_counted() {
         return;
     };
     assert_eq!(echo_through(local_port, 10, 100).await, 10);
-    assert_eq!(user_traffic(&engine, "bob"), (1000, 1000));
+    assert_eq!(
+        settled_user_traffic(&engine, "bob", (1000, 1000)).await,
+        (1000, 1000)
+    );
     assert_eq!(user_traffic(&engine, "alice"), (0, 0));
     engine.shutdown().await;
 }
@@ -62,6 +65,9 @@ async fn ss2022_eih_udp_echo_is_counted() {
     .map(String::from);
     let _tunnel = spawn(&bin, &args, None).await;
     assert_eq!(echo_through(local_port, 4, 300).await, 4);
-    assert_eq!(user_traffic(&engine, "eve"), (1200, 1200));
+    assert_eq!(
+        settled_user_traffic(&engine, "eve", (1200, 1200)).await,
+        (1200, 1200)
+    );
     engine.shutdown().await;
 }
