@@ -69,6 +69,28 @@ pub async fn ss_local(server: u16, method: &str, password: &str) -> Option<(Proc
     ss_local_at(LOCALHOST, server, method, password).await
 }
 
+/// The shadowsocks-libev options shared by `ss-local` and `ss-tunnel`: the server, the user's
+/// method and password, and the local 127.0.0.1 port to listen on.
+fn libev_args(host: IpAddr, server: u16, method: &str, password: &str, local: u16) -> Vec<String> {
+    let (host, server, local) = (host.to_string(), server.to_string(), local.to_string());
+    [
+        "-s",
+        &host,
+        "-p",
+        &server,
+        "-k",
+        password,
+        "-m",
+        method,
+        "-b",
+        "127.0.0.1",
+        "-l",
+        &local,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `ss-local` for one user of the server at `host`:`server`.
 pub async fn ss_local_at(
     host: IpAddr,
@@ -78,21 +100,7 @@ pub async fn ss_local_at(
 ) -> Option<(Proc, u16)> {
     let bin = client_bin("ss-local")?;
     let local = free_port();
-    let args = [
-        "-s",
-        &host.to_string(),
-        "-p",
-        &server.to_string(),
-        "-k",
-        password,
-        "-m",
-        method,
-        "-b",
-        "127.0.0.1",
-        "-l",
-        &local.to_string(),
-    ]
-    .map(String::from);
+    let args = libev_args(host, server, method, password, local);
     Some((spawn(&bin, &args, Some(local)).await, local))
 }
 
@@ -106,24 +114,12 @@ pub async fn ss_tunnel_udp(
 ) -> Option<(Proc, u16)> {
     let bin = client_bin("ss-tunnel")?;
     let local = free_port();
-    let args = [
-        "-s",
-        "127.0.0.1",
-        "-p",
-        &server.to_string(),
-        "-k",
-        password,
-        "-m",
-        method,
-        "-b",
-        "127.0.0.1",
-        "-l",
-        &local.to_string(),
-        "-L",
-        &format!("127.0.0.1:{target}"),
-        "-U",
-    ]
-    .map(String::from);
+    let mut args = libev_args(LOCALHOST, server, method, password, local);
+    args.extend([
+        "-L".to_owned(),
+        format!("127.0.0.1:{target}"),
+        "-U".to_owned(),
+    ]);
     // UDP only: nothing to connect to, so `spawn` waits a fixed moment.
     Some((spawn(&bin, &args, None).await, local))
 }
