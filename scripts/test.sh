@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC=/usr/bin/rustc
-step() { printf '\n== %s ==\n' "$*"; }
+step() { printf '\n== %s (at %d s) ==\n' "$*" "$SECONDS"; }
 
 step setup
 scripts/setup.sh
@@ -28,10 +28,11 @@ cargo test --release --workspace --exclude frontend
 step "service tests (PostgreSQL)"
 pg_url=$(scripts/postgres.sh start)
 trap 'scripts/postgres.sh stop' EXIT
-ARCH_TEST_DATABASE_URL=$pg_url cargo test --release -p manager --test services
+# Same package selection as above, so cargo resolves the same features and rebuilds nothing.
+ARCH_TEST_DATABASE_URL=$pg_url cargo test --release --workspace --exclude frontend --test services
 
 step "end-to-end (Playwright, Chromium)"
 (cd end2end && npx playwright test)
 
 echo
-echo "all tests passed"
+echo "all tests passed in $SECONDS s"

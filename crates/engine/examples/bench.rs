@@ -1,9 +1,12 @@
 //! Data-plane benchmark (a documented command, not a test): see `scripts/bench.sh` and
 //! `docs/performance.md`.
 //!
-//! * Throughput: `--gib` GiB over loopback, curl → sslocal → server → local HTTP source, for the
-//!   engine (`engine-serve`, a separate process) and `ssserver`, same cipher and client, runs
-//!   interleaved. Reports MB/s and the server's CPU seconds per GiB from `/proc/<pid>/stat`.
+//! * Throughput: `--gib` GiB over loopback, curl → sslocal → server → local HTTP source, for
+//!   `arch-node` (its config pushed over `POST /v1/configs`, as the manager does) and `ssserver`,
+//!   same cipher and client, runs interleaved. Reports MB/s and the server's CPU seconds per GiB
+//!   from `/proc/<pid>/stat`. Both servers are built the same way: `scripts/bench.sh` builds
+//!   `arch-node` with the `dist` profile (fat LTO, one codegen unit), as `ssserver`'s own release
+//!   profile is.
 //! * Handshake latency: sequential connections with the crate's client (connect → first response
 //!   byte through an echo target) against ports with 1, 1 000 and 10 000 users, classic and SS-2022.
 //!
@@ -69,13 +72,17 @@ fn find_bin(name: &str) -> anyhow::Result<PathBuf> {
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }
-    if let Some(dir) = std::env::current_exe()?.parent() {
+    // This example lives in target/<profile>/examples; arch-node in target/<profile>.
+    let exe = std::env::current_exe()?;
+    for dir in exe.ancestors().skip(1).take(2) {
         dirs.insert(0, dir.to_path_buf());
     }
     dirs.into_iter()
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .with_context(|| format!("`{name}` not found (build examples / install shadowsocks-rust)"))
+        .with_context(|| {
+            format!("`{name}` not found (run scripts/bench.sh / install shadowsocks-rust)")
+        })
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -216,8 +223,8 @@ fn user_key(i: usize, len: usize) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
 }
 
-/// An engine config with one inbound of `n` users; returns it and the last user's client password.
-fn engine_config(port: u16, method: &str, n: usize) -> (serde_json::Value, String) {
+/// A node config with one inbound of `n` users; returns it and the last user's client password.
+fn node_config(port: u16, method: &str, n: usize) -> (serde_json::Value, String) {
     let is_2022 = method.starts_with("2022");
     let key_len = if method.contains("128") { 16 } else { 32 };
     let ipsk = b64(0x42, key_len);
@@ -263,15 +270,50 @@ fn engine_config(port: u16, method: &str, n: usize) -> (serde_json::Value, Strin
     (config, client_pw)
 }
 
-async fn start_engine(dir: &Path, config: &serde_json::Value, port: u16) -> anyhow::Result<Child> {
-    let path = dir.join(format!("engine-{port}.json"));
-    std::fs::write(&path, serde_json::to_vec(config)?)?;
-    spawn_server(
-        &find_bin("engine-serve")?,
-        &[path.display().to_string()],
-        port,
+/// Token of the benchmark's `arch-node` API.
+const NODE_TOKEN: &str = "bench-node-token-0123456789";
+
+/// Starts `arch-node serve` (on [`SERVER_CPU`] when pinning) and pushes `config` to it through
+/// `POST /v1/configs`, exactly as the manager would; returns once its data port `port` accepts.
+async fn start_node(dir: &Path, config: &serde_json::Value, port: u16) -> anyhow::Result<Child> {
+    let api = free_port()?;
+    let data = dir.join(format!("node-{port}"));
+    std::fs::create_dir_all(&data)?;
+    let node = spawn_server(
+        &find_bin("arch-node")?,
+        &[
+            "--log".into(),
+            "warn".into(),
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{api}"),
+            "--token".into(),
+            NODE_TOKEN.into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+        ],
+        api,
     )
-    .await
+    .await?;
+    let path = dir.join(format!("config-{port}.json"));
+    std::fs::write(&path, serde_json::to_vec(config)?)?;
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--fail-with-body", "--max-time", "60", "-H"])
+        .arg(format!("Authorization: Bearer {NODE_TOKEN}"))
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(format!("@{}", path.display()))
+        .arg(format!("http://127.0.0.1:{api}/v1/configs"))
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!(
+            "arch-node refused the benchmark config: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_port(port).await?;
+    Ok(node)
 }
 
 async fn curl(socks: u16, url: &str) -> anyhow::Result<(u64, f64)> {
@@ -321,8 +363,8 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
         "2022-blake3-aes-128-gcm",
     ] {
         let (pe, ps) = (free_port()?, free_port()?);
-        let (config, pw) = engine_config(pe, method, 0);
-        let mut engine = start_engine(dir, &config, pe).await?;
+        let (config, pw) = node_config(pe, method, 0);
+        let mut node = start_node(dir, &config, pe).await?;
         let mut server = spawn_server(
             &ssserver,
             &[
@@ -358,10 +400,7 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
         for _ in 0..o.runs {
             let mut this = [0.0f64; 2];
             let mut this_cpu = [0.0f64; 2];
-            for (i, (pid, socks)) in [(engine.id(), le), (server.id(), ls)]
-                .into_iter()
-                .enumerate()
-            {
+            for (i, (pid, socks)) in [(node.id(), le), (server.id(), ls)].into_iter().enumerate() {
                 let pid = pid.context("server exited")?;
                 let before = cpu_seconds(pid, tick)?;
                 let (size, secs) = curl(socks, &url).await?;
@@ -369,7 +408,7 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
                 if size != o.bytes {
                     bail!(
                         "{method}: run through {} got {size} of {} bytes",
-                        ["engine", "ssserver"][i],
+                        ["arch-node", "ssserver"][i],
                         o.bytes
                     );
                 }
@@ -381,7 +420,7 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
             ratios.0.push(this[0] / this[1]);
             ratios.1.push(this_cpu[0] / this_cpu[1]);
         }
-        for (i, name) in ["engine", "ssserver"].into_iter().enumerate() {
+        for (i, name) in ["arch-node", "ssserver"].into_iter().enumerate() {
             let min = rate[i].iter().copied().fold(f64::INFINITY, f64::min);
             let max = rate[i].iter().copied().fold(0.0, f64::max);
             let (r, c) = (median(&mut rate[i].clone()), median(&mut cpu[i].clone()));
@@ -398,7 +437,7 @@ async fn throughput(o: &Opts, dir: &Path, tick: f64) -> anyhow::Result<()> {
                 ratio.0, ratio.1
             );
         }
-        let _ = engine.kill().await;
+        let _ = node.kill().await;
         let _ = server.kill().await;
     }
     Ok(())
@@ -415,8 +454,8 @@ async fn handshake(o: &Opts, dir: &Path) -> anyhow::Result<()> {
     for method in ["aes-256-gcm", "2022-blake3-aes-128-gcm"] {
         for n in [1usize, 1000, 10000] {
             let port = free_port()?;
-            let (config, pw) = engine_config(port, method, n);
-            let mut engine = start_engine(dir, &config, port).await?;
+            let (config, pw) = node_config(port, method, n);
+            let mut node = start_node(dir, &config, port).await?;
             let kind: CipherKind = method.parse().map_err(|_| anyhow::anyhow!("bad method"))?;
             let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
             let cfg = ServerConfig::new(ServerAddr::from(addr), pw, kind)?;
@@ -443,7 +482,7 @@ async fn handshake(o: &Opts, dir: &Path) -> anyhow::Result<()> {
                 p(0.5),
                 p(0.99)
             );
-            let _ = engine.kill().await;
+            let _ = node.kill().await;
         }
     }
     Ok(())

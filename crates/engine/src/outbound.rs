@@ -94,9 +94,18 @@ pub(crate) async fn dial(
     result
 }
 
-/// Buffer of the download direction (target → client). Downloads dominate; a large read means
+/// Target size of the download buffer (target → client). Downloads dominate; a large read means
 /// fewer read syscalls, and the client's encrypting writer cuts it into AEAD chunks.
 const DOWNLOAD_BUF: usize = 64 * 1024;
+
+/// The download buffer for an encrypted side whose writer takes at most `chunk` bytes per call:
+/// the largest whole number of chunks that fits [`DOWNLOAD_BUF`] (at least one). A full read
+/// then becomes whole AEAD chunks: 65 536 bytes would be 65 535 + 1 for SS-2022 and
+/// 4 × 16 383 + 4 for classic ciphers, an extra chunk, tag and `write` per read for the tail.
+pub(crate) fn download_buf(chunk: usize) -> usize {
+    let chunk = chunk.max(1);
+    (DOWNLOAD_BUF / chunk).max(1) * chunk
+}
 
 /// Copies both ways between `client` (counted: reads uplink, writes downlink) and `target`
 /// until both sides finish, an error, [`CONN_IDLE`] without a byte either way, or `token` is
@@ -123,10 +132,23 @@ pub(crate) async fn relay<A: Io, B: Io>(
     tokio::select! {
         _ = token.cancelled() => {}
         _ = idle => tracing::debug!("relay closed after being idle"),
-        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, DOWNLOAD_BUF) => {
+        r = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut target, chunk, download_buf(chunk)) => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "relay ended with an error");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_buffer_holds_whole_chunks() {
+        assert_eq!(download_buf(SS2022_CHUNK), 65_535);
+        assert_eq!(download_buf(CLASSIC_CHUNK), 4 * 16_383);
+        assert_eq!(download_buf(100_000), 100_000);
+        assert_eq!(download_buf(0), DOWNLOAD_BUF);
     }
 }

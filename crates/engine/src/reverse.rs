@@ -14,6 +14,7 @@ use crate::io::SS2022_CHUNK;
 use crate::outbound::{self, Io};
 use crate::route::OutboundKind;
 use crate::stats::Meter;
+use crate::uot;
 use crate::Shared;
 use futures::StreamExt;
 use shadowsocks::relay::socks5::Address;
@@ -231,14 +232,21 @@ async fn serve_bridged(
     let Ok(Ok(addr)) = addr.await else {
         return;
     };
+    // The bridge acts as this stream's inbound: `inbound>>>{bridge tag}>>>…` counts what the
+    // node carries for the reverse mode, like a real inbound counts relay and remote.
+    let inbound = shared.stats.traffic("inbound", &tag);
+    if uot::is_uot(&addr) {
+        let meter = Meter::default().with(&inbound);
+        if let Err(e) = uot::serve(handle, &tag, meter, &token, &shared).await {
+            tracing::debug!(bridge = %tag, error = %e, "bridged UDP-over-TCP stream ended");
+        }
+        return;
+    }
     let Some(out) = shared.route(&tag, &addr) else {
         return;
     };
     match outbound::dial(&shared, &out, &addr).await {
         Ok(Some(target)) => {
-            // The bridge acts as this stream's inbound: `inbound>>>{bridge tag}>>>…` counts what
-            // the node carries for the reverse mode, like a real inbound counts relay and remote.
-            let inbound = shared.stats.traffic("inbound", &tag);
             let meter = Meter::default().with(&out.traffic).with(&inbound);
             outbound::relay(handle, target, meter, &token, SS2022_CHUNK).await;
         }

@@ -98,7 +98,11 @@ async fn serve_client(
         return;
     }
     if uot::is_uot(&addr) {
-        if let Err(e) = uot::serve(client, rt, &user, shared).await {
+        let mut meter = Meter::default().with(&rt.traffic);
+        if let Some(t) = &user.traffic {
+            meter = meter.with(t);
+        }
+        if let Err(e) = uot::serve(client, &rt.tag, meter, &user.token, shared).await {
             tracing::debug!(inbound = %rt.tag, error = %e, "UDP-over-TCP stream ended");
         }
         return;

@@ -2,9 +2,9 @@
 //! first, then every user; SS-2022: the crate's EIH lookup), keep one association per client
 //! (peer address + SS-2022 session id) with its own outbound socket, and encrypt replies back.
 //!
-//! UDP leaves through `freedom`, or through a Shadowsocks outbound with `uot` set (UDP-over-TCP,
-//! see `uot`); `blackhole` drops it, as do portals and Shadowsocks outbounds without `uot` (not
-//! supported). Associations end after [`ASSOC_IDLE`] without traffic or when their user is removed.
+//! UDP leaves through `freedom`, through a Shadowsocks outbound with `uot` set, or through a
+//! portal (both UDP-over-TCP, see `uot`; the bridge sends it out through its own freedom);
+//! `blackhole` drops it, as do Shadowsocks outbounds without `uot` (not supported). Associations end after [`ASSOC_IDLE`] without traffic or when their user is removed.
 
 use crate::inbound::{InboundRuntime, User};
 use crate::outbound::{self, BoxIo};
@@ -258,6 +258,15 @@ async fn association(
             let dialed = tokio::time::timeout(crate::DIAL_TIMEOUT, dial).await;
             out.health.record(matches!(dialed, Ok(Ok(_))));
             let mut stream: BoxIo = Box::new(dialed.ok()?.ok()?);
+            stream.write_all(&uot::request(&pkt.addr)).await.ok()?;
+            let (r, w) = tokio::io::split(stream);
+            (Sink::Uot(tokio::sync::Mutex::new(w)), Some(r))
+        }
+        OutboundKind::Portal { .. } => {
+            let magic = Address::DomainNameAddress(uot::MAGIC.to_owned(), 0);
+            let open = shared.portals.open(&out.tag, &magic);
+            let opened = tokio::time::timeout(crate::DIAL_TIMEOUT, open).await;
+            let mut stream: BoxIo = Box::new(opened.ok()?.ok()?);
             stream.write_all(&uot::request(&pkt.addr)).await.ok()?;
             let (r, w) = tokio::io::split(stream);
             (Sink::Uot(tokio::sync::Mutex::new(w)), Some(r))

@@ -1,13 +1,13 @@
 //! UDP-over-TCP (the UoT v2 framing of sing-box / Xray, non-connect mode), used when a
 //! Shadowsocks outbound has `uot` set: UDP from a client is carried inside one Shadowsocks TCP
 //! stream to the magic target [`MAGIC`], and an inbound receiving that target relays the
-//! datagrams itself.
+//! datagrams itself. A portal carries UDP the same way: one tunnel stream addressed to
+//! [`MAGIC`], served by the bridge at the other end.
 //!
 //! After the Shadowsocks request, the stream starts with `is_connect: u8` and a SOCKS5 address;
 //! then every datagram, in both directions, is `SOCKS5 address || u16 length || payload` (in
 //! connect mode only `u16 length || payload`, for the fixed address).
 
-use crate::inbound::{InboundRuntime, User};
 use crate::outbound::Io;
 use crate::route::OutboundKind;
 use crate::stats::Meter;
@@ -18,6 +18,7 @@ use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
 
 /// The target domain that asks for UDP-over-TCP.
 pub(crate) const MAGIC: &str = "sp.v2.udp-over-tcp.arpa";
@@ -59,12 +60,15 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     Ok(addr)
 }
 
-/// Serves a UoT stream that arrived on inbound `rt` for `user`: datagrams leave through the
-/// outbound their destination routes to (freedom only), replies go back framed.
+/// Serves a UoT stream that arrived on inbound (or bridge) `tag`: datagrams leave through the
+/// outbound their destination routes to (freedom only), replies go back framed. `meter` holds
+/// the counters of the entry point (inbound, user); the outbound's are added here. Ends when the
+/// stream ends or `token` is cancelled.
 pub(crate) async fn serve<S: Io + 'static>(
     stream: S,
-    rt: &InboundRuntime,
-    user: &Arc<User>,
+    tag: &str,
+    meter: Meter,
+    token: &CancellationToken,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -73,17 +77,14 @@ pub(crate) async fn serve<S: Io + 'static>(
         .await
         .map_err(io::Error::other)?;
     let out = shared
-        .route(&rt.tag, &destination)
+        .route(tag, &destination)
         .filter(|o| matches!(o.kind, OutboundKind::Freedom))
         .ok_or_else(|| io::Error::other("UDP-over-TCP only leaves through freedom"))?;
     let socket = Arc::new(UdpSocket::bind("0.0.0.0:0").await?);
-    let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
-    if let Some(t) = &user.traffic {
-        meter = meter.with(t);
-    }
+    let meter = meter.with(&out.traffic);
     let fixed = connect.then_some(destination);
     tokio::select! {
-        _ = user.token.cancelled() => Ok(()),
+        _ = token.cancelled() => Ok(()),
         r = pump_up(&mut reader, fixed.as_ref(), &socket, &meter) => r,
         r = pump_down(&mut writer, connect, &socket, &meter) => r,
     }

@@ -1,5 +1,6 @@
 //! Reverse tunnel: a node-side bridge dials the manager's `internal-1` inbound; client streams
-//! routed to `portal-1` travel through the bridge's yamux connection, many in parallel.
+//! routed to `portal-1` travel through the bridge's yamux connection, many in parallel, and a
+//! client's UDP travels through it as UDP-over-TCP.
 
 use crate::support::*;
 use engine::Engine;
@@ -133,6 +134,34 @@ async fn portal_and_bridge_carry_parallel_streams_and_reconnect() {
         ),
         (t.request, t.response)
     );
+
+    // UDP on the reverse port: carried through the tunnel, sent out by the node, counted at both
+    // ends (the user at the manager; the bridge and its freedom outbound at the node).
+    let echo = udp_echo().await;
+    let Some((_tunnel, udp_port)) =
+        ss_tunnel_udp(client_port, "chacha20-ietf-poly1305", "bob-pass-2", echo).await
+    else {
+        return;
+    };
+    let (bu0, bd0) = user_traffic(&manager, "bob");
+    let node_in = |dir: &str| format!("inbound>>>bridge>>>traffic>>>{dir}");
+    let (nu0, nd0) = (
+        counter(&node, &node_in("uplink")),
+        counter(&node, &node_in("downlink")),
+    );
+    assert_eq!(echo_through(udp_port, 10, 100).await, 10);
+    assert_eq!(
+        settled_user_traffic(&manager, "bob", (bu0 + 1000, bd0 + 1000)).await,
+        (bu0 + 1000, bd0 + 1000)
+    );
+    let node_udp = settle(&(1000, 1000), Duration::from_secs(2), || async {
+        (
+            counter(&node, &node_in("uplink")) - nu0,
+            counter(&node, &node_in("downlink")) - nd0,
+        )
+    })
+    .await;
+    assert_eq!(node_udp, (1000, 1000));
 
     // The manager restarts: the bridge redials on its own.
     manager.shutdown().await;

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 pub use testkit::clients::{client_bin, curl, spawn, ss_local, ss_tunnel_udp, sslocal};
 pub use testkit::configs::{direct_config, inbound, key};
-pub use testkit::init_logs;
 pub use testkit::net::{echo_through, free_port, udp_echo, Http};
+pub use testkit::{init_logs, settle};
 
 /// `user_traffic`, once it has reached `want` (or after 2 s): UDP counters are bumped right
 /// after each send, so the last echo can arrive a moment before it is counted.
