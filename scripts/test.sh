@@ -15,7 +15,7 @@ step format
 cargo fmt --all -- --check
 
 step "clippy (ssr and hydrate)"
-cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p testkit --all-targets -- -D warnings
+cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit --all-targets -- -D warnings
 cargo clippy --release -p app --features hydrate -- -D warnings
 
 step "build (release binaries and panel bundle)"

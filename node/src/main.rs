@@ -15,27 +15,12 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(&cli.log);
+    daemon::init_tracing("arch-node", &cli.log);
     let result = match cli.command {
         cli::Command::Serve(args) => serve(args).await,
         cli::Command::CheckConfig(args) => check_config(args),
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("arch-node: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    daemon::exit_code("arch-node", result)
 }
 
 /// Validates a config file the way `POST /v1/configs` would.
@@ -63,7 +48,7 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     println!("arch-node listening on {}", listener.local_addr()?);
 
     let cancel = CancellationToken::new();
-    tokio::spawn(shutdown_signal(cancel.clone()));
+    tokio::spawn(daemon::shutdown_signal(cancel.clone()));
     let app = api::router(state.clone(), settings.token.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
@@ -73,24 +58,4 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
     state.shutdown().await?;
     tracing::info!("counters flushed; bye");
     Ok(())
-}
-
-async fn shutdown_signal(cancel: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown requested");
-    cancel.cancel();
 }

@@ -20,29 +20,14 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    daemon::init_tracing("arch-manager", &cli.log);
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(db) => migrate(db).await,
         Command::Admin(cmd) => admin(cmd).await,
         Command::CheckConfig(args) => check_config(args).await,
     };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("arch-manager: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    daemon::exit_code("arch-manager", result)
 }
 
 /// The bearer token of a request, if any.
@@ -110,7 +95,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("(or create one with: arch-manager admin create --username NAME)");
     }
     let cancel = CancellationToken::new();
-    tokio::spawn(shutdown_signal(cancel.clone()));
+    tokio::spawn(daemon::shutdown_signal(cancel.clone()));
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
 
     let app = router(&m, args.site_root.clone());
@@ -200,21 +185,4 @@ async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
     println!("settings       {}", serde_json::to_string(&settings)?);
     println!("ok");
     Ok(())
-}
-
-async fn shutdown_signal(cancel: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown requested");
-    cancel.cancel();
 }

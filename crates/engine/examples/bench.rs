@@ -44,7 +44,7 @@ fn opts() -> anyhow::Result<Opts> {
     let mut o = Opts {
         runs: 5,
         bytes: 1 << 30,
-        conns: 300,
+        conns: 1000,
         throughput: true,
         handshake: true,
         pin: false,
