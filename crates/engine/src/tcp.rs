@@ -97,12 +97,13 @@ async fn serve_client(
     if user.token.is_cancelled() {
         return;
     }
+    // What this connection's payload counts towards wherever it goes: the inbound and the user.
+    let mut entry = Meter::default().with(&rt.traffic);
+    if let Some(t) = &user.traffic {
+        entry = entry.with(t);
+    }
     if uot::is_uot(&addr) {
-        let mut meter = Meter::default().with(&rt.traffic);
-        if let Some(t) = &user.traffic {
-            meter = meter.with(t);
-        }
-        if let Err(e) = uot::serve(client, &rt.tag, meter, &user.token, shared).await {
+        if let Err(e) = uot::serve(client, &rt.tag, entry, &user.token, shared).await {
             tracing::debug!(inbound = %rt.tag, error = %e, "UDP-over-TCP stream ended");
         }
         return;
@@ -134,10 +135,7 @@ async fn serve_client(
             return;
         }
     };
-    let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
-    if let Some(t) = &user.traffic {
-        meter = meter.with(t);
-    }
+    let meter = entry.with(&out.traffic);
     let chunk = if rt.method.is_2022() {
         SS2022_CHUNK
     } else {

@@ -4,7 +4,8 @@
 //!
 //! UDP leaves through `freedom`, through a Shadowsocks outbound with `uot` set, or through a
 //! portal (both UDP-over-TCP, see `uot`; the bridge sends it out through its own freedom);
-//! `blackhole` drops it, as do Shadowsocks outbounds without `uot` (not supported). Associations end after [`ASSOC_IDLE`] without traffic or when their user is removed.
+//! `blackhole` drops it, as do Shadowsocks outbounds without `uot` (not supported). Associations
+//! end after [`ASSOC_IDLE`] without traffic or when their user is removed.
 
 use crate::inbound::{InboundRuntime, User};
 use crate::outbound::{self, BoxIo};
@@ -257,19 +258,13 @@ async fn association(
             let dial = outbound::connect_shadowsocks(shared, config, &magic);
             let dialed = tokio::time::timeout(crate::DIAL_TIMEOUT, dial).await;
             out.health.record(matches!(dialed, Ok(Ok(_))));
-            let mut stream: BoxIo = Box::new(dialed.ok()?.ok()?);
-            stream.write_all(&uot::request(&pkt.addr)).await.ok()?;
-            let (r, w) = tokio::io::split(stream);
-            (Sink::Uot(tokio::sync::Mutex::new(w)), Some(r))
+            uot_sink(Box::new(dialed.ok()?.ok()?), &pkt.addr).await?
         }
         OutboundKind::Portal { .. } => {
             let magic = Address::DomainNameAddress(uot::MAGIC.to_owned(), 0);
             let open = shared.portals.open(&out.tag, &magic);
             let opened = tokio::time::timeout(crate::DIAL_TIMEOUT, open).await;
-            let mut stream: BoxIo = Box::new(opened.ok()?.ok()?);
-            stream.write_all(&uot::request(&pkt.addr)).await.ok()?;
-            let (r, w) = tokio::io::split(stream);
-            (Sink::Uot(tokio::sync::Mutex::new(w)), Some(r))
+            uot_sink(Box::new(opened.ok()?.ok()?), &pkt.addr).await?
         }
         _ => {
             tracing::debug!(inbound = %rt.tag, outbound = %out.tag, "no UDP through this outbound; dropped");
@@ -306,6 +301,14 @@ async fn association(
         peer,
     ));
     Some(assoc)
+}
+
+/// Starts a UDP-over-TCP stream whose first datagram goes to `first`: its write half becomes the
+/// association's sink, its read half brings the replies.
+async fn uot_sink(mut stream: BoxIo, first: &Address) -> Option<(Sink, Option<ReadHalf<BoxIo>>)> {
+    stream.write_all(&uot::request(first)).await.ok()?;
+    let (r, w) = tokio::io::split(stream);
+    Some((Sink::Uot(tokio::sync::Mutex::new(w)), Some(r)))
 }
 
 /// Relays replies of one association back to its client until idle or cancelled.

@@ -143,6 +143,17 @@ async fn portal_and_bridge_carry_parallel_streams_and_reconnect() {
     else {
         return;
     };
+    // ss-tunnel gives no sign of being ready: echo one datagram first (bounded), let its
+    // counters land, then measure from there.
+    let mut ready = false;
+    for _ in 0..20 {
+        if echo_through(udp_port, 1, 10).await == 1 {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "no UDP echo through the reverse tunnel");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (bu0, bd0) = user_traffic(&manager, "bob");
     let node_in = |dir: &str| format!("inbound>>>bridge>>>traffic>>>{dir}");
     let (nu0, nd0) = (
