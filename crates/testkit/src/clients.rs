@@ -120,8 +120,30 @@ pub async fn ss_tunnel_udp(
         format!("127.0.0.1:{target}"),
         "-U".to_owned(),
     ]);
-    // UDP only: nothing to connect to, so `spawn` waits a fixed moment.
-    Some((spawn(&bin, &args, None).await, local))
+    // UDP only: nothing to connect to, so `spawn` waits a fixed moment; then wait (bounded)
+    // until the local UDP port is bound, without sending anything that would be counted.
+    let proc = spawn(&bin, &args, None).await;
+    for _ in 0..100 {
+        if udp_bound(local) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Some((proc, local))
+}
+
+/// Whether a UDP socket on this host is bound to `port` (from `/proc/net/udp` and `udp6`).
+fn udp_bound(port: u16) -> bool {
+    let needle = format!(":{port:04X}");
+    ["/proc/net/udp", "/proc/net/udp6"].iter().any(|path| {
+        std::fs::read_to_string(path).is_ok_and(|table| {
+            table.lines().skip(1).any(|line| {
+                line.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|local| local.ends_with(&needle))
+            })
+        })
+    })
 }
 
 /// The parts of an `ss://` SIP002 link.
@@ -226,6 +248,15 @@ pub async fn curl(socks: u16, url: &str, max_time: u32) -> Fetch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_udp_port_is_seen() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = socket.local_addr().expect("addr").port();
+        assert!(udp_bound(port));
+        drop(socket);
+        assert!(!udp_bound(port));
+    }
 
     #[test]
     fn sip002_links_parse_both_encodings() {
