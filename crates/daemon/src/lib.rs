@@ -1,6 +1,10 @@
 //! Process plumbing shared by the two binaries, `arch-manager` and `arch-node`: logging set-up,
-//! the shutdown signal (SIGINT / SIGTERM) and the exit status of a command. It knows nothing of
-//! the data plane, the database or HTTP.
+//! the shutdown signal (SIGINT / SIGTERM), the exit status of a command, HTTP serving with
+//! resource limits ([`http`]) and private files and directories ([`fs`]). It knows nothing of the
+//! data plane or the database.
+
+pub mod fs;
+pub mod http;
 
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
