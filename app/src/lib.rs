@@ -42,12 +42,29 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="data:,"/>
                 <link rel="stylesheet" href=STYLESHEET/>
                 <HydrationScripts options/>
+                {csp_header()}
                 <MetaTags/>
             </head>
             <body>
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Sets the page's Content-Security-Policy header (server only). Scripts: the panel's own files
+/// plus the inline hydration script, which carries this response's nonce (leptos_axum provides
+/// one per render and `HydrationScripts` uses it); WebAssembly needs `'wasm-unsafe-eval'`.
+fn csp_header() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        let nonce = leptos::nonce::use_nonce();
+        let response = use_context::<leptos_axum::ResponseOptions>();
+        if let (Some(nonce), Some(response)) = (nonce, response) {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&ssr::content_security_policy(&nonce)) {
+                response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
     }
 }
 
@@ -67,6 +84,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users") view=pages::users::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("users/:id") view=pages::user::UserPage ssr=SsrMode::Async/>
                     <Route path=path!("settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -40,6 +40,24 @@ pub struct CreatedNode {
     pub token: Option<String>,
 }
 
+/// An API token as the panel lists it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the last use (to the minute), if any.
+    pub last_used_at: Option<i64>,
+}
+
+/// A token just created: the secret is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    pub secret: String,
+}
+
 /// What a successful connection check learned about a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCheck {

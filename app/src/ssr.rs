@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use manager::{Admin, ServiceError, Services};
 
 use crate::error::AppError;
-use crate::model::{AdminView, LinkView, NodeCheck, NodeView, SettingsView, UserView};
+use crate::model::{AdminView, LinkView, NodeCheck, NodeView, SettingsView, TokenView, UserView};
 
 /// Name of the session cookie set by sign-in and first-run setup.
 pub const SESSION_COOKIE: &str = "arch_session";
@@ -45,6 +45,15 @@ pub fn is_https(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(prefix))
     };
     header_is("x-forwarded-proto", "https") || header_is("origin", "https://")
+}
+
+/// The Content-Security-Policy of a panel page whose inline scripts carry `nonce`.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 /// `Set-Cookie` value for a new session that expires at `expires_at` (unix ms).
@@ -163,6 +172,16 @@ pub fn node_view(node: manager::Node) -> NodeView {
         pulled_at: node.pulled_at,
         applied_version: node.applied_version,
         last_error: node.last_error,
+    }
+}
+
+/// Manager API token → panel DTO.
+pub fn token_view(t: manager::ApiToken) -> TokenView {
+    TokenView {
+        id: t.id,
+        name: t.name,
+        created_at: t.created_at,
+        last_used_at: t.last_used_at,
     }
 }
 

@@ -1,4 +1,5 @@
-//! REST `/v1` for automation: nodes, users (with links) and settings, behind a Bearer token (the
+//! REST `/v1` for automation: nodes, users (with links), settings and API tokens (listed,
+//! created with the secret shown once, revoked), behind a Bearer token (the
 //! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
 //! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
 
@@ -6,14 +7,14 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use manager::{
     NewNode, NewUser, Node, NodePatch, ServiceError, Services, SettingsPatch, UserPatch,
 };
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A REST error: status plus `{"error", "field"}`.
 pub struct ApiError {
@@ -164,6 +165,8 @@ pub fn routes(services: Services) -> Router {
         )
         .route("/v1/users/{id}/links", get(user_links))
         .route("/v1/settings", get(get_settings).put(put_settings))
+        .route("/v1/tokens", post(create_token).get(list_tokens))
+        .route("/v1/tokens/{id}", delete(revoke_token))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
         .layer(middleware::from_fn_with_state(
             services.clone(),
@@ -275,4 +278,28 @@ async fn put_settings(
     Body(p): Body<SettingsPatch>,
 ) -> ApiResult<Json<manager::Settings>> {
     Ok(Json(s.settings.update(p).await?))
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+}
+
+async fn create_token(
+    State(s): State<Services>,
+    Body(new): Body<NewToken>,
+) -> ApiResult<impl IntoResponse> {
+    let created = s.auth.create_token(&new.name).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list_tokens(State(s): State<Services>) -> ApiResult<Json<Vec<manager::ApiToken>>> {
+    Ok(Json(s.auth.list_tokens().await?))
+}
+
+async fn revoke_token(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.auth.revoke_token(id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

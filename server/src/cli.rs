@@ -101,6 +101,11 @@ pub struct ServeArgs {
     /// Directory with the panel's static files (`pkg/`), built by scripts/build-site.sh.
     #[arg(long, env = "ARCH_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// A reverse proxy in front of the manager (IP or CIDR; repeatable, comma-separated in the
+    /// environment). Only from these peers are `X-Forwarded-For` (client address for sign-in
+    /// limits) and `X-Forwarded-Proto` (HSTS) believed.
+    #[arg(long = "trusted-proxy", env = "ARCH_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<manager::Cidr>,
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
@@ -213,6 +218,28 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_parse_and_repeat() {
+        let cli = Cli::try_parse_from([
+            "arch-manager",
+            "serve",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "10.0.0.0/8,fd00::/8",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let shown: Vec<String> = args.trusted_proxy.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+        assert!(
+            Cli::try_parse_from(["arch-manager", "serve", "--trusted-proxy", "proxy.local"])
+                .is_err()
+        );
     }
 
     #[test]

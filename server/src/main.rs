@@ -49,6 +49,7 @@ fn options(args: &ServeArgs) -> anyhow::Result<Options> {
             ..CoordinatorConfig::default()
         },
         node_timeout: args.node_timeout,
+        trusted_proxies: manager::TrustedProxies(args.trusted_proxy.clone()),
     })
 }
 
@@ -59,6 +60,7 @@ async fn open_db(db: &cli::DbArgs) -> anyhow::Result<Manager> {
         admin_token: None,
         coordinator: CoordinatorConfig::default(),
         node_timeout: std::time::Duration::from_secs(5),
+        trusted_proxies: manager::TrustedProxies::default(),
     };
     Manager::open(opts, None)
         .await

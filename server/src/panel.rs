@@ -36,6 +36,7 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
         .site_pkg_dir("pkg")
         .build();
     let context_services = services.clone();
+    let services_for_headers = services.clone();
     let shell_options = options.clone();
     let leptos = Router::new()
         .leptos_routes_with_context(
@@ -54,7 +55,7 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
         .layer(middleware::map_response(revalidate));
     leptos
         .merge(pkg)
-        .layer(middleware::map_response(security_headers))
+        .layer(middleware::from_fn_with_state(services_for_headers, security_headers))
 }
 
 /// Sends page requests without a valid session to `/login`, and signed-in visits of the
@@ -160,9 +161,37 @@ async fn revalidate(mut res: Response) -> Response {
     res
 }
 
-/// Headers on every panel response: no framing (clickjacking), no MIME sniffing, no referrer
-/// leaking outside the panel.
-async fn security_headers(mut res: Response) -> Response {
+/// Policy of panel responses that did not set their own: nothing may load, nothing may frame.
+/// Pages set theirs in `app::shell`, with the nonce of their inline hydration script.
+const FALLBACK_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+/// HSTS for panels reached over https: a year, subdomains untouched (the host may be shared).
+const HSTS: &str = "max-age=31536000";
+
+/// Whether the request reached the panel over https: `X-Forwarded-Proto: https` counts only from
+/// a `--trusted-proxy` peer (the manager itself serves plain HTTP).
+fn arrived_over_https(req: &Request, services: &manager::Services) -> bool {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded_https = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    forwarded_https && peer.is_some_and(|p| services.auth.is_trusted_proxy(p))
+}
+
+/// Headers on every panel response: a Content-Security-Policy, no framing (clickjacking), no
+/// MIME sniffing, no referrer, and HSTS when the request came over https.
+async fn security_headers(
+    State(services): State<manager::Services>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let https = arrived_over_https(&req, &services);
+    let mut res = next.run(req).await;
     let headers = res.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -171,8 +200,20 @@ async fn security_headers(mut res: Response) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
+        HeaderValue::from_static("no-referrer"),
     );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(FALLBACK_CSP),
+        );
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     res
 }
 
@@ -230,6 +271,111 @@ mod tests {
             status_of(&app::AppError::Internal),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    use tower::ServiceExt as _;
+
+    /// A manager on a fresh SQLite file, trusting `proxies`.
+    async fn manager(proxies: &[&str]) -> (manager::Manager, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = manager::Options {
+            database_url: manager::db::default_sqlite_url(dir.path()),
+            admin_token: None,
+            coordinator: manager::CoordinatorConfig::default(),
+            node_timeout: std::time::Duration::from_secs(1),
+            trusted_proxies: manager::TrustedProxies(
+                proxies.iter().map(|p| p.parse().expect("cidr")).collect(),
+            ),
+        };
+        let m = manager::Manager::open(opts, None).await.expect("open");
+        (m, dir)
+    }
+
+    fn get(path: &str, peer: &str, proto: Option<&str>) -> Request {
+        let mut req = axum::http::Request::builder().uri(path);
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let mut req = req.body(axum::body::Body::empty()).expect("request");
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().expect("addr");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req
+    }
+
+    #[tokio::test]
+    async fn pages_carry_a_csp_whose_nonce_is_on_every_inline_script() {
+        let (m, dir) = manager(&[]).await;
+        let app = routes(m.services.clone(), dir.path().to_path_buf());
+        let res = app
+            .oneshot(get("/login", "127.0.0.1", None))
+            .await
+            .expect("response");
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers().clone();
+        let csp = h[header::CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce in the policy")
+            .to_owned();
+        assert!(nonce.len() >= 16, "{nonce}");
+        assert_eq!(csp, app::ssr::content_security_policy(&nonce));
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&body);
+        let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+        assert!(!scripts.is_empty(), "the hydration script is inline");
+        for s in scripts {
+            let tag = s.split('>').next().unwrap_or_default();
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "script without the nonce: <script{tag}>"
+            );
+        }
+        // A second page gets a fresh nonce.
+        let app = routes(m.services.clone(), dir.path().to_path_buf());
+        let again = app
+            .oneshot(get("/login", "127.0.0.1", None))
+            .await
+            .expect("response");
+        let csp2 = again.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(!csp2.contains(&nonce));
+    }
+
+    #[tokio::test]
+    async fn hsts_only_for_https_through_a_trusted_proxy() {
+        let (m, dir) = manager(&["127.0.0.1"]).await;
+        let cases = [
+            ("127.0.0.1", Some("https"), true),
+            ("127.0.0.1", Some("http"), false),
+            ("127.0.0.1", None, false),
+            ("198.51.100.7", Some("https"), false),
+        ];
+        for (peer, proto, want) in cases {
+            let app = routes(m.services.clone(), dir.path().to_path_buf());
+            let res = app
+                .oneshot(get("/pkg/arch.js", peer, proto))
+                .await
+                .expect("response");
+            let h = res.headers();
+            assert_eq!(
+                h.get(header::STRICT_TRANSPORT_SECURITY)
+                    .map(|v| v.to_str().expect("ascii")),
+                want.then_some(HSTS),
+                "{peer} {proto:?}"
+            );
+            assert_eq!(h[header::CONTENT_SECURITY_POLICY], FALLBACK_CSP);
+            assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        }
     }
 
     #[test]

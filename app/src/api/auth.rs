@@ -30,12 +30,18 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
     let services = ssr::services()?;
     let headers = ssr::request_headers().await?;
     let username = crate::validate::username(&username)?;
-    let client_ip = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .ok();
+    // X-Forwarded-For counts only when the peer is a `--trusted-proxy`.
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client_ip = peer.map(|c| services.auth.client_ip(c.0.ip(), forwarded));
     let session = services
         .auth
-        .login(&username, &password, client_ip.map(|c| c.0.ip()))
+        .login(&username, &password, client_ip)
         .await
         .map_err(ssr::credential_error(
             "password",

@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod nodes;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 pub use auth::*;
 pub use nodes::*;
 pub use settings::*;
+pub use tokens::*;
 pub use users::*;

@@ -25,6 +25,7 @@ pub fn SignedIn() -> impl IntoView {
                 <A href="/nodes">"Nodes"</A>
                 <A href="/users">"Users"</A>
                 <A href="/settings">"Settings"</A>
+                <A href="/tokens">"API tokens"</A>
             </nav>
             <span class="live-status" data-testid="live-status" data-connected=move || live.connected.get().to_string()>
                 {move || if live.connected.get() { "live" } else { "offline" }}

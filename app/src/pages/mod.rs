@@ -6,6 +6,7 @@ pub mod login;
 pub mod nodes;
 pub mod settings;
 pub mod setup;
+pub mod tokens;
 pub mod user;
 pub mod users;
 

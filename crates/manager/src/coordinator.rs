@@ -4,13 +4,14 @@
 //!   one snapshot, applies the manager's own to the local engine, and pushes each node whose
 //!   applied version differs (or whose last push was not direct) in parallel, bounded.
 //! - **pull**: every `pull_interval`, pulls every node's counters in parallel and the local
-//!   engine's, and applies them exactly once (see `accounting`).
+//!   engine's, and applies them exactly once (see `accounting`). A node may count only what the
+//!   writer generated for it (its users and tags), with bounded deltas.
 //! - **watchdog**: a node without a successful pull for `pull_timeout` is marked `unavailable`.
 //!
 //! Health changes re-run sync, so balancers hold only healthy nodes. One slow node never delays
 //! another: every call has a timeout and runs concurrently.
 
-use crate::accounting::{self, LOCAL_NODE};
+use crate::accounting::{self, Expected, LOCAL_NODE};
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::user;
 use crate::events::{Event, Events};
@@ -269,16 +270,19 @@ impl Coordinator {
 
     /// Pulls every node and the local engine once.
     pub async fn pull_once(&self) -> Result<()> {
-        let nodes = node::Entity::find()
-            .order_by_asc(node::Column::Id)
-            .all(&self.db)
-            .await?;
-        let proxy = settings::load(&self.db).await?.proxy_url;
-        futures::stream::iter(nodes)
-            .for_each_concurrent(self.cfg.concurrency, |n| {
+        // One snapshot: what the writer generates for each node is what it may count.
+        let snap = self.snapshot().await?;
+        let proxy = snap.settings.proxy_url.clone();
+        let jobs: Vec<_> = snap
+            .nodes
+            .iter()
+            .map(|n| (n.clone(), Expected::from_config(&snap.node_config(n))))
+            .collect();
+        futures::stream::iter(jobs)
+            .for_each_concurrent(self.cfg.concurrency, |(n, expected)| {
                 let proxy = proxy.clone();
                 async move {
-                    if let Err(e) = self.pull_node(&n, &proxy).await {
+                    if let Err(e) = self.pull_node(&n, &expected, &proxy).await {
                         tracing::error!(node.id = n.id, error = %e, "recording a pull failed");
                     }
                 }
@@ -287,7 +291,7 @@ impl Coordinator {
         self.pull_local().await
     }
 
-    async fn pull_node(&self, n: &node::Model, proxy: &str) -> Result<()> {
+    async fn pull_node(&self, n: &node::Model, expected: &Expected, proxy: &str) -> Result<()> {
         let reply = match self.client.stats(&n.base_url(), &n.http_token, proxy).await {
             Ok((_, reply)) => reply,
             Err(e) => {
@@ -295,7 +299,7 @@ impl Coordinator {
                 return Ok(());
             }
         };
-        let applied = accounting::apply(&self.db, n.id, &reply.epoch, &reply.stats).await?;
+        let applied = accounting::apply(&self.db, n.id, &reply.epoch, &reply.stats, expected).await?;
         if reply.config_version != n.applied_version {
             // The node runs something else than we think (restarted with an old file, wiped…).
             node::Entity::update_many()
@@ -324,7 +328,14 @@ impl Coordinator {
             .into_iter()
             .map(|(name, value)| xray::api::Stat { name, value })
             .collect();
-        let applied = accounting::apply(&self.db, LOCAL_NODE, &self.local_epoch, &stats).await?;
+        let applied = accounting::apply(
+            &self.db,
+            LOCAL_NODE,
+            &self.local_epoch,
+            &stats,
+            &Expected::Local,
+        )
+        .await?;
         self.after_accounting(&applied).await
     }
 

@@ -6,6 +6,7 @@
 //! functions) both call [`Services`]. Errors are [`ServiceError`]; binaries wrap them with anyhow.
 
 pub mod accounting;
+pub mod client_addr;
 pub mod coordinator;
 pub mod db;
 pub mod entity;
@@ -25,6 +26,8 @@ pub use entity::node::NodeStatus;
 pub use error::{Result, ServiceError};
 pub use events::{Event, Events};
 pub use sea_orm::DatabaseConnection;
+pub use client_addr::{Cidr, TrustedProxies};
+pub use services::api_tokens::{ApiToken, NewApiToken};
 pub use services::auth::{Admin, AuthService, Session};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};
 pub use services::settings::{Settings, SettingsPatch, SettingsService};
@@ -51,6 +54,8 @@ pub struct Options {
     pub coordinator: CoordinatorConfig,
     /// Timeout of each call to a node.
     pub node_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// An opened manager: services for the HTTP layers, the coordinator to run, the pool to close.
@@ -90,7 +95,7 @@ impl Manager {
                 engine: engine.clone(),
             },
             settings: SettingsService { ctx: ctx.clone() },
-            auth: AuthService::new(ctx, opts.admin_token),
+            auth: AuthService::new(ctx, opts.admin_token, opts.trusted_proxies),
             events: events.clone(),
         };
         let coordinator = Arc::new(Coordinator::new(

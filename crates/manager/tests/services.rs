@@ -11,6 +11,11 @@ use sea_orm::{ConnectionTrait, Database};
 use std::time::Duration;
 use xray::api::Stat;
 
+#[path = "services/counters.rs"]
+mod counters;
+#[path = "services/hardening.rs"]
+mod hardening;
+
 struct TestDb {
     manager: Manager,
     _dir: Option<tempfile::TempDir>,
@@ -44,6 +49,7 @@ async fn open() -> TestDb {
         admin_token: Some("automation-token-0123456789".into()),
         coordinator: CoordinatorConfig::default(),
         node_timeout: Duration::from_secs(2),
+        trusted_proxies: Default::default(),
     };
     TestDb {
         manager: Manager::open(opts, None).await.expect("open manager"),
@@ -321,10 +327,12 @@ async fn setup_login_sessions_and_rate_limit() {
         auth.login("root", "correct horse battery", ip).await,
         Err(ServiceError::RateLimited)
     ));
+    // The account itself now waits (backoff), from any address it never signed in from.
     let other_ip = Some("192.0.2.2".parse().expect("ip"));
-    auth.login("root", "correct horse battery", other_ip)
-        .await
-        .expect("another address may sign in");
+    assert!(matches!(
+        auth.login("root", "correct horse battery", other_ip).await,
+        Err(ServiceError::RateLimited)
+    ));
 
     assert!(auth
         .check_bearer("automation-token-0123456789")
@@ -370,19 +378,24 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
         .expect("node");
     let up = format!("user>>>{}>>>traffic>>>uplink", u.id);
     let down = format!("user>>>{}>>>traffic>>>downlink", u.id);
+    let exp = accounting::Expected::Node {
+        users: [u.id, 999].into(),
+        inbounds: ["remote".to_owned()].into(),
+        outbounds: Default::default(),
+    };
 
     let pull1 = [
         stat(&up, 100),
         stat(&down, 1_000),
         stat("inbound>>>remote>>>traffic>>>downlink", 1_000),
     ];
-    let a = accounting::apply(db, n.id, "e1", &pull1)
+    let a = accounting::apply(db, n.id, "e1", &pull1, &exp)
         .await
         .expect("apply");
     assert_eq!(a.user_bytes.get(&u.id), Some(&1_100));
     assert_eq!(a.node_bytes, 1_000);
     // The same reply again (a retried pull) adds nothing.
-    let again = accounting::apply(db, n.id, "e1", &pull1)
+    let again = accounting::apply(db, n.id, "e1", &pull1, &exp)
         .await
         .expect("apply");
     assert!(again.user_bytes.is_empty());
@@ -393,19 +406,19 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
     assert!(node.pulled_at > 0);
 
     // Cumulative growth adds the difference only.
-    accounting::apply(db, n.id, "e1", &[stat(&up, 150), stat(&down, 3_000)])
+    accounting::apply(db, n.id, "e1", &[stat(&up, 150), stat(&down, 3_000)], &exp)
         .await
         .expect("apply");
     assert_eq!(s.users.get(u.id).await.expect("get").usage_bytes, 3_150);
 
     // A new epoch (node crashed) counts from zero.
-    accounting::apply(db, n.id, "e2", &[stat(&up, 50), stat(&down, 50)])
+    accounting::apply(db, n.id, "e2", &[stat(&up, 50), stat(&down, 50)], &exp)
         .await
         .expect("apply");
     assert_eq!(s.users.get(u.id).await.expect("get").usage_bytes, 3_250);
 
     // Crossing the quota disables the user with the reason.
-    let a = accounting::apply(db, n.id, "e2", &[stat(&down, 7_000)])
+    let a = accounting::apply(db, n.id, "e2", &[stat(&down, 7_000)], &exp)
         .await
         .expect("apply");
     assert_eq!(a.disabled, vec![u.id]);
@@ -415,7 +428,7 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
     assert_eq!(after.disabled_reason.as_deref(), Some("quota"));
 
     // Counters of a deleted user are ignored, not an error.
-    accounting::apply(db, n.id, "e2", &[stat("user>>>999>>>traffic>>>uplink", 5)])
+    accounting::apply(db, n.id, "e2", &[stat("user>>>999>>>traffic>>>uplink", 5)], &exp)
         .await
         .expect("apply");
 }

@@ -1,9 +1,16 @@
 //! Administrators and sessions: first-run setup with a one-time token (no default credentials),
-//! Argon2id passwords, session tokens stored hashed, a login rate limit, and Bearer checks for the
-//! REST API (the configured admin token or a stored API token).
+//! Argon2id passwords, session tokens stored hashed, sign-in limits (see `login_limit`), and
+//! Bearer checks for the REST API (the configured admin token or a stored API token, see
+//! `api_tokens`).
+//!
+//! Argon2 is slow on purpose, so hashing and verifying run on the blocking pool, at most one per
+//! CPU at a time ([`Hasher`]): a burst of sign-ins queues there instead of stalling the async
+//! runtime that serves every other request.
 
+use super::login_limit::LoginLimits;
 use super::{unique_violation, Ctx};
-use crate::entity::{admin, api_token, session};
+use crate::client_addr::TrustedProxies;
+use crate::entity::{admin, session};
 use crate::{util, Result, ServiceError};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -12,15 +19,12 @@ use argon2::Argon2;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
 };
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 /// How long a panel session lasts.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-/// Failed sign-ins allowed per (username, address) within [`LOGIN_WINDOW_MS`].
-const LOGIN_FAILURES: usize = 5;
-const LOGIN_WINDOW_MS: i64 = 5 * 60 * 1000;
 pub const MIN_PASSWORD_LEN: usize = 12;
 
 /// A signed-in administrator.
@@ -41,8 +45,7 @@ pub struct Session {
 struct AuthState {
     /// One-time setup token while no admin exists.
     setup_token: Option<String>,
-    /// Recent failed sign-in times per (username, address).
-    failures: HashMap<(String, Option<IpAddr>), Vec<i64>>,
+    limits: LoginLimits,
 }
 
 /// Authentication for the panel and the REST API.
@@ -51,24 +54,65 @@ pub struct AuthService {
     pub(crate) ctx: Ctx,
     pub(crate) admin_token: Option<Arc<str>>,
     state: Arc<Mutex<AuthState>>,
+    hasher: Hasher,
+    trusted_proxies: Arc<TrustedProxies>,
 }
 
-fn hash_password(password: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+/// Runs Argon2 on the blocking pool with bounded concurrency.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
+impl Hasher {
+    /// At most `concurrency` hashes at once (at least one).
+    pub fn new(concurrency: usize) -> Hasher {
+        Hasher {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// One per CPU.
+    pub fn per_cpu() -> Hasher {
+        Hasher::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("password hasher closed".into()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password hashing task failed: {e}")))
+    }
+
+    /// An Argon2id PHC string for `password`.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
             Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
         })
-        .unwrap_or(false)
+        .await?
+    }
+
+    /// Whether `password` matches the PHC string.
+    pub async fn verify(&self, password: &str, phc: &str) -> Result<bool> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run(move || {
+            PasswordHash::new(&phc).is_ok_and(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+    }
 }
 
 fn check_credentials(username: &str, password: &str) -> Result<()> {
@@ -92,12 +136,34 @@ fn check_credentials(username: &str, password: &str) -> Result<()> {
 }
 
 impl AuthService {
-    pub(crate) fn new(ctx: Ctx, admin_token: Option<String>) -> AuthService {
+    pub(crate) fn new(
+        ctx: Ctx,
+        admin_token: Option<String>,
+        trusted_proxies: TrustedProxies,
+    ) -> AuthService {
         AuthService {
             ctx,
             admin_token: admin_token.map(Into::into),
             state: Arc::default(),
+            hasher: Hasher::per_cpu(),
+            trusted_proxies: Arc::new(trusted_proxies),
         }
+    }
+
+    /// The client address of a request from TCP peer `peer` with these `X-Forwarded-For`
+    /// values: the header is believed only from a `--trusted-proxy`.
+    pub fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> IpAddr {
+        self.trusted_proxies.client_ip(peer, forwarded_for)
+    }
+
+    /// Whether `peer` is one of the operator's reverse proxies (whose `X-Forwarded-*` headers
+    /// are believed).
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.contains(peer)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, AuthState> {
@@ -124,17 +190,41 @@ impl AuthService {
     }
 
     /// First-run setup: creates the first admin if `token` is the setup token, and signs in.
+    /// The token is taken before anything is awaited, so of concurrent uses exactly one goes on;
+    /// it is given back only if that use failed on its input (bad name or password).
     pub async fn setup(&self, token: &str, username: &str, password: &str) -> Result<Session> {
-        let valid = self
-            .state()
-            .setup_token
-            .as_deref()
-            .is_some_and(|t| util::secrets_equal(t, token));
-        if !valid || !self.needs_setup().await? {
+        let taken = {
+            let mut st = self.state();
+            let valid = st
+                .setup_token
+                .as_deref()
+                .is_some_and(|t| util::secrets_equal(t, token));
+            if valid {
+                st.setup_token.take()
+            } else {
+                None
+            }
+        };
+        let Some(taken) = taken else {
             return Err(ServiceError::Unauthorized);
-        }
-        let admin = self.create_admin(username, password).await?;
-        self.state().setup_token = None;
+        };
+        let created = match self.needs_setup().await {
+            Ok(true) => self.create_admin(username, password).await,
+            Ok(false) => Err(ServiceError::Unauthorized),
+            Err(e) => Err(e),
+        };
+        let admin = match created {
+            Ok(admin) => admin,
+            Err(e) => {
+                if matches!(
+                    e,
+                    ServiceError::Invalid { .. } | ServiceError::Conflict { .. }
+                ) {
+                    self.state().setup_token.get_or_insert(taken);
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(
             admin.id = admin.id,
             "first administrator created through setup"
@@ -148,7 +238,7 @@ impl AuthService {
         check_credentials(username, password)?;
         let row = admin::ActiveModel {
             username: Set(username.to_owned()),
-            password_hash: Set(hash_password(password)?),
+            password_hash: Set(self.hasher.hash(password).await?),
             created_at: Set(util::now_ms()),
             ..Default::default()
         }
@@ -171,7 +261,7 @@ impl AuthService {
             .ok_or_else(|| ServiceError::NotFound(format!("administrator {username}")))?;
         let id = row.id;
         let mut am = row.into_active_model();
-        am.password_hash = Set(hash_password(password)?);
+        am.password_hash = Set(self.hasher.hash(password).await?);
         am.update(&self.ctx.db).await?;
         session::Entity::delete_many()
             .filter(session::Column::AdminId.eq(id))
@@ -180,47 +270,45 @@ impl AuthService {
         Ok(())
     }
 
-    /// Signs in. Failures are rate limited per (username, client address).
+    /// Signs in. Failures slow down the account (exponential backoff) and the client address
+    /// separately; see `login_limit`.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<Session> {
-        let key = (username.trim().to_owned(), client_ip);
-        let now = util::now_ms();
+        let username = username.trim();
+        if !self
+            .state()
+            .limits
+            .allowed(username, client_ip, util::now_ms())
         {
-            let mut st = self.state();
-            let recent = st.failures.entry(key.clone()).or_default();
-            recent.retain(|t| now - t < LOGIN_WINDOW_MS);
-            if recent.len() >= LOGIN_FAILURES {
-                return Err(ServiceError::RateLimited);
-            }
+            return Err(ServiceError::RateLimited);
         }
         let row = admin::Entity::find()
-            .filter(admin::Column::Username.eq(key.0.as_str()))
+            .filter(admin::Column::Username.eq(username))
             .one(&self.ctx.db)
             .await?;
         // Verify against a dummy hash for unknown names so timing does not reveal them.
         let dummy = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3d3ZJ8+1LxJ6qE3h7F5yB3jK8Zq0bQm7u0kq4Vd1r3c";
-        let ok = verify_password(
-            password,
-            row.as_ref().map_or(dummy, |r| r.password_hash.as_str()),
-        );
+        let ok = self
+            .hasher
+            .verify(
+                password,
+                row.as_ref().map_or(dummy, |r| r.password_hash.as_str()),
+            )
+            .await?;
         match row {
             Some(admin) if ok => {
-                self.state().failures.remove(&key);
+                self.state().limits.succeeded(username, client_ip);
                 tracing::info!(admin.id = admin.id, "administrator signed in");
                 self.new_session(admin.id).await
             }
             _ => {
-                let mut st = self.state();
-                st.failures.entry(key).or_default().push(now);
-                // Keep the map bounded under a spray of names.
-                if st.failures.len() > 10_000 {
-                    st.failures
-                        .retain(|_, v| v.iter().any(|t| now - t < LOGIN_WINDOW_MS));
-                }
+                self.state()
+                    .limits
+                    .failed(username, client_ip, util::now_ms());
                 Err(ServiceError::Unauthorized)
             }
         }
@@ -276,47 +364,5 @@ impl AuthService {
             .exec(&self.ctx.db)
             .await?;
         Ok(())
-    }
-
-    /// Checks a REST Bearer token: the configured admin token or a stored API token.
-    pub async fn check_bearer(&self, token: &str) -> Result<bool> {
-        if token.is_empty() || token.len() > 256 {
-            return Ok(false);
-        }
-        if let Some(t) = &self.admin_token {
-            if util::secrets_equal(t, token) {
-                return Ok(true);
-            }
-        }
-        let found = api_token::Entity::find()
-            .filter(api_token::Column::TokenHash.eq(util::sha256_hex(token)))
-            .one(&self.ctx.db)
-            .await?;
-        if let Some(row) = found {
-            let mut am = row.into_active_model();
-            am.last_used_at = Set(Some(util::now_ms()));
-            am.update(&self.ctx.db).await?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Creates a named API token; the clear token is returned once.
-    pub async fn create_api_token(&self, name: &str) -> Result<String> {
-        let name = name.trim();
-        if !(1..=64).contains(&name.len()) {
-            return Err(ServiceError::invalid("name", "must be 1–64 characters"));
-        }
-        let token = util::random_hex(32);
-        api_token::ActiveModel {
-            name: Set(name.to_owned()),
-            token_hash: Set(util::sha256_hex(&token)),
-            created_at: Set(util::now_ms()),
-            last_used_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&self.ctx.db)
-        .await?;
-        Ok(token)
     }
 }

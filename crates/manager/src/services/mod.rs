@@ -2,7 +2,10 @@
 //! the panel's server functions and the CLI alike. Each change that affects generated configs
 //! bumps `settings.config_updated_at` in the same transaction and signals the coordinator.
 
+pub mod api_tokens;
 pub mod auth;
+pub mod host;
+pub mod login_limit;
 pub mod nodes;
 pub mod settings;
 pub mod users;

@@ -1,7 +1,7 @@
 //! Nodes: registration (with an optional connection check), edits, deletion, internal key
 //! rotation. Health fields are written by the coordinator, not here.
 
-use super::{settings, unique_violation, Ctx};
+use super::{host, settings, unique_violation, Ctx};
 use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
 use crate::entity::stats_cursor;
 use crate::events::Event;
@@ -75,6 +75,39 @@ fn pick_port(taken: &[i32], usable: impl Fn(u16) -> bool) -> i32 {
         .map_or(i32::from(lo), i32::from)
 }
 
+/// The connection check's verdict on a failed `/v1/info` call.
+fn check_error(e: &ClientError) -> ServiceError {
+    match e {
+        ClientError::Unauthorized => {
+            ServiceError::invalid("http_token", "the node rejected this token")
+        }
+        ClientError::Unreachable(_) => {
+            ServiceError::Unreachable("connection refused or timed out".into())
+        }
+        ClientError::Rejected { status, .. } => {
+            ServiceError::Unreachable(format!("the address answered HTTP {status}"))
+        }
+        ClientError::BadResponse(_) => {
+            ServiceError::Unreachable("the address answered, but not as an Arch node".into())
+        }
+    }
+}
+
+/// Whether another node already has this (normalised) host and port.
+fn taken_by(others: &[Node], host: &str, port: u16) -> Result<()> {
+    let clash = others.iter().any(|n| {
+        n.http_port == i32::from(port)
+            && host::normalize("host", &n.host).is_ok_and(|h| h == host)
+    });
+    if clash {
+        return Err(ServiceError::conflict(
+            "host",
+            "a node with this host and HTTP port exists",
+        ));
+    }
+    Ok(())
+}
+
 /// Can the manager bind this port now (for its `internal-N` inbound)?
 fn bindable(port: u16) -> bool {
     std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
@@ -114,26 +147,22 @@ impl NodeService {
     }
 
     /// Asks the node for `/v1/info` with the token: the connection check before adding a node.
+    /// The outcome is one short message of Arch's own; nothing the address answered is echoed.
     pub async fn check(&self, host: &str, http_port: u16, token: &str) -> Result<NodeInfo> {
-        settings::check_host("host", host.trim())?;
+        let host = host::normalize("host", host)?;
         check_port(http_port)?;
         match self
             .client
-            .info(&node::node_base_url(host.trim(), http_port), token)
+            .info(&node::node_base_url(&host, http_port), token)
             .await
         {
             Ok(info) => Ok(info),
-            Err(ClientError::Unauthorized) => Err(ServiceError::invalid(
-                "http_token",
-                "the node rejected this token",
-            )),
-            Err(e) => Err(ServiceError::Unreachable(e.to_string())),
+            Err(e) => Err(check_error(&e)),
         }
     }
 
     pub async fn create(&self, new: NewNode) -> Result<Node> {
-        let host = new.host.trim().to_owned();
-        settings::check_host("host", &host)?;
+        let host = host::normalize("host", &new.host)?;
         check_port(new.http_port)?;
         let token = match new.http_token.map(|t| t.trim().to_owned()) {
             Some(t) if !t.is_empty() => {
@@ -144,6 +173,7 @@ impl NodeService {
         };
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let others = NodeEntity::find().all(&txn).await?;
+        taken_by(&others, &host, new.http_port)?;
         let relay_taken: Vec<i32> = others
             .iter()
             .filter(|n| n.host == host)
@@ -181,9 +211,11 @@ impl NodeService {
     }
 
     pub async fn update(&self, id: i64, patch: NodePatch) -> Result<Node> {
-        if let Some(h) = &patch.host {
-            settings::check_host("host", h.trim())?;
-        }
+        let new_host = patch
+            .host
+            .as_deref()
+            .map(|h| host::normalize("host", h))
+            .transpose()?;
         if let Some(p) = patch.http_port {
             check_port(p)?;
         }
@@ -195,9 +227,21 @@ impl NodeService {
             .one(&txn)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let others = NodeEntity::find()
+            .filter(node::Column::Id.ne(id))
+            .all(&txn)
+            .await?;
+        let port = patch
+            .http_port
+            .unwrap_or(u16::try_from(current.http_port).unwrap_or(0));
+        let host_after = match &new_host {
+            Some(h) => h.clone(),
+            None => host::normalize("host", &current.host).unwrap_or_else(|_| current.host.clone()),
+        };
+        taken_by(&others, &host_after, port)?;
         let mut am = current.clone().into_active_model();
-        if let Some(h) = patch.host {
-            am.host = Set(h.trim().to_owned());
+        if let Some(h) = new_host {
+            am.host = Set(h);
         }
         if let Some(p) = patch.http_port {
             am.http_port = Set(p.into());

@@ -1,0 +1,105 @@
+//! API tokens page (`/tokens`): the tokens of the REST API with when they were created and last
+//! used, a form to create one (its secret is shown once) and revocation.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_meta::Title;
+
+use crate::api::{create_token, list_tokens, revoke_token};
+use crate::components::{ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField, Timestamp};
+use crate::model::TokenView;
+
+/// The tokens page.
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let tokens = Resource::new(|| (), |_| list_tokens());
+    let name = RwSignal::new(String::new());
+    let secret = RwSignal::new(None::<String>);
+    let errors = FormErrors::new();
+    let pending = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        errors.clear();
+        pending.set(true);
+        spawn_local(async move {
+            match create_token(name.get_untracked()).await {
+                Ok(created) => {
+                    secret.set(Some(created.secret));
+                    name.set(String::new());
+                    tokens.refetch();
+                }
+                Err(err) => errors.show(&err),
+            }
+            pending.set(false);
+        });
+    };
+    view! {
+        <Title text="API tokens"/>
+        <h1>"API tokens"</h1>
+        <p>"Bearer tokens for the REST API (" <code>"/v1"</code> "). Only a hash is stored."</p>
+        <form class="card" novalidate on:submit=submit>
+            <FormMessage errors/>
+            <TextField id="token-name" field="name" label="Name" value=name errors autocomplete="off"
+                hint="What the token is for, e.g. ci."/>
+            <div class="form-actions">
+                <button type="submit" class="primary" data-testid="create-token" disabled=move || pending.get()>
+                    "Create token"
+                </button>
+            </div>
+        </form>
+        {move || secret.get().map(|s| view! {
+            <p class="notice" role="status">
+                "New token (copy it now, it is not shown again): " <code data-testid="token-secret">{s}</code>
+            </p>
+        })}
+        <Suspense fallback=|| view! { <p>"Loading tokens…"</p> }>
+            {move || tokens.get().map(|r| match r {
+                Ok(list) => view! { <TokenTable list on_change=Callback::new(move |()| tokens.refetch())/> }.into_any(),
+                Err(error) => view! { <ErrorBox error/> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TokenTable(list: Vec<TokenView>, on_change: Callback<()>) -> impl IntoView {
+    if list.is_empty() {
+        return view! { <p data-testid="no-tokens">"No API tokens yet."</p> }.into_any();
+    }
+    let now = Signal::derive(crate::format::now_ms);
+    let pending = RwSignal::new(false);
+    let rows = list
+        .into_iter()
+        .map(|t| {
+            let id = t.id;
+            let revoke = Callback::new(move |()| {
+                pending.set(true);
+                spawn_local(async move {
+                    if revoke_token(id).await.is_ok() {
+                        on_change.run(());
+                    }
+                    pending.set(false);
+                });
+            });
+            view! {
+                <tr data-testid=format!("token-{id}")>
+                    <td>{t.name.clone()}</td>
+                    <td><Timestamp at_ms=t.created_at now_ms=now testid=format!("token-{id}-created")/></td>
+                    <td>{match t.last_used_at {
+                        Some(at) => view! { <Timestamp at_ms=at now_ms=now testid=format!("token-{id}-used")/> }.into_any(),
+                        None => view! { <span>"never"</span> }.into_any(),
+                    }}</td>
+                    <td><ConfirmDelete what=format!("token {}", t.name) testid=format!("token-{id}")
+                        on_confirm=revoke pending/></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="card">
+            <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
