@@ -31,6 +31,15 @@ fn route_targets(c: &Config) -> HashSet<&str> {
 impl Config {
     /// Checks everything the engine relies on. The first problem found is returned.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        // A config with nothing to listen on and nowhere to send would stop every port and
+        // route of the node at once; it is never what the manager generates (its configs
+        // always carry the freedom outbound `out`), so it is refused as a mistake.
+        if self.inbounds.is_empty() && self.outbounds.is_empty() {
+            return err(
+                "inbounds",
+                "the config has no inbound and no outbound; a node needs at least one of either",
+            );
+        }
         let mut tags = HashSet::new();
         let mut ports = HashSet::new();
         for (i, inbound) in self.inbounds.iter().enumerate() {
@@ -391,6 +400,30 @@ mod tests {
         let mut v = base;
         v["surprise"] = 1.into();
         assert_eq!(path_of(v), "surprise");
+    }
+
+    #[test]
+    fn a_config_with_no_inbound_and_no_outbound_is_refused() {
+        let e = Config::from_json(br#"{"inbounds": [], "outbounds": []}"#)
+            .expect_err("an empty config must be refused");
+        assert_eq!(e.path(), "inbounds");
+        assert_eq!(
+            e.to_string(),
+            "invalid config at `inbounds`: the config has no inbound and no outbound; \
+             a node needs at least one of either"
+        );
+        assert_eq!(
+            Config::from_json(b"{}").expect_err("empty document").path(),
+            "inbounds"
+        );
+        // Outbounds only (the skeleton, or a node that serves nothing yet) stay valid, and so
+        // does a config with inbounds only.
+        Config::skeleton("info").validate().expect("skeleton");
+        let mut only_in = sample();
+        only_in.outbounds.clear();
+        only_in.routing.rules.clear();
+        only_in.reverse.bridges.clear();
+        only_in.validate().expect("inbounds only");
     }
 
     #[test]
