@@ -258,9 +258,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 
 /// Reads and drops whatever `stream` sends until EOF, an error, or `cap` elapses; then the caller
 /// closes it. A rejected peer learns nothing from timing or replies.
-pub(crate) async fn drain<S: AsyncRead + Unpin>(mut stream: S, cap: Duration) {
+pub(crate) async fn drain<S: AsyncRead + Unpin>(mut stream: S, deadline: tokio::time::Instant) {
     let mut buf = [0u8; 4096];
-    let _ = tokio::time::timeout(cap, async {
+    let _ = tokio::time::timeout_at(deadline, async {
         while let Ok(n) = stream.read(&mut buf).await {
             if n == 0 {
                 break;

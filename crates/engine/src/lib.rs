@@ -37,6 +37,7 @@ use shadowsocks::config::ServerType;
 use shadowsocks::context::{Context, SharedContext};
 use shadowsocks::relay::socks5::Address;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +46,15 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest wait for an outbound connection.
 pub(crate) const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an unidentified peer is read and ignored before the connection is closed.
-pub(crate) const DRAIN_CAP: Duration = Duration::from_secs(2);
+/// Shortest life of a connection that has not authenticated: it is read and ignored until the
+/// peer closes or a deadline drawn from `DRAIN_MIN .. DRAIN_MIN + DRAIN_SPREAD` after accept,
+/// whatever it sent, so a prober learns nothing from when or how we close.
+pub(crate) const DRAIN_MIN: Duration = Duration::from_secs(60);
+/// Width of the random part of that deadline.
+pub(crate) const DRAIN_SPREAD: Duration = Duration::from_secs(60);
+/// Most refused connections held open at once; beyond this a refused peer is closed at once
+/// (so a flood of probes cannot exhaust file descriptors).
+pub(crate) const MAX_DRAINING: usize = 4096;
 
 /// Why a config could not be applied. When `apply` returns one, nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) hints: HintCache,
     pub(crate) limiter: ProbeLimiter,
     pub(crate) portals: reverse::Portals,
+    /// Refused connections being drained now (see [`MAX_DRAINING`]).
+    pub(crate) draining: std::sync::atomic::AtomicUsize,
     pub(crate) root: CancellationToken,
 }
 
@@ -102,6 +112,7 @@ impl Shared {
             hints: HintCache::new(1 << 16),
             limiter: ProbeLimiter::new(20, 2.0, 1 << 16),
             portals: reverse::Portals::default(),
+            draining: std::sync::atomic::AtomicUsize::new(0),
             root: CancellationToken::new(),
         }
     }
@@ -117,11 +128,113 @@ impl Shared {
         *self.router.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(router);
     }
 
-    /// Where a stream from `inbound` to `addr` goes now.
+    /// Where a stream from `inbound` to `addr` goes now, by the rules alone (no name
+    /// resolution, no destination policy): for the engine's own dials, such as a bridge's.
     pub(crate) fn route(&self, inbound: &str, addr: &Address) -> Option<Arc<OutboundRt>> {
         self.router()
             .route(inbound, addr, &|tag| self.portals.is_up(tag))
     }
+
+    /// Where user traffic from `inbound` to `addr` goes, or `None` when it is refused: a reverse
+    /// domain is never a destination, a name that must be resolved and does not resolve goes
+    /// nowhere. Rules with networks see a domain's resolved addresses as the strategy says
+    /// (see `route`), and a stream for freedom is dialed to exactly the addresses the rules saw,
+    /// so a name cannot resolve to a refused address between the decision and the dial.
+    pub(crate) async fn route_user(&self, inbound: &str, addr: &Address) -> Option<Routed> {
+        let router = self.router();
+        let up = |tag: &str| self.portals.is_up(tag);
+        let domain = match addr {
+            Address::DomainNameAddress(d, _) => Some(d.as_str()),
+            Address::SocketAddress(_) => None,
+        };
+        if domain.is_some_and(|d| router.is_reverse_domain(d)) {
+            tracing::debug!(inbound, target = %addr, "a reverse domain is not a destination");
+            return None;
+        }
+        let mut resolved = None;
+        let (matched, mut decision) = if domain.is_some() && router.resolves_first(inbound) {
+            let found = resolve(addr).await.ok()?;
+            let ips: Vec<IpAddr> = found.iter().map(SocketAddr::ip).collect();
+            resolved = Some(found);
+            router.decide(inbound, addr, &ips, &up)
+        } else {
+            router.decide(inbound, addr, &[], &up)
+        };
+        if !matched && domain.is_some() && router.resolves_on_miss(inbound) {
+            if let Ok(found) = resolve(addr).await {
+                let ips: Vec<IpAddr> = found.iter().map(SocketAddr::ip).collect();
+                decision = router.decide(inbound, addr, &ips, &up).1;
+                resolved = Some(found);
+            }
+        }
+        let route::Decision::To(out) = decision else {
+            tracing::debug!(inbound, target = %addr, "no route");
+            return None;
+        };
+        let targets = match (&out.kind, addr) {
+            (route::OutboundKind::Freedom, Address::SocketAddress(sa)) => vec![*sa],
+            (route::OutboundKind::Freedom, Address::DomainNameAddress(..)) => match resolved {
+                Some(found) => found,
+                None => match resolve(addr).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::debug!(inbound, target = %addr, error = %e, "name did not resolve");
+                        return None;
+                    }
+                },
+            },
+            (route::OutboundKind::Blackhole, _) => {
+                tracing::debug!(inbound, target = %addr, outbound = %out.tag, "destination refused");
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        Some(Routed { out, targets })
+    }
+}
+
+impl Shared {
+    /// What happens to one user datagram from `inbound` to `addr`: `None` when it is refused
+    /// (counted when a blackhole refused it), else the route, whose `targets` hold the address
+    /// to send to when it leaves through freedom.
+    pub(crate) async fn route_datagram(&self, inbound: &str, addr: &Address) -> Option<Routed> {
+        let routed = self.route_user(inbound, addr).await?;
+        if let Some((_, datagrams)) = &routed.out.refused {
+            datagrams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return None;
+        }
+        Some(routed)
+    }
+}
+
+/// Where user traffic goes: the outbound, and for freedom the addresses to dial.
+pub(crate) struct Routed {
+    pub(crate) out: Arc<OutboundRt>,
+    /// For freedom: the destination's addresses, looked up once, in the resolver's order.
+    pub(crate) targets: Vec<SocketAddr>,
+}
+
+/// The addresses of `addr` (a name is looked up, bounded by [`DIAL_TIMEOUT`]).
+pub(crate) async fn resolve(addr: &Address) -> std::io::Result<Vec<SocketAddr>> {
+    let found: Vec<SocketAddr> = match addr {
+        Address::SocketAddress(sa) => vec![*sa],
+        Address::DomainNameAddress(host, port) => {
+            let lookup = tokio::net::lookup_host((host.as_str(), *port));
+            tokio::time::timeout(DIAL_TIMEOUT, lookup)
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "lookup timed out")
+                })??
+                .collect()
+        }
+    };
+    if found.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "name did not resolve",
+        ));
+    }
+    Ok(found)
 }
 
 /// What the tasks of one port read on each new connection or packet.
@@ -188,6 +301,23 @@ impl Engine {
     /// Every counter (Xray names), cumulative since [`Engine::new`].
     pub fn counters(&self) -> BTreeMap<String, u64> {
         self.shared.stats.snapshot()
+    }
+
+    /// The classic-AEAD replay filter (salts of authenticated connections seen within
+    /// a week), to be saved and handed to [`Engine::restore_replay_filter`] after a restart, so
+    /// a recorded connection stays refused across restarts.
+    pub fn export_replay_filter(&self) -> Vec<u8> {
+        self.shared.salts.export()
+    }
+
+    /// Adds the salts of an [`Engine::export_replay_filter`]; returns how many were added.
+    pub fn restore_replay_filter(&self, saved: &[u8]) -> usize {
+        self.shared.salts.import(saved)
+    }
+
+    /// Changes whenever the replay filter learns a salt (to save it only when it changed).
+    pub fn replay_filter_generation(&self) -> u64 {
+        self.shared.salts.generation()
     }
 
     /// Tags of the reverse portals whose bridge tunnel is connected now, sorted.

@@ -2,12 +2,14 @@
 //! stream to what was dialed, with counting and cancellation.
 
 use crate::io::{Counted, WriteStable, CLASSIC_CHUNK, SS2022_CHUNK};
-use crate::route::{OutboundKind, OutboundRt};
+use crate::route::OutboundKind;
 use crate::stats::Meter;
-use crate::{Shared, DIAL_TIMEOUT};
+use crate::{Routed, Shared, DIAL_TIMEOUT};
 use shadowsocks::relay::socks5::Address;
 use shadowsocks::relay::tcprelay::ProxyClientStream;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -22,27 +24,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A dialed stream of any kind.
 pub(crate) type BoxIo = Box<dyn Io>;
 
-/// Connects to `addr` directly (what `freedom` does).
-pub(crate) async fn connect_target(addr: &Address) -> io::Result<TcpStream> {
-    let stream = match addr {
-        Address::SocketAddress(sa) => TcpStream::connect(sa).await?,
-        Address::DomainNameAddress(host, port) => {
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "name did not resolve");
-            let mut found = None;
-            for sa in tokio::net::lookup_host((host.as_str(), *port)).await? {
-                match TcpStream::connect(sa).await {
-                    Ok(s) => {
-                        found = Some(s);
-                        break;
-                    }
-                    Err(e) => last = e,
-                }
+/// Connects to the first of `targets` that answers (what `freedom` does).
+pub(crate) async fn connect_target(targets: &[SocketAddr]) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to dial");
+    for sa in targets {
+        match TcpStream::connect(sa).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
             }
-            found.ok_or(last)?
+            Err(e) => last = e,
         }
-    };
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    }
+    Err(last)
 }
 
 /// Opens a Shadowsocks client stream through `config` to `addr`, with the request header
@@ -65,21 +59,29 @@ pub(crate) async fn connect_shadowsocks(
     Ok(WriteStable::new(stream, cap))
 }
 
-/// Dials `out` for `addr`. `Ok(None)` means blackhole: drop the client.
+/// Dials `routed` for `addr`. `Ok(None)` means blackhole: drop the client (counted as refused).
 /// Records the outcome in the outbound's health.
 pub(crate) async fn dial(
     shared: &Shared,
-    out: &OutboundRt,
+    routed: &Routed,
     addr: &Address,
 ) -> io::Result<Option<BoxIo>> {
+    let out = &routed.out;
     let attempt = async {
         Ok(match &out.kind {
-            OutboundKind::Blackhole => None,
-            OutboundKind::Freedom => Some(Box::new(connect_target(addr).await?) as BoxIo),
+            OutboundKind::Blackhole => {
+                if let Some((connections, _)) = &out.refused {
+                    connections.fetch_add(1, Ordering::Relaxed);
+                }
+                None
+            }
+            OutboundKind::Freedom => {
+                Some(Box::new(connect_target(&routed.targets).await?) as BoxIo)
+            }
             OutboundKind::Shadowsocks { config, .. } => {
                 Some(Box::new(connect_shadowsocks(shared, config, addr).await?) as BoxIo)
             }
-            OutboundKind::Portal { .. } => {
+            OutboundKind::Portal => {
                 Some(Box::new(shared.portals.open(&out.tag, addr).await?) as BoxIo)
             }
         })
@@ -88,7 +90,7 @@ pub(crate) async fn dial(
         Ok(r) => r,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "dial timed out")),
     };
-    if !matches!(out.kind, OutboundKind::Portal { .. }) {
+    if !matches!(out.kind, OutboundKind::Portal) {
         out.health.record(result.is_ok());
     }
     result

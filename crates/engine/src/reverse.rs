@@ -20,6 +20,7 @@ use futures::StreamExt;
 use shadowsocks::relay::socks5::Address;
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -47,6 +48,8 @@ struct Tunnel {
     generation: u64,
     control: Control,
     token: CancellationToken,
+    /// Where the bridge connected from.
+    peer: SocketAddr,
 }
 
 /// The bridge tunnels currently connected, by portal tag.
@@ -102,18 +105,23 @@ impl Portals {
         });
     }
 
-    /// Runs a bridge's connection (already authenticated on an inbound and addressed to the
-    /// portal's domain) as portal `tag`'s tunnel until it dies or `token` is cancelled.
+    /// Runs a bridge's connection as portal `tag`'s tunnel until it dies or `token` is
+    /// cancelled. The caller has checked that the connection authenticated with the key of
+    /// `inbound`, the inbound a rule sends straight to this portal (`Router::portal_for`), so
+    /// only the bridge holding that key can get here; a new tunnel from it replaces the old one
+    /// (a bridge that redials after a network change), logged when it comes from another address.
     pub(crate) async fn serve_tunnel<S: Io + 'static>(
         &self,
         tag: &str,
         mut stream: S,
         token: CancellationToken,
+        inbound: &str,
+        peer: SocketAddr,
     ) {
         let mut hello = [0u8; 4];
         let read = tokio::time::timeout(crate::HANDSHAKE_TIMEOUT, stream.read_exact(&mut hello));
         if !matches!(read.await, Ok(Ok(_))) || &hello != HELLO {
-            tracing::warn!(portal = tag, "bridge connection without a valid hello");
+            tracing::warn!(portal = tag, inbound, peer = %peer, "bridge connection without a valid hello");
             return;
         }
         let mut session = Session::new_client(stream, yamux_config());
@@ -127,12 +135,16 @@ impl Portals {
                     generation,
                     control: session.control(),
                     token: token.clone(),
+                    peer,
                 },
             ) {
+                if old.peer.ip() != peer.ip() {
+                    tracing::warn!(portal = tag, inbound, old = %old.peer, new = %peer, "bridge tunnel replaced by a connection from another address");
+                }
                 old.token.cancel();
             }
         }
-        tracing::info!(portal = tag, generation, "bridge connected");
+        tracing::info!(portal = tag, inbound, peer = %peer, generation, "bridge connected");
         loop {
             tokio::select! {
                 _ = token.cancelled() => break,
@@ -242,12 +254,12 @@ async fn serve_bridged(
         }
         return;
     }
-    let Some(out) = shared.route(&tag, &addr) else {
+    let Some(routed) = shared.route_user(&tag, &addr).await else {
         return;
     };
-    match outbound::dial(&shared, &out, &addr).await {
+    match outbound::dial(&shared, &routed, &addr).await {
         Ok(Some(target)) => {
-            let meter = Meter::default().with(&out.traffic).with(&inbound);
+            let meter = Meter::default().with(&routed.out.traffic).with(&inbound);
             outbound::relay(handle, target, meter, &token, SS2022_CHUNK).await;
         }
         Ok(None) => {}

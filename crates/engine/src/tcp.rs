@@ -1,19 +1,21 @@
 //! The TCP side of a Shadowsocks inbound: accept, identify the user (classic key trial with the
 //! per-IP hint, or SS-2022 EIH through the crate), read the target, route, dial, relay.
 //!
-//! A peer that matches no user (or replays a salt) is read and dropped for at most
-//! [`DRAIN_CAP`](crate::DRAIN_CAP), then closed; it is never answered.
+//! A peer that does not authenticate (too few bytes, no matching user, a replayed salt) is
+//! never answered: it is read and ignored until it closes or a randomised deadline
+//! ([`DRAIN_MIN`](crate::DRAIN_MIN) plus up to [`DRAIN_SPREAD`](crate::DRAIN_SPREAD) after
+//! accept), the same whatever it sent.
 
 use crate::inbound::{InboundRuntime, User};
 use crate::io::{drain, Prefixed, WriteStable, CLASSIC_CHUNK, SS2022_CHUNK};
 use crate::outbound;
-use crate::route::OutboundKind;
 use crate::stats::Meter;
 use crate::uot;
 use crate::{PortShared, Shared};
 use shadowsocks::relay::socks5::Address;
 use shadowsocks::relay::tcprelay::ProxyServerStream;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -56,8 +58,18 @@ pub(crate) async fn serve(
     }
 }
 
+/// When a connection accepted now is closed if it never authenticates.
+fn drain_deadline() -> tokio::time::Instant {
+    let spread = crate::DRAIN_SPREAD.mul_f64(rand::random::<f64>());
+    tokio::time::Instant::now() + crate::DRAIN_MIN + spread
+}
+
 async fn handle(stream: TcpStream, peer: SocketAddr, rt: Arc<InboundRuntime>, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
+    // One deadline for everything a peer that does not authenticate can see: a short probe
+    // waiting for more bytes, a probe that failed identification and a replay are all read
+    // and ignored until the peer closes or this deadline, never answered.
+    let deadline = drain_deadline();
     let auth = async {
         if rt.method.is_2022() {
             authenticate_2022(stream, peer, &rt, &shared).await
@@ -67,7 +79,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, rt: Arc<InboundRuntime>, sh
     };
     let result = tokio::select! {
         _ = rt.token.cancelled() => return,
-        r = tokio::time::timeout(crate::HANDSHAKE_TIMEOUT, auth) => match r {
+        r = tokio::time::timeout_at(deadline, auth) => match r {
             Ok(r) => r,
             Err(_) => Err(Refused::Close),
         },
@@ -77,20 +89,25 @@ async fn handle(stream: TcpStream, peer: SocketAddr, rt: Arc<InboundRuntime>, sh
         Err(Refused::Close) => return,
         Err(Refused::Drain(s)) => {
             tracing::debug!(inbound = %rt.tag, peer = %peer, "unknown client refused");
-            tokio::select! {
-                _ = rt.token.cancelled() => {}
-                _ = drain(s, crate::DRAIN_CAP) => {}
+            let held = shared.draining.fetch_add(1, Ordering::Relaxed);
+            if held < crate::MAX_DRAINING {
+                tokio::select! {
+                    _ = rt.token.cancelled() => {}
+                    _ = drain(s, deadline) => {}
+                }
             }
+            shared.draining.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     };
-    serve_client(client, user, addr, &rt, &shared).await;
+    serve_client(client, user, addr, peer, &rt, &shared).await;
 }
 
 async fn serve_client(
     client: ClientStream,
     user: Arc<User>,
     addr: Address,
+    peer: SocketAddr,
     rt: &InboundRuntime,
     shared: &Arc<Shared>,
 ) {
@@ -108,34 +125,35 @@ async fn serve_client(
         }
         return;
     }
-    let Some(out) = shared.route(&rt.tag, &addr) else {
-        tracing::debug!(inbound = %rt.tag, target = %addr, "no route");
-        return;
-    };
-    if let (OutboundKind::Portal { domain }, Address::DomainNameAddress(host, _)) =
-        (&out.kind, &addr)
-    {
-        if host.eq_ignore_ascii_case(domain) {
-            shared
-                .portals
-                .serve_tunnel(&out.tag, client, user.token.clone())
-                .await;
-            return;
+    // A bridge registering its tunnel: only on an inbound that a rule sends straight to that
+    // portal, and only with the inbound's own key (never as a named user).
+    if let Address::DomainNameAddress(host, _) = &addr {
+        if let Some(portal) = shared.router().portal_for(&rt.tag, host) {
+            if user.email.is_none() {
+                shared
+                    .portals
+                    .serve_tunnel(&portal.tag, client, user.token.clone(), &rt.tag, peer)
+                    .await;
+                return;
+            }
         }
     }
+    let Some(routed) = shared.route_user(&rt.tag, &addr).await else {
+        return;
+    };
     let dialed = tokio::select! {
         _ = user.token.cancelled() => return,
-        r = outbound::dial(shared, &out, &addr) => r,
+        r = outbound::dial(shared, &routed, &addr) => r,
     };
     let target = match dialed {
         Ok(Some(t)) => t,
         Ok(None) => return,
         Err(e) => {
-            tracing::debug!(inbound = %rt.tag, outbound = %out.tag, target = %addr, error = %e, "dial failed");
+            tracing::debug!(inbound = %rt.tag, outbound = %routed.out.tag, target = %addr, error = %e, "dial failed");
             return;
         }
     };
-    let meter = entry.with(&out.traffic);
+    let meter = entry.with(&routed.out.traffic);
     let chunk = if rt.method.is_2022() {
         SS2022_CHUNK
     } else {

@@ -4,12 +4,15 @@
 //!
 //! UDP leaves through `freedom`, through a Shadowsocks outbound with `uot` set, or through a
 //! portal (both UDP-over-TCP, see `uot`; the bridge sends it out through its own freedom);
-//! `blackhole` drops it, as do Shadowsocks outbounds without `uot` (not supported). Associations
-//! end after [`ASSOC_IDLE`] without traffic or when their user is removed.
+//! `blackhole` drops it, as do Shadowsocks outbounds without `uot` (not supported). Every
+//! datagram's destination goes through the destination policy (`Shared::route_datagram`).
+//! Associations end after [`ASSOC_IDLE`] without traffic or when their user is removed; a port
+//! keeps at most [`MAX_ASSOCS_PER_SOURCE`] per client address. The receive loop never waits on
+//! a lookup or a dial: each association has its own task and a bounded queue.
 
 use crate::inbound::{InboundRuntime, User};
 use crate::outbound::{self, BoxIo};
-use crate::route::OutboundKind;
+use crate::route::{OutboundKind, OutboundRt};
 use crate::stats::Meter;
 use crate::uot;
 use crate::{PortShared, Shared};
@@ -24,12 +27,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// An association without traffic for this long is closed.
 pub(crate) const ASSOC_IDLE: Duration = Duration::from_secs(120);
 /// Most associations one port keeps; new clients beyond this are dropped.
 const MAX_ASSOCS: usize = 4096;
+/// Most associations of one source address on one port: one client cannot take the table.
+pub(crate) const MAX_ASSOCS_PER_SOURCE: usize = 64;
+/// Datagrams queued for one association while it dials or sends; more are dropped.
+const QUEUE: usize = 256;
 const MAX_PACKET: usize = 65536;
 
 type Key = (SocketAddr, u64);
@@ -38,16 +46,26 @@ type Table = Arc<Mutex<HashMap<Key, Arc<Assoc>>>>;
 /// Where an association's datagrams go.
 enum Sink {
     /// A UDP socket of our own (freedom).
-    Direct(UdpSocket),
+    Direct(Arc<UdpSocket>),
     /// The write half of a UDP-over-TCP Shadowsocks stream.
-    Uot(tokio::sync::Mutex<WriteHalf<BoxIo>>),
+    Uot(WriteHalf<BoxIo>),
 }
 
-/// One client's UDP session.
+/// One client datagram on its way out.
+struct Datagram {
+    addr: Address,
+    payload: Vec<u8>,
+}
+
+/// One client's UDP session. The receive loop only decrypts and queues; the association's own
+/// task routes, dials, resolves and sends, so no lookup or dial ever stalls the port.
 struct Assoc {
     user: Arc<User>,
-    sink: Sink,
-    meter: Meter,
+    queue: mpsc::Sender<Datagram>,
+    /// Ends the association's tasks (idle, user removed, sink failed).
+    done: CancellationToken,
+    /// The client's address.
+    peer: SocketAddr,
     client_session: u64,
     server_session: u64,
     packet_id: AtomicU64,
@@ -59,6 +77,26 @@ struct Assoc {
 }
 
 impl Assoc {
+    fn new(
+        user: Arc<User>,
+        queue: mpsc::Sender<Datagram>,
+        peer: SocketAddr,
+        client_session: u64,
+    ) -> Assoc {
+        Assoc {
+            done: user.token.child_token(),
+            user,
+            queue,
+            peer,
+            client_session,
+            server_session: rand::random(),
+            packet_id: AtomicU64::new(0),
+            window: Mutex::new(None),
+            last: AtomicU64::new(0),
+            born: Instant::now(),
+        }
+    }
+
     /// Accepts SS-2022 packet id `id` once; replays and ids more than 64 behind are refused.
     fn accept_packet(&self, id: u64) -> bool {
         let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
@@ -101,6 +139,14 @@ struct Packet {
     packet_id: u64,
 }
 
+/// What the tasks of one association share with the port.
+struct Port {
+    rt: Arc<InboundRuntime>,
+    shared: Arc<Shared>,
+    server: Arc<UdpSocket>,
+    table: Table,
+}
+
 /// Serves UDP on `socket` for the port's current inbound until `token` is cancelled.
 pub(crate) async fn serve(
     socket: UdpSocket,
@@ -130,7 +176,13 @@ pub(crate) async fn serve(
         if pkt.user.token.is_cancelled() {
             continue;
         }
-        let Some(assoc) = association(&rt, &shared, &table, &socket, peer, &pkt).await else {
+        let ctx = || Port {
+            rt: rt.clone(),
+            shared: shared.clone(),
+            server: socket.clone(),
+            table: table.clone(),
+        };
+        let Some(assoc) = association(ctx, peer, &pkt) else {
             continue;
         };
         if rt.method.is_2022() && !assoc.accept_packet(pkt.packet_id) {
@@ -138,31 +190,12 @@ pub(crate) async fn serve(
             continue;
         }
         assoc.touch();
-        if send(&assoc, &pkt.addr, &plain[..pkt.len]).await.is_ok() {
-            assoc.meter.up(pkt.len);
-        }
-    }
-}
-
-/// Sends one client datagram on its way.
-async fn send(assoc: &Assoc, addr: &Address, payload: &[u8]) -> std::io::Result<()> {
-    match &assoc.sink {
-        Sink::Direct(socket) => {
-            let target = match addr {
-                Address::SocketAddress(sa) => Some(*sa),
-                Address::DomainNameAddress(host, port) => {
-                    tokio::net::lookup_host((host.as_str(), *port))
-                        .await?
-                        .next()
-                }
-            };
-            let target = target.ok_or_else(|| std::io::Error::other("name did not resolve"))?;
-            socket.send_to(payload, target).await.map(|_| ())
-        }
-        Sink::Uot(writer) => {
-            let mut w = writer.lock().await;
-            w.write_all(&uot::frame(addr, payload)).await?;
-            w.flush().await
+        let datagram = Datagram {
+            addr: pkt.addr,
+            payload: plain[..pkt.len].to_vec(),
+        };
+        if assoc.queue.try_send(datagram).is_err() {
+            tracing::debug!(inbound = %rt.tag, peer = %peer, "association queue full; datagram dropped");
         }
     }
 }
@@ -225,82 +258,158 @@ fn decrypt(
     None
 }
 
-/// The association of `pkt`'s client, created (with its reply task) on first use.
-async fn association(
-    rt: &Arc<InboundRuntime>,
-    shared: &Arc<Shared>,
-    table: &Table,
-    server: &Arc<UdpSocket>,
-    peer: SocketAddr,
-    pkt: &Packet,
-) -> Option<Arc<Assoc>> {
+/// The association of `pkt`'s client; a new one is registered at once and its task started
+/// (it dials in the background). `None` when the port or this source has too many.
+fn association(port: impl FnOnce() -> Port, peer: SocketAddr, pkt: &Packet) -> Option<Arc<Assoc>> {
     let key = (peer, pkt.session);
-    {
-        let map = table.lock().unwrap_or_else(PoisonError::into_inner);
+    let port = {
+        let port = port();
+        let map = port.table.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(a) = map.get(&key).filter(|a| Arc::ptr_eq(&a.user, &pkt.user)) {
             return Some(a.clone());
         }
         if map.len() >= MAX_ASSOCS {
             return None;
         }
+        let from_source = map.keys().filter(|(p, _)| p.ip() == peer.ip()).count();
+        if from_source >= MAX_ASSOCS_PER_SOURCE && !map.contains_key(&key) {
+            tracing::debug!(inbound = %port.rt.tag, peer = %peer, "too many UDP associations from this source");
+            return None;
+        }
+        drop(map);
+        port
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let assoc = Arc::new(Assoc::new(pkt.user.clone(), tx, peer, pkt.session));
+    let replaced = {
+        let mut map = port.table.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(key, assoc.clone())
+    };
+    if let Some(old) = replaced {
+        old.done.cancel();
     }
-    let out = shared.route(&rt.tag, &pkt.addr)?;
-    let (sink, uot_reader) = match &out.kind {
-        OutboundKind::Freedom => {
-            let bind: SocketAddr = match &pkt.addr {
-                Address::SocketAddress(sa) if sa.is_ipv6() => "[::]:0".parse().ok()?,
+    tokio::spawn(run(assoc.clone(), rx, port, peer, pkt.addr.clone()));
+    Some(assoc)
+}
+
+/// Opens the sink for an association whose first datagram goes to `first`, and the reader of
+/// its replies for UDP-over-TCP.
+async fn open_sink(
+    port: &Port,
+    first: &Address,
+) -> Option<(Sink, Option<ReadHalf<BoxIo>>, Arc<OutboundRt>)> {
+    let (rt, shared) = (&port.rt, &port.shared);
+    let routed = shared.route_user(&rt.tag, first).await?;
+    let out = routed.out.clone();
+    let (sink, reader) = match &out.kind {
+        OutboundKind::Freedom | OutboundKind::Blackhole => {
+            let bind: SocketAddr = match routed.targets.first() {
+                Some(sa) if sa.is_ipv6() => "[::]:0".parse().ok()?,
                 _ => "0.0.0.0:0".parse().ok()?,
             };
-            (Sink::Direct(UdpSocket::bind(bind).await.ok()?), None)
+            (
+                Sink::Direct(Arc::new(UdpSocket::bind(bind).await.ok()?)),
+                None,
+            )
         }
         OutboundKind::Shadowsocks { config, uot: true } => {
             let magic = Address::DomainNameAddress(uot::MAGIC.to_owned(), 0);
             let dial = outbound::connect_shadowsocks(shared, config, &magic);
             let dialed = tokio::time::timeout(crate::DIAL_TIMEOUT, dial).await;
             out.health.record(matches!(dialed, Ok(Ok(_))));
-            uot_sink(Box::new(dialed.ok()?.ok()?), &pkt.addr).await?
+            uot_sink(Box::new(dialed.ok()?.ok()?), first).await?
         }
-        OutboundKind::Portal { .. } => {
+        OutboundKind::Portal => {
             let magic = Address::DomainNameAddress(uot::MAGIC.to_owned(), 0);
             let open = shared.portals.open(&out.tag, &magic);
             let opened = tokio::time::timeout(crate::DIAL_TIMEOUT, open).await;
-            uot_sink(Box::new(opened.ok()?.ok()?), &pkt.addr).await?
+            uot_sink(Box::new(opened.ok()?.ok()?), first).await?
         }
-        _ => {
+        OutboundKind::Shadowsocks { uot: false, .. } => {
             tracing::debug!(inbound = %rt.tag, outbound = %out.tag, "no UDP through this outbound; dropped");
             return None;
         }
     };
-    let mut meter = Meter::default().with(&rt.traffic).with(&out.traffic);
-    if let Some(t) = &pkt.user.traffic {
-        meter = meter.with(t);
-    }
-    let assoc = Arc::new(Assoc {
-        user: pkt.user.clone(),
-        sink,
-        meter,
-        client_session: pkt.session,
-        server_session: rand::random(),
-        packet_id: AtomicU64::new(0),
-        window: Mutex::new(None),
-        last: AtomicU64::new(0),
-        born: Instant::now(),
-    });
-    let replaced = {
-        let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
-        map.insert(key, assoc.clone())
+    Some((sink, reader, out))
+}
+
+/// An association's life: open its sink, start its replies, send its queued datagrams.
+async fn run(
+    assoc: Arc<Assoc>,
+    mut queue: mpsc::Receiver<Datagram>,
+    port: Port,
+    peer: SocketAddr,
+    first: Address,
+) {
+    let opened = tokio::select! {
+        _ = assoc.done.cancelled() => None,
+        r = open_sink(&port, &first) => r,
     };
-    drop(replaced);
-    tokio::spawn(replies(
-        assoc.clone(),
-        uot_reader,
-        rt.clone(),
-        shared.clone(),
-        server.clone(),
-        table.clone(),
-        peer,
-    ));
-    Some(assoc)
+    if let Some((mut sink, reader, out)) = opened {
+        let mut meter = Meter::default().with(&port.rt.traffic).with(&out.traffic);
+        if let Some(t) = &assoc.user.traffic {
+            meter = meter.with(t);
+        }
+        let reply_socket = match &sink {
+            Sink::Direct(s) => Some(s.clone()),
+            Sink::Uot(_) => None,
+        };
+        tokio::spawn(replies(
+            assoc.clone(),
+            reply_socket,
+            reader,
+            meter.clone(),
+            port.rt.clone(),
+            port.shared.clone(),
+            port.server.clone(),
+        ));
+        loop {
+            let datagram = tokio::select! {
+                _ = assoc.done.cancelled() => break,
+                d = queue.recv() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+            };
+            match send(&mut sink, &port, &datagram).await {
+                Ok(true) => meter.up(datagram.payload.len()),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(inbound = %port.rt.tag, error = %e, "UDP send failed");
+                    if matches!(sink, Sink::Uot(_)) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    assoc.done.cancel();
+    let mut map = port.table.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = (peer, assoc.client_session);
+    if map.get(&key).is_some_and(|a| Arc::ptr_eq(a, &assoc)) {
+        map.remove(&key);
+    }
+}
+
+/// Sends one client datagram on its way, if the destination policy lets it go. `Ok(false)`:
+/// refused.
+async fn send(sink: &mut Sink, port: &Port, d: &Datagram) -> std::io::Result<bool> {
+    let Some(routed) = port.shared.route_datagram(&port.rt.tag, &d.addr).await else {
+        return Ok(false);
+    };
+    match sink {
+        Sink::Direct(socket) => {
+            let Some(target) = routed.targets.first() else {
+                return Ok(false);
+            };
+            socket.send_to(&d.payload, target).await?;
+        }
+        Sink::Uot(w) => {
+            w.write_all(&uot::frame(&d.addr, &d.payload)).await?;
+            w.flush().await?;
+        }
+    }
+    Ok(true)
 }
 
 /// Starts a UDP-over-TCP stream whose first datagram goes to `first`: its write half becomes the
@@ -308,32 +417,33 @@ async fn association(
 async fn uot_sink(mut stream: BoxIo, first: &Address) -> Option<(Sink, Option<ReadHalf<BoxIo>>)> {
     stream.write_all(&uot::request(first)).await.ok()?;
     let (r, w) = tokio::io::split(stream);
-    Some((Sink::Uot(tokio::sync::Mutex::new(w)), Some(r)))
+    Some((Sink::Uot(w), Some(r)))
 }
 
 /// Relays replies of one association back to its client until idle or cancelled.
 async fn replies(
     assoc: Arc<Assoc>,
+    socket: Option<Arc<UdpSocket>>,
     mut uot_reader: Option<ReadHalf<BoxIo>>,
+    meter: Meter,
     rt: Arc<InboundRuntime>,
     shared: Arc<Shared>,
     server: Arc<UdpSocket>,
-    table: Table,
-    peer: SocketAddr,
 ) {
+    let peer_key = assoc.client_session;
     let mut buf = vec![0u8; MAX_PACKET];
     let mut out = BytesMut::with_capacity(MAX_PACKET + 1024);
     loop {
         let receive = async {
-            match (&assoc.sink, uot_reader.as_mut()) {
-                (Sink::Uot(_), Some(r)) => {
+            match (&socket, uot_reader.as_mut()) {
+                (None, Some(r)) => {
                     let mut frame = Vec::new();
                     let addr = uot::read_frame(r, None, &mut frame).await?;
                     let n = frame.len().min(buf.len());
                     buf[..n].copy_from_slice(&frame[..n]);
                     Ok((n, addr))
                 }
-                (Sink::Direct(socket), _) => socket
+                (Some(socket), _) => socket
                     .recv_from(&mut buf)
                     .await
                     .map(|(n, from)| (n, Address::SocketAddress(from))),
@@ -341,7 +451,7 @@ async fn replies(
             }
         };
         let received = tokio::select! {
-            _ = assoc.user.token.cancelled() => break,
+            _ = assoc.done.cancelled() => break,
             r = tokio::time::timeout(ASSOC_IDLE, receive) => r,
         };
         let (n, from) = match received {
@@ -352,55 +462,42 @@ async fn replies(
         };
         assoc.touch();
         let mut control = UdpSocketControlData::default();
-        control.client_session_id = assoc.client_session;
+        control.client_session_id = peer_key;
         control.server_session_id = assoc.server_session;
         control.packet_id = assoc.packet_id.fetch_add(1, Ordering::Relaxed) + 1;
         out.clear();
-        let addr = from;
         let ctx = &shared.server_ctx;
         encrypt_server_payload(
             ctx,
             rt.kind,
             &assoc.user.key,
-            &addr,
+            &from,
             &control,
             &buf[..n],
             &mut out,
         );
-        if server.send_to(&out, peer).await.is_ok() {
-            assoc.meter.down(n);
+        if server.send_to(&out, assoc.peer).await.is_ok() {
+            meter.down(n);
         }
     }
-    let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
-    let key = (peer, assoc.client_session);
-    if map.get(&key).is_some_and(|a| Arc::ptr_eq(a, &assoc)) {
-        map.remove(&key);
-    }
+    assoc.done.cancel();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn packet_window_refuses_replays_and_stale_ids() {
-        let token = CancellationToken::new();
-        let assoc = Assoc {
-            user: Arc::new(User {
-                email: None,
-                key: Box::default(),
-                traffic: None,
-                token: token.clone(),
-            }),
-            sink: Sink::Direct(UdpSocket::bind("127.0.0.1:0").await.expect("bind")),
-            meter: Meter::default(),
-            client_session: 1,
-            server_session: 2,
-            packet_id: AtomicU64::new(0),
-            window: Mutex::new(None),
-            last: AtomicU64::new(0),
-            born: Instant::now(),
-        };
+    #[test]
+    fn packet_window_refuses_replays_and_stale_ids() {
+        let user = Arc::new(User {
+            email: None,
+            key: Box::default(),
+            traffic: None,
+            token: CancellationToken::new(),
+        });
+        let (tx, _rx) = mpsc::channel(1);
+        let peer: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let assoc = Assoc::new(user, tx, peer, 1);
         let seen: Vec<bool> = [1, 2, 2, 5, 3, 3, 100, 36, 37, 35, 200]
             .iter()
             .map(|&id| assoc.accept_packet(id))

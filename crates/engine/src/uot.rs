@@ -76,37 +76,42 @@ pub(crate) async fn serve<S: Io + 'static>(
     let destination = Address::read_from(&mut reader)
         .await
         .map_err(io::Error::other)?;
+    // The stream's outbound by the rules alone; each datagram's destination is then checked
+    // against the destination policy on its own (a blocked one is dropped and counted).
     let out = shared
         .route(tag, &destination)
-        .filter(|o| matches!(o.kind, OutboundKind::Freedom))
+        .filter(|o| matches!(o.kind, OutboundKind::Freedom | OutboundKind::Blackhole))
         .ok_or_else(|| io::Error::other("UDP-over-TCP only leaves through freedom"))?;
     let socket = Arc::new(UdpSocket::bind("0.0.0.0:0").await?);
     let meter = meter.with(&out.traffic);
     let fixed = connect.then_some(destination);
     tokio::select! {
         _ = token.cancelled() => Ok(()),
-        r = pump_up(&mut reader, fixed.as_ref(), &socket, &meter) => r,
+        r = pump_up(&mut reader, fixed.as_ref(), tag, shared, &socket, &meter) => r,
         r = pump_down(&mut writer, connect, &socket, &meter) => r,
     }
 }
 
-/// Client → target: framed datagrams out of the stream, sent from `socket`.
+/// Client → target: framed datagrams out of the stream, sent from `socket` to where the
+/// destination policy lets each one go.
 async fn pump_up<R: AsyncRead + Unpin>(
     reader: &mut R,
     fixed: Option<&Address>,
+    tag: &str,
+    shared: &Shared,
     socket: &UdpSocket,
     meter: &Meter,
 ) -> io::Result<()> {
     let mut buf = Vec::new();
     loop {
         let addr = read_frame(reader, fixed, &mut buf).await?;
-        let target = match &addr {
-            Address::SocketAddress(sa) => Some(*sa),
-            Address::DomainNameAddress(h, p) => {
-                tokio::net::lookup_host((h.as_str(), *p)).await?.next()
-            }
+        let Some(routed) = shared.route_datagram(tag, &addr).await else {
+            continue;
         };
-        if let Some(target) = target {
+        if !matches!(routed.out.kind, OutboundKind::Freedom) {
+            continue;
+        }
+        if let Some(target) = routed.targets.first() {
             socket.send_to(&buf, target).await?;
             meter.up(buf.len());
         }

@@ -39,13 +39,20 @@ pub struct Exchange {
 /// An HTTP server on 127.0.0.1: `GET /N` answers N bytes; `GET /slow/N` answers N bytes at about
 /// 8 MB/s. Every exchange is logged with its exact byte counts.
 pub struct Http {
+    pub ip: IpAddr,
     pub port: u16,
     pub log: Arc<Mutex<Vec<Exchange>>>,
 }
 
 impl Http {
+    /// On 127.0.0.1.
     pub async fn start() -> Http {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind http");
+        Http::start_on(LOCALHOST).await
+    }
+
+    /// On `ip` (an address of this host or of the test's network namespace).
+    pub async fn start_on(ip: IpAddr) -> Http {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let log: Arc<Mutex<Vec<Exchange>>> = Arc::default();
         let l2 = log.clone();
@@ -55,11 +62,14 @@ impl Http {
                 tokio::spawn(async move { serve_http(s, log).await });
             }
         });
-        Http { port, log }
+        Http { ip, port, log }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!(
+            "http://{}{path}",
+            std::net::SocketAddr::new(self.ip, self.port)
+        )
     }
 
     /// Sum of everything exchanged so far.
@@ -156,4 +166,36 @@ pub async fn echo_through(port: u16, count: usize, size: usize) -> usize {
         }
     }
     got
+}
+
+/// Opens a TCP stream to `host:port` through the SOCKS5 proxy on 127.0.0.1:`socks` (no auth;
+/// the name is sent as a domain, resolved by the proxy's server side). `None` when the proxy
+/// refuses or fails.
+pub async fn socks5_connect(socks: u16, host: &str, port: u16) -> Option<TcpStream> {
+    let mut s = TcpStream::connect((LOCALHOST, socks)).await.ok()?;
+    s.write_all(&[5, 1, 0]).await.ok()?;
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).await.ok()?;
+    if reply != [5, 0] {
+        return None;
+    }
+    let name = host.as_bytes();
+    let mut req = vec![5, 1, 0, 3, u8::try_from(name.len()).ok()?];
+    req.extend_from_slice(name);
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).await.ok()?;
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await.ok()?;
+    if head[1] != 0 {
+        return None;
+    }
+    let rest = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        3 => usize::from(s.read_u8().await.ok()?) + 2,
+        _ => return None,
+    };
+    let mut skip = vec![0u8; rest];
+    s.read_exact(&mut skip).await.ok()?;
+    Some(s)
 }

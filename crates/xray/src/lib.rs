@@ -7,13 +7,14 @@
 //! or sockets: the manager writes these configs, the node and the engine read them.
 
 pub mod api;
+pub mod cidr;
 mod method;
 mod model;
 mod validate;
 
 pub use method::{Method, MethodError};
 pub use model::*;
-pub use validate::ValidationError;
+pub use validate::{ValidationError, DOMAIN_STRATEGIES};
 
 /// Errors from [`Config::from_json`]: either the JSON does not match the model, or it does but
 /// fails validation. Both carry the JSON path of the offending field.

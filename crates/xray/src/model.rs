@@ -231,8 +231,8 @@ fn default_domain_strategy() -> String {
     "AsIs".to_owned()
 }
 
-/// A routing rule: traffic entering `inbound_tag` (and, if given, for one of `domain`) goes to
-/// `outbound_tag` or `balancer_tag`.
+/// A routing rule: traffic entering `inbound_tag` (and, if given, for one of `domain`, and for a
+/// destination inside one of `ip`) goes to `outbound_tag` or `balancer_tag`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rule {
@@ -241,6 +241,10 @@ pub struct Rule {
     pub inbound_tag: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain: Vec<String>,
+    /// Destination networks (`10.0.0.0/8`, `::1`, `geoip:private`). A domain destination is
+    /// matched by its resolved addresses under the `IPOnDemand` / `IPIfNonMatch` strategies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound_tag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -392,5 +396,25 @@ impl Rule {
     pub fn for_domain(mut self, domain: &str) -> Rule {
         self.domain.push(format!("full:{domain}"));
         self
+    }
+
+    /// Traffic entering any of `inbounds` for a private destination (see
+    /// [`crate::cidr::PRIVATE`]) other than the `allowed` networks goes to `outbound` (a
+    /// blackhole). Put it before the inbounds' other rules, with the `IPOnDemand` strategy so a
+    /// name is judged by the addresses it resolves to.
+    pub fn block_private(
+        inbounds: Vec<String>,
+        allowed: &[crate::cidr::Cidr],
+        outbound: impl Into<String>,
+    ) -> Rule {
+        Rule {
+            inbound_tag: inbounds,
+            ip: crate::cidr::private_except(allowed)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            outbound_tag: Some(outbound.into()),
+            ..Rule::default()
+        }
     }
 }

@@ -9,5 +9,6 @@ mod apply;
 mod chain;
 mod classic;
 mod reverse;
+mod security;
 mod ss2022;
 mod udp;

@@ -39,7 +39,7 @@ fn manager_config(client_port: u16, internal_port: u16, psk: &str) -> Config {
     c
 }
 
-fn node_config(internal_port: u16, psk: &str) -> Config {
+pub(crate) fn node_config(internal_port: u16, psk: &str) -> Config {
     let mut c = Config::skeleton("warning");
     c.outbounds.push(Outbound::shadowsocks(
         "internal",
@@ -63,7 +63,7 @@ fn node_config(internal_port: u16, psk: &str) -> Config {
 }
 
 /// Retries a small fetch until the tunnel carries it (bounded).
-async fn wait_tunnel(socks: u16, http: &Http) -> bool {
+pub(crate) async fn wait_tunnel(socks: u16, http: &Http) -> bool {
     for _ in 0..60 {
         if curl(socks, &http.url("/10"), 3).await.bytes == 10 {
             return true;
