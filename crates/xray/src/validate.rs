@@ -105,6 +105,12 @@ impl Config {
                 }
             }
         }
+        if !DOMAIN_STRATEGIES.contains(&self.routing.domain_strategy.as_str()) {
+            return err(
+                "routing.domainStrategy",
+                format!("must be one of {}", DOMAIN_STRATEGIES.join(", ")),
+            );
+        }
         for (i, rule) in self.routing.rules.iter().enumerate() {
             validate_rule(
                 rule,
@@ -229,6 +235,9 @@ fn check_item(tag: &str, domain: &str, path: &str) -> Result<(), ValidationError
     Ok(())
 }
 
+/// The routing domain strategies the engine runs (Xray's names).
+pub const DOMAIN_STRATEGIES: &[&str] = &["AsIs", "IPIfNonMatch", "IPOnDemand"];
+
 fn validate_rule(
     rule: &Rule,
     path: &str,
@@ -264,6 +273,11 @@ fn validate_rule(
                     "only `full:<domain>` matches are supported",
                 )
             }
+        }
+    }
+    for (j, net) in rule.ip.iter().enumerate() {
+        if let Err(e) = crate::cidr::expand(net) {
+            return err(format!("{path}.ip[{j}]"), e.to_string());
         }
     }
     match (&rule.outbound_tag, &rule.balancer_tag) {
@@ -388,6 +402,14 @@ mod tests {
         let mut v = base.clone();
         v["routing"]["rules"][2]["domain"][0] = "regexp:.*".into();
         assert_eq!(path_of(v), "routing.rules[2].domain[0]");
+
+        let mut v = base.clone();
+        v["routing"]["rules"][0]["ip"] = serde_json::json!(["geoip:private", "10.0.0.1/8"]);
+        assert_eq!(path_of(v), "routing.rules[0].ip[1]");
+
+        let mut v = base.clone();
+        v["routing"]["domainStrategy"] = "UseIP".into();
+        assert_eq!(path_of(v), "routing.domainStrategy");
 
         let mut v = base.clone();
         v["outbounds"][1]["settings"]["servers"] = serde_json::json!([]);
