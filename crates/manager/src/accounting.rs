@@ -128,9 +128,7 @@ fn accept(expected: &Expected, name: &str) -> Option<Subject> {
 
 /// Largest delta a node may report now for one counter, given when its last pull was accepted.
 fn max_delta(since_ms: i64, now_ms: i64) -> i64 {
-    now_ms
-        .saturating_sub(since_ms)
-        .max(0)
+    std::cmp::max(now_ms.saturating_sub(since_ms), 0)
         .saturating_mul(MAX_RATE_BYTES_PER_MS)
         .saturating_add(DELTA_ALLOWANCE)
 }
@@ -153,7 +151,7 @@ pub async fn apply(
             let since = node::Entity::find_by_id(node_id)
                 .one(&txn)
                 .await?
-                .map_or(now, |n| n.pulled_at.max(n.created_at));
+                .map_or(now, |n| std::cmp::max(n.pulled_at, n.created_at));
             max_delta(since, now)
         }
     };

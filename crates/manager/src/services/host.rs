@@ -59,7 +59,11 @@ mod tests {
             (" Node-1.Example.ORG. ", "node-1.example.org"),
         ];
         for (input, want) in same {
-            assert_eq!(normalize("host", input).ok().as_deref(), Some(want), "{input}");
+            assert_eq!(
+                normalize("host", input).ok().as_deref(),
+                Some(want),
+                "{input}"
+            );
         }
         for bad in [
             "127.000.000.001",

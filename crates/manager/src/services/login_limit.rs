@@ -110,9 +110,8 @@ impl LoginLimits {
     /// Keeps the maps bounded under a spray of names or addresses.
     fn prune(&mut self, now: i64) {
         if self.accounts.len() >= MAX_ENTRIES {
-            self.accounts.retain(|_, a| {
-                now < a.wait_until() || now - a.last_failure < ADDRESS_WINDOW_MS
-            });
+            self.accounts
+                .retain(|_, a| now < a.wait_until() || now - a.last_failure < ADDRESS_WINDOW_MS);
             if self.accounts.len() >= MAX_ENTRIES {
                 self.accounts.retain(|_, a| now < a.wait_until());
             }

@@ -96,8 +96,7 @@ fn check_error(e: &ClientError) -> ServiceError {
 /// Whether another node already has this (normalised) host and port.
 fn taken_by(others: &[Node], host: &str, port: u16) -> Result<()> {
     let clash = others.iter().any(|n| {
-        n.http_port == i32::from(port)
-            && host::normalize("host", &n.host).is_ok_and(|h| h == host)
+        n.http_port == i32::from(port) && host::normalize("host", &n.host).is_ok_and(|h| h == host)
     });
     if clash {
         return Err(ServiceError::conflict(

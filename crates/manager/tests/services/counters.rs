@@ -68,8 +68,16 @@ async fn lying_node_changes_nothing_and_honest_counters_still_count() {
         enabled,
     };
     let alice = s.users.create(user("alice", 0, true)).await.expect("alice");
-    let bob = s.users.create(user("bob", 5 << 30, true)).await.expect("bob");
-    let carol = s.users.create(user("carol", 0, false)).await.expect("carol");
+    let bob = s
+        .users
+        .create(user("bob", 5 << 30, true))
+        .await
+        .expect("bob");
+    let carol = s
+        .users
+        .create(user("carol", 0, false))
+        .await
+        .expect("carol");
     let fake = FakeNode::start().await;
     let n = s
         .nodes

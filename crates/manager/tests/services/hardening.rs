@@ -57,7 +57,9 @@ async fn an_attacker_cannot_lock_the_real_admin_out() {
 
     // One address hammering many accounts: that address is refused, nobody else is.
     for i in 0..20 {
-        let r = auth.login(&format!("guess{i}"), "wrong password!", ip("203.0.113.66")).await;
+        let r = auth
+            .login(&format!("guess{i}"), "wrong password!", ip("203.0.113.66"))
+            .await;
         assert!(matches!(r, Err(ServiceError::Unauthorized)), "attempt {i}");
     }
     assert!(matches!(
@@ -70,7 +72,9 @@ async fn an_attacker_cannot_lock_the_real_admin_out() {
 
     // One account hammered from many addresses: it backs off, other accounts do not...
     for i in 0..5 {
-        let r = auth.login("root", "wrong password!", ip(&format!("203.0.113.{i}"))).await;
+        let r = auth
+            .login("root", "wrong password!", ip(&format!("203.0.113.{i}")))
+            .await;
         assert!(matches!(r, Err(ServiceError::Unauthorized)), "attempt {i}");
     }
     assert!(matches!(
@@ -138,7 +142,9 @@ async fn api_tokens_are_listed_and_revoked() {
     assert_eq!(listed, vec![created.token.clone()]);
     assert!(auth.check_bearer(&created.secret).await.expect("bearer"));
     let used = auth.list_tokens().await.expect("list");
-    assert!(used[0].last_used_at.is_some_and(|t| t >= created.token.created_at));
+    assert!(used[0]
+        .last_used_at
+        .is_some_and(|t| t >= created.token.created_at));
     auth.revoke_token(created.token.id).await.expect("revoke");
     assert!(!auth.check_bearer(&created.secret).await.expect("bearer"));
     assert!(auth.list_tokens().await.expect("list").is_empty());
@@ -189,10 +195,22 @@ async fn node_check_reports_a_short_verdict_and_never_the_answer() {
         l.local_addr().expect("addr").port()
     };
     let cases = [
-        (answering("500 Internal Server Error", secret).await, "node unreachable: the address answered HTTP 500"),
-        (answering("404 Not Found", secret).await, "node unreachable: the address answered HTTP 404"),
-        (answering("200 OK", secret).await, "node unreachable: the address answered, but not as an Arch node"),
-        (answering("401 Unauthorized", secret).await, "http_token: the node rejected this token"),
+        (
+            answering("500 Internal Server Error", secret).await,
+            "node unreachable: the address answered HTTP 500",
+        ),
+        (
+            answering("404 Not Found", secret).await,
+            "node unreachable: the address answered HTTP 404",
+        ),
+        (
+            answering("200 OK", secret).await,
+            "node unreachable: the address answered, but not as an Arch node",
+        ),
+        (
+            answering("401 Unauthorized", secret).await,
+            "http_token: the node rejected this token",
+        ),
         (closed, "node unreachable: connection refused or timed out"),
     ];
     for (port, want) in cases {
