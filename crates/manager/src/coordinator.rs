@@ -299,7 +299,8 @@ impl Coordinator {
                 return Ok(());
             }
         };
-        let applied = accounting::apply(&self.db, n.id, &reply.epoch, &reply.stats, expected).await?;
+        let applied =
+            accounting::apply(&self.db, n.id, &reply.epoch, &reply.stats, expected).await?;
         if reply.config_version != n.applied_version {
             // The node runs something else than we think (restarted with an old file, wiped…).
             node::Entity::update_many()

@@ -21,12 +21,12 @@ pub mod writer;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use client_addr::{Cidr, TrustedProxies};
 pub use coordinator::{Coordinator, CoordinatorConfig};
 pub use entity::node::NodeStatus;
 pub use error::{Result, ServiceError};
 pub use events::{Event, Events};
 pub use sea_orm::DatabaseConnection;
-pub use client_addr::{Cidr, TrustedProxies};
 pub use services::api_tokens::{ApiToken, NewApiToken};
 pub use services::auth::{Admin, AuthService, Session};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};

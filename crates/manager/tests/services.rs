@@ -428,7 +428,13 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
     assert_eq!(after.disabled_reason.as_deref(), Some("quota"));
 
     // Counters of a deleted user are ignored, not an error.
-    accounting::apply(db, n.id, "e2", &[stat("user>>>999>>>traffic>>>uplink", 5)], &exp)
-        .await
-        .expect("apply");
+    accounting::apply(
+        db,
+        n.id,
+        "e2",
+        &[stat("user>>>999>>>traffic>>>uplink", 5)],
+        &exp,
+    )
+    .await
+    .expect("apply");
 }
