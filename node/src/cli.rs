@@ -5,6 +5,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +57,37 @@ pub struct ServeArgs {
     /// `::`), for hosts with several addresses. The pushed config (and its version) is unchanged.
     #[arg(long, env = "ARCH_NODE_BIND")]
     pub bind: Option<IpAddr>,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Limits of the node API's HTTP server (see `daemon::http`); the data plane's connections are
+/// not counted against them.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Node API connections served at once; further ones wait in the accept backlog.
+    #[arg(long, env = "ARCH_NODE_HTTP_MAX_CONNECTIONS", default_value = "256",
+          value_parser = daemon::http::parse_max_connections)]
+    pub http_max_connections: usize,
+    /// Time a client has to send a request's line and headers (e.g. 10s, 500ms).
+    #[arg(long, env = "ARCH_NODE_HTTP_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = daemon::http::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Time from a request to its response head, reading the body included; 408 after it.
+    #[arg(long, env = "ARCH_NODE_HTTP_REQUEST_TIMEOUT", default_value = "30s",
+          value_parser = daemon::http::parse_duration)]
+    pub http_request_timeout: Duration,
+}
+
+impl HttpArgs {
+    /// The server limits: these flags and the defaults of `daemon::http` for the rest.
+    pub fn limits(&self) -> daemon::http::Limits {
+        daemon::http::Limits {
+            header_timeout: self.http_header_timeout,
+            request_timeout: self.http_request_timeout,
+            ..daemon::http::Limits::with_max_connections(self.http_max_connections)
+        }
+    }
 }
 
 /// Validated settings of `serve`.
@@ -66,6 +98,7 @@ pub struct Settings {
     pub token_file_hint: String,
     pub data_dir: PathBuf,
     pub bind: Option<IpAddr>,
+    pub http: daemon::http::Limits,
 }
 
 fn check_token(token: &str, source: &str) -> anyhow::Result<()> {
@@ -79,8 +112,7 @@ impl ServeArgs {
     /// Reads the token (flag, file, or the one generated earlier in the data dir; else generates
     /// and stores one) and prepares the data dir.
     pub fn resolve(self) -> anyhow::Result<Settings> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating the data dir {}", self.data_dir.display()))?;
+        daemon::fs::create_private_dir(&self.data_dir)?;
         let stored = self.data_dir.join("token");
         let (token, generated) = if let Some(t) = self.token {
             check_token(&t, "--token")?;
@@ -90,6 +122,7 @@ impl ServeArgs {
             check_token(&t, &path.display().to_string())?;
             (t, false)
         } else if stored.exists() {
+            daemon::fs::restrict(&stored, 0o600)?;
             let t = read_first_line(&stored)?;
             check_token(&t, &stored.display().to_string())?;
             (t, false)
@@ -105,6 +138,7 @@ impl ServeArgs {
             token_file_hint: stored.display().to_string(),
             data_dir: self.data_dir,
             bind: self.bind,
+            http: self.http.limits(),
         })
     }
 }
@@ -146,6 +180,82 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn default_http() -> HttpArgs {
+        match Cli::try_parse_from(["arch-node", "serve"])
+            .expect("defaults")
+            .command
+        {
+            Command::Serve(a) => a.http,
+            Command::CheckConfig(_) => unreachable!("serve was parsed"),
+        }
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_flags() {
+        assert_eq!(
+            default_http().limits(),
+            daemon::http::Limits::with_max_connections(256)
+        );
+        let parsed = Cli::try_parse_from([
+            "arch-node",
+            "serve",
+            "--http-max-connections",
+            "8",
+            "--http-header-timeout",
+            "500ms",
+            "--http-request-timeout",
+            "2m",
+        ])
+        .expect("flags");
+        let Command::Serve(a) = parsed.command else {
+            unreachable!("serve was parsed")
+        };
+        let l = a.http.limits();
+        assert_eq!(l.max_connections, 8);
+        assert_eq!(l.header_timeout, Duration::from_millis(500));
+        assert_eq!(l.request_timeout, Duration::from_secs(120));
+        for bad in [
+            ["--http-max-connections", "0"],
+            ["--http-header-timeout", "0s"],
+        ] {
+            assert!(Cli::try_parse_from(["arch-node", "serve", bad[0], bad[1]]).is_err());
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_dir_and_the_files_in_it_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("node");
+        let settings = ServeArgs {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            token: None,
+            token_file: None,
+            data_dir: dir.clone(),
+            bind: None,
+            http: default_http(),
+        }
+        .resolve()
+        .expect("resolve");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("token")), 0o600);
+        let state = crate::state::NodeState::open(&settings.data_dir, None)
+            .await
+            .expect("open");
+        state.shutdown().await.expect("shutdown");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert!(files >= 2, "token and counters journal at least");
+    }
+
     #[test]
     fn short_tokens_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -155,6 +265,7 @@ mod tests {
             token_file: None,
             data_dir: dir.path().to_owned(),
             bind: None,
+            http: default_http(),
         };
         assert!(args.resolve().is_err());
     }
@@ -177,6 +288,7 @@ mod tests {
             token_file: None,
             data_dir: dir.path().to_owned(),
             bind: None,
+            http: default_http(),
         };
         let first = mk().resolve().expect("first");
         assert!(first.token_generated);

@@ -49,9 +49,9 @@ async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     tokio::spawn(daemon::shutdown_signal(cancel.clone()));
+    tokio::spawn(state.replay_file().keep(cancel.clone()));
     let app = api::router(state.clone(), settings.token.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+    daemon::http::serve(listener, app, settings.http.clone(), cancel.clone())
         .await
         .context("serving the node API")?;
     tracing::info!("node API stopped; closing the data plane");

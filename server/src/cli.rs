@@ -104,9 +104,48 @@ pub struct ServeArgs {
     /// A reverse proxy in front of the manager (IP or CIDR; repeatable, comma-separated in the
     /// environment). Only from these peers are `X-Forwarded-For` (client address for sign-in
     /// limits) and `X-Forwarded-Proto` (HSTS) believed.
-    #[arg(long = "trusted-proxy", env = "ARCH_TRUSTED_PROXY", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "ARCH_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
     pub trusted_proxy: Vec<manager::Cidr>,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
+
+// ---- HTTP server limits (daemon::http) -------------------------------------------------------
+
+/// Limits of the panel / REST / SSE server (see `daemon::http`).
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Connections served at once (SSE streams included); further ones wait in the accept backlog.
+    #[arg(long, env = "ARCH_HTTP_MAX_CONNECTIONS", default_value = "1024",
+          value_parser = daemon::http::parse_max_connections)]
+    pub http_max_connections: usize,
+    /// Time a client has to send a request's line and headers (e.g. 10s, 500ms).
+    #[arg(long, env = "ARCH_HTTP_HEADER_TIMEOUT", default_value = "10s",
+          value_parser = daemon::http::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Time from a request to its response head, reading the body included; 408 after it.
+    /// Streams (`/events`) run on after their head is sent.
+    #[arg(long, env = "ARCH_HTTP_REQUEST_TIMEOUT", default_value = "30s",
+          value_parser = daemon::http::parse_duration)]
+    pub http_request_timeout: Duration,
+}
+
+impl HttpArgs {
+    /// The server limits: these flags and the defaults of `daemon::http` for the rest.
+    pub fn limits(&self) -> daemon::http::Limits {
+        daemon::http::Limits {
+            header_timeout: self.http_header_timeout,
+            request_timeout: self.http_request_timeout,
+            ..daemon::http::Limits::with_max_connections(self.http_max_connections)
+        }
+    }
+}
+
+// ---- end of the HTTP server limits -----------------------------------------------------------
 
 /// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -141,8 +180,7 @@ impl DbArgs {
             }
             return Ok(url.clone());
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating the data dir {}", self.data_dir.display()))?;
+        daemon::fs::create_private_dir(&self.data_dir)?;
         Ok(manager::db::default_sqlite_url(&self.data_dir))
     }
 }
@@ -257,5 +295,35 @@ mod tests {
             panic!("serve")
         };
         assert!(args.validate().is_err());
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_flags() {
+        let serve = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(["arch-manager", "serve"].iter().chain(extra))
+                .map_err(|e| e.to_string())?;
+            let Command::Serve(args) = cli.command else {
+                panic!("serve")
+            };
+            Ok::<_, String>(args.http.limits())
+        };
+        assert_eq!(
+            serve(&[]),
+            Ok(daemon::http::Limits::with_max_connections(1024))
+        );
+        let l = serve(&[
+            "--http-max-connections",
+            "64",
+            "--http-header-timeout",
+            "5s",
+            "--http-request-timeout",
+            "1m",
+        ])
+        .expect("flags");
+        assert_eq!(l.max_connections, 64);
+        assert_eq!(l.header_timeout, Duration::from_secs(5));
+        assert_eq!(l.request_timeout, Duration::from_secs(60));
+        assert!(serve(&["--http-max-connections", "0"]).is_err());
+        assert!(serve(&["--http-request-timeout", "0"]).is_err());
     }
 }

@@ -101,12 +101,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
 
     let app = router(&m, args.site_root.clone());
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let served = server.await.context("serving HTTP");
+    // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address).
+    let served = daemon::http::serve(listener, app, args.http.limits(), cancel.clone())
+        .await
+        .context("serving HTTP");
     cancel.cancel();
     tracing::info!("HTTP stopped; draining the coordinator");
     if let Err(e) = coordinator.await {

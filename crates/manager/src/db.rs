@@ -26,12 +26,67 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         opts.max_connections(16);
     }
+    if url.starts_with("sqlite:") {
+        private_sqlite_file(url)?;
+    }
     let db = Database::connect(opts).await?;
     if db.get_database_backend() == DbBackend::Sqlite && !url.contains(":memory:") {
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
         db.execute_unprepared("PRAGMA synchronous=NORMAL").await?;
     }
     Ok(db)
+}
+
+/// Makes the SQLite file of `url` readable by its owner only, before SQLite opens it: a missing
+/// file is created empty with mode `0600` (when the URL lets SQLite create it, `mode=rwc`), an
+/// existing one and its `-wal` / `-shm` files are narrowed to `0600`. SQLite creates `-wal` and
+/// `-shm` with the permissions of the database file, so they follow. In-memory URLs are left alone.
+fn private_sqlite_file(url: &str) -> Result<(), DbErr> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let opts = <sea_orm::sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+        .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?;
+    let path = opts.get_filename().to_owned();
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        DbErr::Custom(format!("{what} {}: {e}", p.display()))
+    };
+    if !path.exists() {
+        if !url.contains("mode=rwc") {
+            return Ok(()); // SQLite reports the missing file.
+        }
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+        match create.open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io("creating", &path, e)),
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut files = vec![path.clone()];
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            files.push(p.into());
+        }
+        for p in files {
+            let mode = match std::fs::metadata(&p) {
+                Ok(m) => m.permissions().mode() & 0o777,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("reading", &p, e)),
+            };
+            if mode != 0o600 {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| io("restricting", &p, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Applies pending migrations.
@@ -49,4 +104,39 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
         ..TransactionOptions::default()
     })
     .await
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = default_sqlite_url(dir.path());
+        let db = connect(&url).await.expect("connect");
+        db.execute_unprepared("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .await
+            .expect("write");
+        let file = dir.path().join("arch.db");
+        for p in [
+            file.clone(),
+            dir.path().join("arch.db-wal"),
+            dir.path().join("arch.db-shm"),
+        ] {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        db.close().await.expect("close");
+
+        // An existing file left readable by others is narrowed on the next start.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let db = connect(&url).await.expect("reconnect");
+        assert_eq!(mode(&file), 0o600);
+        db.close().await.expect("close");
+    }
 }
