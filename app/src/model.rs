@@ -137,6 +137,9 @@ pub struct SettingsView {
     /// `socks5://…` or `http://…`; empty = no fallback proxy.
     pub proxy_url: String,
     pub traffic_ratio: f64,
+    /// Private networks user traffic may reach (CIDRs); empty = none.
+    #[serde(default)]
+    pub allowed_private_networks: Vec<String>,
 }
 
 /// An event from the manager's `/events` stream (JSON in each SSE message's `data`).

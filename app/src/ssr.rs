@@ -240,6 +240,7 @@ pub fn settings_view(s: manager::Settings) -> SettingsView {
         ss_remote_port: s.ss_remote_port,
         proxy_url: s.proxy_url,
         traffic_ratio: s.traffic_ratio,
+        allowed_private_networks: s.allowed_private_networks,
     }
 }
 

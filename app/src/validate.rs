@@ -170,9 +170,33 @@ pub fn traffic_ratio(value: &str) -> Result<f64, AppError> {
     Ok(ratio)
 }
 
+/// Private networks open to user traffic: CIDRs separated by commas, spaces or new lines, each
+/// checked by the rule the manager and the data plane use (`xray::cidr`).
+pub fn networks(value: &str) -> Result<Vec<String>, AppError> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            xray::cidr::Cidr::parse(s)
+                .map(|c| c.to_string())
+                .map_err(|e| AppError::invalid("allowed_private_networks", e.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_use_the_shared_rule() {
+        assert_eq!(
+            networks("10.1.0.0/16, ::1\n192.168.5.0/24"),
+            Ok(vec!["10.1.0.0/16".into(), "::1/128".into(), "192.168.5.0/24".into()])
+        );
+        assert_eq!(networks(""), Ok(Vec::new()));
+        assert_eq!(field(networks("10.1.0.1/16")), "allowed_private_networks");
+    }
 
     fn field(r: Result<impl std::fmt::Debug, AppError>) -> String {
         r.expect_err("should fail")

@@ -1,5 +1,6 @@
-//! The node's state: the engine, the config in force (persisted atomically as `config.json`), and
-//! the counters journal (`counters.json`) that makes stats cumulative per epoch.
+//! The node's state: the engine, the config in force (persisted atomically as `config.json`),
+//! the counters journal (`counters.json`) that makes stats cumulative per epoch, and the data
+//! plane's replay filter (`replay-filter.bin`, saved every few seconds and at shutdown).
 //!
 //! Epochs: at start, if the journal says the last run ended cleanly, the node continues that
 //! epoch from the saved totals; otherwise (crash, first start) it begins a new epoch from zero.
@@ -17,6 +18,8 @@ use xray::api::{ConfigState, Stat};
 
 const CONFIG_FILE: &str = "config.json";
 const JOURNAL_FILE: &str = "counters.json";
+/// The data plane's replay filter (see `engine::ReplayFile`).
+const REPLAY_FILE: &str = "replay-filter.bin";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
@@ -55,6 +58,8 @@ pub struct NodeState {
     started: Instant,
     /// Replaces wildcard inbound listen addresses (`--bind`).
     bind: Option<IpAddr>,
+    /// Where the replay filter is kept.
+    replay: engine::ReplayFile,
 }
 
 fn now_ms() -> i64 {
@@ -126,8 +131,11 @@ impl NodeState {
         write_atomic(&journal_path, &serde_json::to_vec(&running)?)
             .with_context(|| format!("writing {}", journal_path.display()))?;
 
+        let engine = engine::Engine::new();
+        // Before any listener opens: a connection recorded before the restart stays refused.
+        let replay = engine::ReplayFile::open(&engine, &data_dir.join(REPLAY_FILE));
         let state = NodeState {
-            engine: engine::Engine::new(),
+            engine,
             data_dir: data_dir.to_owned(),
             epoch,
             base,
@@ -135,6 +143,7 @@ impl NodeState {
             apply_lock: Mutex::new(()),
             started: Instant::now(),
             bind,
+            replay,
         };
         if let Ok(bytes) = std::fs::read(data_dir.join(CONFIG_FILE)) {
             match xray::Config::from_json(&bytes) {
@@ -245,9 +254,17 @@ impl NodeState {
             .collect()
     }
 
+    /// The replay filter's file, to keep saving it while the node runs.
+    pub fn replay_file(&self) -> engine::ReplayFile {
+        self.replay.clone()
+    }
+
     /// Stops the data plane and writes the final totals, marking the epoch clean.
     pub async fn shutdown(&self) -> anyhow::Result<()> {
         self.engine.shutdown().await;
+        if let Err(e) = self.replay.save() {
+            tracing::warn!(error = %e, "saving the replay filter failed");
+        }
         let journal = Journal {
             epoch: self.epoch.clone(),
             clean: true,

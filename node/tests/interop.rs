@@ -218,3 +218,106 @@ async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
     assert_ne!(curl(bob, &http.url("/1000"), 5).await.code, 0);
     assert_eq!(curl(alice, &http.url("/1000"), 10).await.bytes, 1000);
 }
+
+/// A TCP relay on 127.0.0.1 to 127.0.0.1:`to` that records what the first connection's client
+/// sent; returns its port and the recording (complete once that connection has ended).
+async fn recording_relay(to: u16) -> (u16, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind((LOCALHOST, 0))
+        .await
+        .expect("bind relay");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(server) = tokio::net::TcpStream::connect((LOCALHOST, to)).await else {
+            return;
+        };
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, mut sw) = server.into_split();
+        let down = tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut sr, &mut cw).await;
+        });
+        let mut recorded = Vec::new();
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = cr.read(&mut buf).await {
+            if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            recorded.extend_from_slice(&buf[..n]);
+        }
+        let _ = sw.shutdown().await;
+        let _ = down.await;
+        let _ = tx.send(recorded);
+    });
+    (port, rx)
+}
+
+/// Sends a recorded client stream to 127.0.0.1:`port` as a new connection, closes the sending
+/// side, and returns how many bytes the server answered before closing (bounded).
+async fn replay(port: u16, recorded: &[u8]) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect((LOCALHOST, port))
+        .await
+        .expect("connect");
+    s.write_all(recorded).await.expect("send the recording");
+    s.shutdown().await.expect("shutdown");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server neither answered nor closed");
+    answer.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_connection_stays_refused_after_a_restart() {
+    testkit::init_logs();
+    let http = Http::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api_port = free_port();
+    let mut proc = start_node(LOCALHOST, api_port, dir.path(), None);
+    let api = Api::new(LOCALHOST, api_port, NODE_TOKEN);
+    wait_until("arch-node to listen", Duration::from_secs(20), || api.up()).await;
+    let port = free_port();
+    let c = config(vec![inbound(
+        "classic",
+        port,
+        Method::Aes256Gcm,
+        "",
+        &[("alice", "alice-pass-1")],
+    )]);
+    let body: serde_json::Value = serde_json::from_slice(&c.to_canonical_json()).expect("json");
+    assert_eq!(api.post("/v1/configs", &body).await.0, StatusCode::OK);
+
+    // Record one real connection of ss-local's on the wire.
+    let (relay, recording) = recording_relay(port).await;
+    let (_c, socks) = ss_local(relay, "aes-256-gcm", "alice-pass-1")
+        .await
+        .expect("ss-local");
+    let f = curl(socks, &http.url("/1000"), 10).await;
+    assert_eq!((f.code, f.bytes), (0, 1000));
+    let recorded = recording.await.expect("recording");
+    assert_eq!(http.requests(), 1);
+
+    // Replayed at once: refused, never answered.
+    assert_eq!(replay(port, &recorded).await, 0);
+    assert_eq!(http.requests(), 1);
+
+    // Replayed after a graceful restart: still refused.
+    proc.signal("-TERM");
+    let _proc = start_node(LOCALHOST, api_port, dir.path(), None);
+    wait_until("arch-node to listen again", Duration::from_secs(20), || {
+        api.up()
+    })
+    .await;
+    assert_eq!(replay(port, &recorded).await, 0);
+    assert_eq!(http.requests(), 1, "the replay reached the target");
+    // The user's own new connections still work.
+    let (_d, socks) = ss_local(port, "aes-256-gcm", "alice-pass-1")
+        .await
+        .expect("ss-local");
+    let f = curl(socks, &http.url("/1000"), 10).await;
+    assert_eq!((f.code, f.bytes), (0, 1000));
+    assert_eq!(http.requests(), 2);
+}

@@ -87,6 +87,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let engine = engine::Engine::new();
+    // The local engine's replay filter outlives restarts, like a node's.
+    daemon::fs::create_private_dir(&args.db.data_dir)?;
+    let replay = engine::ReplayFile::open(&engine, &args.db.data_dir.join("replay-filter.bin"));
     let m = Manager::open(opts, Some(engine.clone()))
         .await
         .context("opening the database")?;
@@ -99,6 +102,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(daemon::shutdown_signal(cancel.clone()));
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
+    let replay_keeper = tokio::spawn(replay.clone().keep(cancel.clone()));
 
     let app = router(&m, args.site_root.clone());
     // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address).
@@ -111,6 +115,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::error!(error = %e, "coordinator task failed");
     }
     engine.shutdown().await;
+    let _ = replay_keeper.await;
+    if let Err(e) = replay.save() {
+        tracing::warn!(error = %e, "saving the replay filter failed");
+    }
     m.db.close().await.context("closing the database")?;
     tracing::info!("bye");
     served

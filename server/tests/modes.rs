@@ -168,8 +168,10 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
     let (st, s) = m
         .put(
             "/v1/settings",
+            // The test's web server is on loopback, which user traffic may not reach by default.
             &json!({"host": "127.0.0.1", "ss_direct_port": mode_ports[0], "ss_relay_port": mode_ports[1],
-                    "ss_reverse_port": mode_ports[2], "ss_remote_port": mode_ports[3]}),
+                    "ss_reverse_port": mode_ports[2], "ss_remote_port": mode_ports[3],
+                    "allowed_private_networks": ["127.0.0.0/8"]}),
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{s}");

@@ -26,6 +26,7 @@ pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, App
     let host = validate::host("host", &settings.host, true)?;
     let proxy_url = validate::proxy_url(&settings.proxy_url)?;
     let traffic_ratio = validate::traffic_ratio(&settings.traffic_ratio.to_string())?;
+    let networks = validate::networks(&settings.allowed_private_networks.join(","))?;
     let patch = manager::SettingsPatch {
         host: Some(host),
         ss_direct_port: Some(settings.ss_direct_port),
@@ -34,6 +35,7 @@ pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, App
         ss_remote_port: Some(settings.ss_remote_port),
         proxy_url: Some(proxy_url),
         traffic_ratio: Some(traffic_ratio),
+        allowed_private_networks: Some(networks),
     };
     let saved = services
         .settings

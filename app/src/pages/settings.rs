@@ -36,6 +36,7 @@ struct Fields {
     remote: RwSignal<String>,
     proxy_url: RwSignal<String>,
     ratio: RwSignal<String>,
+    networks: RwSignal<String>,
 }
 
 impl Fields {
@@ -48,6 +49,7 @@ impl Fields {
             remote: RwSignal::new(s.ss_remote_port.to_string()),
             proxy_url: RwSignal::new(s.proxy_url.clone()),
             ratio: RwSignal::new(s.traffic_ratio.to_string()),
+            networks: RwSignal::new(s.allowed_private_networks.join(", ")),
         }
     }
 
@@ -59,6 +61,7 @@ impl Fields {
         self.remote.set(s.ss_remote_port.to_string());
         self.proxy_url.set(s.proxy_url.clone());
         self.ratio.set(s.traffic_ratio.to_string());
+        self.networks.set(s.allowed_private_networks.join(", "));
     }
 
     /// Validates every field (first error wins) into the value to submit.
@@ -73,6 +76,7 @@ impl Fields {
             ss_remote_port: port("ss_remote_port", self.remote)?,
             proxy_url: validate::proxy_url(&self.proxy_url.get_untracked())?,
             traffic_ratio: validate::traffic_ratio(&self.ratio.get_untracked())?,
+            allowed_private_networks: validate::networks(&self.networks.get_untracked())?,
         })
     }
 }
@@ -129,6 +133,9 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                     hint="socks5://host:port or http://host:port, used when a node cannot be reached directly. Empty = none."/>
                 <TextField id="settings-ratio" field="traffic_ratio" label="Traffic ratio" value=fields.ratio
                     errors inputmode="decimal" hint="Multiplies the usage counted for users, e.g. 1 or 1.5."/>
+                <TextField id="settings-networks" field="allowed_private_networks"
+                    label="Private networks users may reach" value=fields.networks errors autocomplete="off"
+                    hint="CIDRs, comma-separated, e.g. 10.20.0.0/16. Empty = users cannot reach loopback, private, link-local, CGNAT or multicast addresses (recommended)."/>
             </fieldset>
             <div class="form-actions">
                 <button type="submit" class="primary" data-testid="save-settings" disabled=move || saving.get()>

@@ -8,19 +8,26 @@
 //! code is wrapped in [`WriteStable`].
 //!
 //! Module map: `inbound` (users and keys of a port), `tcp` / `udp` (serving a port), `route`
-//! (rules, balancers, health), `outbound` (dialing and relaying), `reverse` (bridge / portal), `uot` (UDP-over-TCP),
-//! `guard` (replay filter, hint cache, probe limiter), `io` (stream adapters), `stats`
-//! (counters), `apply` (diffing configs).
+//! (rules, networks, balancers, health, reverse domains), `outbound` (dialing and relaying),
+//! `reverse` (bridge / portal), `uot` (UDP-over-TCP), `guard` (replay filter, hint cache, probe
+//! limiter), `persist` (the replay filter on disk), `io` (stream adapters), `stats` (counters),
+//! `apply` (diffing configs).
 //!
-//! Limits: every counter is kept whatever the config's `stats` / `policy` say; UDP cannot go
-//! through a portal (reverse tunnels carry TCP); a live connection is not re-routed when only the
-//! routing of a new config changes (it is closed only when its user or inbound goes away).
+//! User traffic is routed by `Shared::route_user`: reverse domains are never destinations,
+//! rules with networks judge a name by what it resolves to, and freedom dials exactly those
+//! addresses. A reverse tunnel is registered only by a connection authenticated with the key of
+//! an inbound that a rule sends straight to the portal.
+//!
+//! Limits: every counter is kept whatever the config's `stats` / `policy` say; a live connection
+//! is not re-routed when only the routing of a new config changes (it is closed only when its
+//! user or inbound goes away).
 
 mod apply;
 mod guard;
 mod inbound;
 mod io;
 mod outbound;
+mod persist;
 mod reverse;
 mod route;
 mod stats;
@@ -29,6 +36,7 @@ mod udp;
 mod uot;
 
 pub use io::WriteStable;
+pub use persist::{ReplayFile, SAVE_EVERY as REPLAY_SAVE_EVERY};
 
 use guard::{HintCache, ProbeLimiter, SaltFilter};
 use inbound::InboundRuntime;

@@ -11,6 +11,22 @@ use xray::{
 
 /// Log level of generated configs.
 const LOG_LEVEL: &str = "warning";
+/// The blackhole that refused destinations go to (counted as `outbound>>>block>>>refused>>>…`).
+pub const BLOCK: &str = "block";
+
+/// Sends private destinations of user traffic entering `inbounds` to [`BLOCK`], except the
+/// networks the operator allows; names are judged by what they resolve to (`IPOnDemand`).
+fn guard_private(c: &mut Config, s: &settings::Model, inbounds: Vec<String>) {
+    c.outbounds.push(Outbound::blackhole(BLOCK));
+    c.routing.domain_strategy = "IPOnDemand".into();
+    if inbounds.is_empty() {
+        return;
+    }
+    let allowed = crate::services::settings::allowed_networks(s);
+    c.routing
+        .rules
+        .push(Rule::block_private(inbounds, &allowed, BLOCK));
+}
 
 /// Everything the writer reads, loaded in one go.
 #[derive(Debug, Clone)]
@@ -81,6 +97,13 @@ impl Snapshot {
             port(s.ss_reverse_port),
             port(s.ss_direct_port),
         );
+        // Direct traffic leaves here; relay and reverse traffic leaves at the node, which
+        // guards its own exits.
+        let guarded = match (clients.is_empty(), direct) {
+            (false, Some(_)) => vec!["direct".to_owned()],
+            _ => Vec::new(),
+        };
+        guard_private(&mut c, s, guarded);
         if !clients.is_empty() {
             if let Some(p) = relay {
                 c.inbounds.push(user_inbound("relay", p, &clients));
@@ -156,23 +179,18 @@ impl Snapshot {
     }
 
     /// Node N's config: the relay hop (`direct`, keyed like `relay-N`), the reverse bridge to the
-    /// manager's `internal-N`, and the users' `remote` inbound.
+    /// manager's `internal-N`, and the users' `remote` inbound. Every exit of user traffic is
+    /// guarded against private destinations: the relay hop, the bridge (after its own rule for
+    /// the reverse domain) and the remote inbound.
     pub fn node_config(&self, n: &node::Model) -> Config {
         let s = &self.settings;
         let mut c = Config::skeleton(LOG_LEVEL);
         c.metadata = Some(metadata(s));
-        if let (Some(_), Some(relay_port)) = (port(s.ss_relay_port), port(n.relay_port)) {
-            c.inbounds.push(Inbound::shadowsocks(
-                "direct",
-                relay_port,
-                LINK_METHOD,
-                &n.relay_key,
-                Network::Tcp,
-                Vec::new(),
-            ));
-            c.routing.rules.push(Rule::to_outbound("direct", "out"));
-        }
-        if let (Some(_), Some(internal_port)) = (port(s.ss_reverse_port), port(n.internal_port)) {
+        let clients = clients(&self.users);
+        let relay_hop = port(s.ss_relay_port).and(port(n.relay_port));
+        let bridge = port(s.ss_reverse_port).and(port(n.internal_port));
+        let remote = port(s.ss_remote_port).filter(|_| !clients.is_empty());
+        if let Some(internal_port) = bridge {
             let domain = reverse_domain(n.id);
             c.outbounds.push(Outbound::shadowsocks(
                 "internal",
@@ -191,10 +209,32 @@ impl Snapshot {
             c.routing
                 .rules
                 .push(Rule::to_outbound("bridge", "internal").for_domain(&domain));
+        }
+        let guarded = [
+            (relay_hop.is_some(), "direct"),
+            (bridge.is_some(), "bridge"),
+            (remote.is_some(), "remote"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, tag)| (*tag).to_owned())
+        .collect();
+        guard_private(&mut c, s, guarded);
+        if let Some(relay_port) = relay_hop {
+            c.inbounds.push(Inbound::shadowsocks(
+                "direct",
+                relay_port,
+                LINK_METHOD,
+                &n.relay_key,
+                Network::Tcp,
+                Vec::new(),
+            ));
+            c.routing.rules.push(Rule::to_outbound("direct", "out"));
+        }
+        if bridge.is_some() {
             c.routing.rules.push(Rule::to_outbound("bridge", "out"));
         }
-        let clients = clients(&self.users);
-        if let (Some(p), false) = (port(s.ss_remote_port), clients.is_empty()) {
+        if let Some(p) = remote {
             c.inbounds.push(user_inbound("remote", p, &clients));
             c.routing.rules.push(Rule::to_outbound("remote", "out"));
         }

@@ -15,6 +15,8 @@ pub struct Model {
     pub ss_remote_port: i32,
     pub proxy_url: String,
     pub traffic_ratio: f64,
+    /// Private networks open to user traffic: canonical CIDRs, comma-separated ("" = none).
+    pub allowed_private_networks: String,
     /// Unix ms of the last change that affects generated configs (their `metadata.updated_at`).
     pub config_updated_at: i64,
 }

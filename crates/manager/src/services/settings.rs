@@ -1,5 +1,6 @@
 //! Settings: the public host, the four mode ports (0 = mode off), the proxy fallback used when a
-//! node cannot be reached directly, and the traffic ratio.
+//! node cannot be reached directly, the traffic ratio, and the private networks user traffic may
+//! reach (none by default: see `xray::cidr`).
 
 use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
@@ -19,6 +20,24 @@ pub struct Settings {
     /// `socks5://…`, `socks5h://…`, `http://…` or empty (no fallback).
     pub proxy_url: String,
     pub traffic_ratio: f64,
+    /// Private networks (CIDRs, canonical form) that user traffic may reach; every other private,
+    /// loopback, link-local, CGNAT, ULA and multicast destination is refused.
+    #[serde(default)]
+    pub allowed_private_networks: Vec<String>,
+}
+
+/// Most entries of `allowed_private_networks`.
+pub const MAX_ALLOWED_NETWORKS: usize = 64;
+
+/// The stored allow-list as networks (entries that no longer parse are skipped).
+pub fn allowed_networks(m: &settings::Model) -> Vec<xray::cidr::Cidr> {
+    split_networks(&m.allowed_private_networks)
+        .filter_map(|n| xray::cidr::Cidr::parse(n).ok())
+        .collect()
+}
+
+fn split_networks(stored: &str) -> impl Iterator<Item = &str> {
+    stored.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// A partial update; absent fields keep their value.
@@ -32,6 +51,7 @@ pub struct SettingsPatch {
     pub ss_remote_port: Option<u16>,
     pub proxy_url: Option<String>,
     pub traffic_ratio: Option<f64>,
+    pub allowed_private_networks: Option<Vec<String>>,
 }
 
 impl From<&settings::Model> for Settings {
@@ -45,6 +65,9 @@ impl From<&settings::Model> for Settings {
             ss_remote_port: port(m.ss_remote_port),
             proxy_url: m.proxy_url.clone(),
             traffic_ratio: m.traffic_ratio,
+            allowed_private_networks: split_networks(&m.allowed_private_networks)
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
@@ -63,6 +86,7 @@ pub(crate) async fn load(db: &impl ConnectionTrait) -> Result<settings::Model> {
         ss_remote_port: Set(0),
         proxy_url: Set(String::new()),
         traffic_ratio: Set(1.0),
+        allowed_private_networks: Set(String::new()),
         config_updated_at: Set(util::now_ms()),
     };
     // Two first callers may race; the loser reads the winner's row.
@@ -136,6 +160,27 @@ fn validate_proxy(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Each entry parsed and written canonically (`10.1.0.0/16`), duplicates dropped, order kept.
+fn normalize_networks(entries: &[String]) -> Result<Vec<String>> {
+    let field = "allowed_private_networks";
+    if entries.len() > MAX_ALLOWED_NETWORKS {
+        return Err(ServiceError::invalid(
+            field,
+            format!("at most {MAX_ALLOWED_NETWORKS} networks"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in entries {
+        let net = xray::cidr::Cidr::parse(e.trim())
+            .map_err(|err| ServiceError::invalid(field, err.to_string()))?
+            .to_string();
+        if !out.contains(&net) {
+            out.push(net);
+        }
+    }
+    Ok(out)
+}
+
 fn validate(s: &Settings) -> Result<()> {
     validate_host(&s.host)?;
     validate_proxy(&s.proxy_url)?;
@@ -189,6 +234,9 @@ impl SettingsService {
         s.ss_reverse_port = patch.ss_reverse_port.unwrap_or(s.ss_reverse_port);
         s.ss_remote_port = patch.ss_remote_port.unwrap_or(s.ss_remote_port);
         s.traffic_ratio = patch.traffic_ratio.unwrap_or(s.traffic_ratio);
+        if let Some(v) = patch.allowed_private_networks {
+            s.allowed_private_networks = normalize_networks(&v)?;
+        }
         validate(&s)?;
         if s == Settings::from(&row) {
             return Ok(s);
@@ -201,6 +249,7 @@ impl SettingsService {
         am.ss_remote_port = Set(s.ss_remote_port.into());
         am.proxy_url = Set(s.proxy_url.clone());
         am.traffic_ratio = Set(s.traffic_ratio);
+        am.allowed_private_networks = Set(s.allowed_private_networks.join(","));
         am.config_updated_at = Set(util::now_ms());
         am.update(&txn).await?;
         txn.commit().await?;
@@ -224,6 +273,23 @@ mod tests {
         assert!(validate_proxy("ftp://x:1").is_err());
         assert!(validate_proxy("socks5://127.0.0.1").is_err());
         assert!(validate_proxy("socks5://:80").is_err());
+    }
+
+    #[test]
+    fn allowed_networks_are_canonical_and_checked() {
+        let got = normalize_networks(&[" 10.1.0.0/16".into(), "::1".into(), "10.1.0.0/16".into()]);
+        assert_eq!(got.ok(), Some(vec!["10.1.0.0/16".into(), "::1/128".into()]));
+        for bad in ["10.1.0.1/16", "example.com", "10.0.0.0/40", ""] {
+            let err = normalize_networks(&[bad.into()]).expect_err(bad);
+            assert!(
+                matches!(err, ServiceError::Invalid { ref field, .. } if field == "allowed_private_networks"),
+                "{bad}: {err:?}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_ALLOWED_NETWORKS)
+            .map(|i| format!("10.0.{i}.0/24"))
+            .collect();
+        assert!(normalize_networks(&many).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn settings(direct: i32, relay: i32, reverse: i32, remote: i32) -> settings::Mod
         ss_remote_port: remote,
         proxy_url: String::new(),
         traffic_ratio: 1.0,
+        allowed_private_networks: String::new(),
         config_updated_at: 1_764_000_000_000,
     }
 }
@@ -113,6 +114,51 @@ fn remote_mode() {
     let snap = snapshot(settings(0, 0, 0, 8004));
     golden("remote-manager", &snap.local_config());
     golden("remote-node1", &snap.node_config(&snap.nodes[0]));
+}
+
+/// The block rule of a config: its inbounds and its networks.
+fn block_rule(c: &xray::Config) -> (Vec<String>, Vec<String>) {
+    let r = c
+        .routing
+        .rules
+        .iter()
+        .find(|r| r.outbound_tag.as_deref() == Some(super::BLOCK))
+        .expect("a block rule");
+    (r.inbound_tag.clone(), r.ip.clone())
+}
+
+#[test]
+fn user_exits_are_guarded_and_the_allow_list_opens_exactly_its_networks() {
+    let snap = snapshot(settings(8001, 8002, 8003, 8004));
+    let manager = snap.local_config();
+    let node = snap.node_config(&snap.nodes[0]);
+    assert_eq!(manager.routing.domain_strategy, "IPOnDemand");
+    assert_eq!(block_rule(&manager).0, ["direct"]);
+    assert_eq!(block_rule(&node).0, ["direct", "bridge", "remote"]);
+    // The bridge's own rule comes first (its domain is not a destination), then the guard,
+    // then the catch-alls.
+    let order: Vec<String> = node
+        .routing
+        .rules
+        .iter()
+        .map(|r| r.outbound_tag.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(order, ["internal", "block", "out", "out", "out"]);
+    let private: Vec<String> = xray::cidr::private()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(block_rule(&node).1, private);
+
+    let mut s = settings(8001, 8002, 8003, 8004);
+    s.allowed_private_networks = "10.0.0.0/8,127.0.0.0/8".into();
+    let snap = snapshot(s);
+    let (_, nets) = block_rule(&snap.node_config(&snap.nodes[0]));
+    let want: Vec<String> = private
+        .into_iter()
+        .filter(|n| n != "10.0.0.0/8" && n != "127.0.0.0/8")
+        .collect();
+    assert_eq!(nets, want);
 }
 
 #[test]
