@@ -387,6 +387,45 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
         }
     }
     assert_eq!(carried, reverse_only);
+
+    // 5. Loopback closed again (the default): the nodes' bridges refuse the same requests, which
+    // never reach the web server, and count each refusal.
+    let mut open_versions = Vec::new();
+    for n in &napi {
+        open_versions.push(n.get("/v1/configs").await.1["version"].clone());
+    }
+    let (st, s) = m
+        .put("/v1/settings", &json!({"allowed_private_networks": []}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{s}");
+    wait_until(
+        "nodes applied the guarded config",
+        Duration::from_secs(15),
+        || async {
+            for (i, n) in napi.iter().enumerate() {
+                let (_, applied) = n.get("/v1/configs").await;
+                let (_, record) = m.get(&format!("/v1/nodes/{}", ids[i])).await;
+                if applied["version"] == open_versions[i]
+                    || applied["version"] != record["applied_version"]
+                    || !node_ready(&m, ids[i]).await
+                {
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
+    let requests = http.requests();
+    for _ in 0..4 {
+        assert_eq!(fetch(&http, &alice, "reverse").await, None);
+    }
+    assert_eq!(http.requests(), requests, "a refused request reached loopback");
+    let mut refused = 0;
+    for n in &napi {
+        refused += n.counter("outbound>>>block>>>refused>>>connections").await;
+    }
+    assert_eq!(refused, 4);
 }
 
 /// The relay port the manager assigned to node `id`.

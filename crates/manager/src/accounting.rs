@@ -108,6 +108,16 @@ fn parse(name: &str) -> Option<(&str, &str)> {
     parts.next().is_none().then_some((kind, subject))
 }
 
+/// `outbound>>>{tag}>>>refused>>>connections|datagrams`: what the engine's blackholes refused
+/// (private destinations), reported with the counters but never accounted.
+fn is_refusal_count(name: &str) -> bool {
+    let parts: Vec<&str> = name.split(">>>").collect();
+    matches!(
+        parts.as_slice(),
+        ["outbound", _, "refused", "connections" | "datagrams"]
+    )
+}
+
 /// The subject of `name` if `expected` allows it.
 fn accept(expected: &Expected, name: &str) -> Option<Subject> {
     let (kind, subject) = parse(name)?;
@@ -176,6 +186,9 @@ pub async fn apply(
     let mut moved = Vec::new();
     let mut seen = HashSet::new();
     for stat in stats {
+        if is_refusal_count(&stat.name) {
+            continue; // the engine's refused connections / datagrams: not traffic
+        }
         let Some(subject) = accept(expected, &stat.name) else {
             applied.ignored += 1;
             continue;
@@ -347,6 +360,9 @@ mod tests {
 
     #[test]
     fn counter_names() {
+        assert!(is_refusal_count("outbound>>>block>>>refused>>>connections"));
+        assert!(!is_refusal_count("outbound>>>block>>>refused>>>bytes"));
+        assert!(!is_refusal_count("user>>>7>>>refused>>>connections"));
         assert_eq!(parse("user>>>7>>>traffic>>>uplink"), Some(("user", "7")));
         assert_eq!(
             parse("inbound>>>remote>>>traffic>>>downlink"),
