@@ -162,6 +162,7 @@ impl NodeService {
 
     pub async fn create(&self, new: NewNode) -> Result<Node> {
         let host = host::normalize("host", &new.host)?;
+        settings::check_host("host", &host)?;
         check_port(new.http_port)?;
         let token = match new.http_token.map(|t| t.trim().to_owned()) {
             Some(t) if !t.is_empty() => {
