@@ -61,7 +61,9 @@ fn csp_header() -> impl IntoView {
         let nonce = leptos::nonce::use_nonce();
         let response = use_context::<leptos_axum::ResponseOptions>();
         if let (Some(nonce), Some(response)) = (nonce, response) {
-            if let Ok(value) = axum::http::HeaderValue::from_str(&ssr::content_security_policy(&nonce)) {
+            if let Ok(value) =
+                axum::http::HeaderValue::from_str(&ssr::content_security_policy(&nonce))
+            {
                 response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
             }
         }

@@ -53,9 +53,10 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
     let pkg = Router::new()
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .layer(middleware::map_response(revalidate));
-    leptos
-        .merge(pkg)
-        .layer(middleware::from_fn_with_state(services_for_headers, security_headers))
+    leptos.merge(pkg).layer(middleware::from_fn_with_state(
+        services_for_headers,
+        security_headers,
+    ))
 }
 
 /// Sends page requests without a valid session to `/login`, and signed-in visits of the
