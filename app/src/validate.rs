@@ -192,7 +192,11 @@ mod tests {
     fn networks_use_the_shared_rule() {
         assert_eq!(
             networks("10.1.0.0/16, ::1\n192.168.5.0/24"),
-            Ok(vec!["10.1.0.0/16".into(), "::1/128".into(), "192.168.5.0/24".into()])
+            Ok(vec![
+                "10.1.0.0/16".into(),
+                "::1/128".into(),
+                "192.168.5.0/24".into()
+            ])
         );
         assert_eq!(networks(""), Ok(Vec::new()));
         assert_eq!(field(networks("10.1.0.1/16")), "allowed_private_networks");

@@ -420,7 +420,11 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
     for _ in 0..4 {
         assert_eq!(fetch(&http, &alice, "reverse").await, None);
     }
-    assert_eq!(http.requests(), requests, "a refused request reached loopback");
+    assert_eq!(
+        http.requests(),
+        requests,
+        "a refused request reached loopback"
+    );
     let mut refused = 0;
     for n in &napi {
         refused += n.counter("outbound>>>block>>>refused>>>connections").await;

@@ -356,7 +356,7 @@ pub async fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{is_refusal_count, parse};
 
     #[test]
     fn counter_names() {
