@@ -366,3 +366,51 @@ impl AuthService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Hasher;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn hashing_runs_off_the_async_thread() {
+        let here = std::thread::current().id();
+        let there = Hasher::new(1)
+            .run(|| std::thread::current().id())
+            .await
+            .expect("run");
+        assert_ne!(here, there, "Argon2 would block the runtime's thread");
+        // A real hash and its check, through the same path.
+        let h = Hasher::new(1);
+        let phc = h.hash("correct horse").await.expect("hash");
+        assert!(h.verify("correct horse", &phc).await.expect("verify"));
+        assert!(!h.verify("wrong horse", &phc).await.expect("verify"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_the_configured_number_of_hashes_run_at_once() {
+        let hasher = Hasher::new(2);
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut jobs = Vec::new();
+        for _ in 0..8 {
+            let (hasher, now, most) = (hasher.clone(), now.clone(), most.clone());
+            jobs.push(tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(n, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .expect("run");
+            }));
+        }
+        for j in jobs {
+            j.await.expect("join");
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&most), "{most} hashes ran at once");
+    }
+}
