@@ -324,3 +324,91 @@ async fn failed_handshakes_look_the_same_whatever_the_probe_length() {
     assert!(odd.is_empty(), "(port, probe length) told apart: {odd:?}");
     e.shutdown().await;
 }
+
+/// Sends one classic-AEAD datagram for alice from `from` to the engine's `port`, addressed to
+/// the UDP echo on `echo`; true when the echo comes back within `wait`.
+async fn udp_ping(from: IpAddr, port: u16, echo: u16, wait: Duration) -> bool {
+    use shadowsocks::config::{ServerConfig, ServerType};
+    use shadowsocks::crypto::CipherKind;
+    use shadowsocks::relay::socks5::Address;
+    use shadowsocks::relay::udprelay::crypto_io::{decrypt_server_payload, encrypt_client_payload};
+    use shadowsocks::relay::udprelay::options::UdpSocketControlData;
+    let kind = CipherKind::CHACHA20_POLY1305;
+    let Ok(cfg) = ServerConfig::new(local(port), USERS[0].1, kind) else {
+        return false;
+    };
+    let ctx = shadowsocks::context::Context::new_shared(ServerType::Local);
+    let Ok(socket) = tokio::net::UdpSocket::bind((from, 0)).await else {
+        return false;
+    };
+    let mut packet = bytes::BytesMut::new();
+    let target = Address::SocketAddress(local(echo));
+    let control = UdpSocketControlData::default();
+    encrypt_client_payload(
+        &ctx,
+        kind,
+        cfg.key(),
+        &target,
+        &control,
+        &[],
+        b"ping",
+        &mut packet,
+    );
+    if socket.send_to(&packet, local(port)).await.is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 2048];
+    let Ok(Ok((n, _))) = tokio::time::timeout(wait, socket.recv_from(&mut buf)).await else {
+        return false;
+    };
+    matches!(
+        decrypt_server_payload(&ctx, kind, cfg.key(), &mut buf[..n]),
+        Ok((4, _, _))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_address_gets_a_bounded_number_of_udp_associations() {
+    init_logs();
+    let echo = udp_echo().await;
+    let port = free_port();
+    let mut c = Config::skeleton("warning");
+    c.inbounds.push(inbound(
+        "direct",
+        port,
+        Method::Chacha20IetfPoly1305,
+        "",
+        &USERS[..1],
+    ));
+    c.routing.rules = vec![Rule::to_outbound("direct", "out")];
+    let e = Engine::new();
+    e.apply(&c).await.expect("apply");
+    let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    // 64 client ports of one address each get an association (one after another, so the
+    // count is exact)…
+    for i in 0..64 {
+        assert!(
+            udp_ping(here, port, echo, Duration::from_secs(5)).await,
+            "association {i} was refused"
+        );
+    }
+    // …more from the same address are dropped, while another address is still served.
+    let mut extra = Vec::new();
+    for _ in 0..8 {
+        extra.push(tokio::spawn(udp_ping(
+            here,
+            port,
+            echo,
+            Duration::from_secs(2),
+        )));
+    }
+    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    assert!(udp_ping(other, port, echo, Duration::from_secs(5)).await);
+    for x in extra {
+        assert!(
+            !x.await.expect("join"),
+            "a 65th association from one address"
+        );
+    }
+    e.shutdown().await;
+}
