@@ -185,7 +185,7 @@ fn arrived_over_https(req: &Request, services: &manager::Services) -> bool {
 }
 
 /// Headers on every panel response: a Content-Security-Policy, no framing (clickjacking), no
-/// MIME sniffing, no referrer, and HSTS when the request came over https.
+/// MIME sniffing, no referrer outside the panel, and HSTS when the request came over https.
 async fn security_headers(
     State(services): State<manager::Services>,
     req: Request,
@@ -201,7 +201,7 @@ async fn security_headers(
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(csp, app::ssr::content_security_policy(&nonce));
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
-        assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(h[header::REFERRER_POLICY], "same-origin");
         assert!(!h.contains_key(header::STRICT_TRANSPORT_SECURITY));
         let body = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await
