@@ -325,9 +325,9 @@ async fn failed_handshakes_look_the_same_whatever_the_probe_length() {
     e.shutdown().await;
 }
 
-/// Sends one classic-AEAD datagram for alice from `from` to the engine's `port`, addressed to
+/// Sends one classic-AEAD datagram for alice from `socket` to the engine's `port`, addressed to
 /// the UDP echo on `echo`; true when the echo comes back within `wait`.
-async fn udp_ping(from: IpAddr, port: u16, echo: u16, wait: Duration) -> bool {
+async fn udp_ping(socket: &tokio::net::UdpSocket, port: u16, echo: u16, wait: Duration) -> bool {
     use shadowsocks::config::{ServerConfig, ServerType};
     use shadowsocks::crypto::CipherKind;
     use shadowsocks::relay::socks5::Address;
@@ -338,9 +338,6 @@ async fn udp_ping(from: IpAddr, port: u16, echo: u16, wait: Duration) -> bool {
         return false;
     };
     let ctx = shadowsocks::context::Context::new_shared(ServerType::Local);
-    let Ok(socket) = tokio::net::UdpSocket::bind((from, 0)).await else {
-        return false;
-    };
     let mut packet = bytes::BytesMut::new();
     let target = Address::SocketAddress(local(echo));
     let control = UdpSocketControlData::default();
@@ -383,27 +380,34 @@ async fn one_source_address_gets_a_bounded_number_of_udp_associations() {
     c.routing.rules = vec![Rule::to_outbound("direct", "out")];
     let e = Engine::new();
     e.apply(&c).await.expect("apply");
-    let here = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    // 64 client ports of one address each get an association (one after another, so the
-    // count is exact)…
-    for i in 0..64 {
+    // 72 client ports of one address, all held open for the whole test (a port freed and taken
+    // again would be the same association).
+    let mut sockets = Vec::new();
+    for _ in 0..72 {
+        let s = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind");
+        sockets.push(Arc::new(s));
+    }
+    // The first 64 each get an association (one after another, so the count is exact)…
+    for (i, s) in sockets[..64].iter().enumerate() {
         assert!(
-            udp_ping(here, port, echo, Duration::from_secs(5)).await,
+            udp_ping(s, port, echo, Duration::from_secs(5)).await,
             "association {i} was refused"
         );
     }
     // …more from the same address are dropped, while another address is still served.
     let mut extra = Vec::new();
-    for _ in 0..8 {
-        extra.push(tokio::spawn(udp_ping(
-            here,
-            port,
-            echo,
-            Duration::from_secs(2),
-        )));
+    for s in &sockets[64..] {
+        let s = s.clone();
+        extra.push(tokio::spawn(async move {
+            udp_ping(&s, port, echo, Duration::from_secs(2)).await
+        }));
     }
-    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-    assert!(udp_ping(other, port, echo, Duration::from_secs(5)).await);
+    let other = tokio::net::UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0))
+        .await
+        .expect("bind 127.0.0.2");
+    assert!(udp_ping(&other, port, echo, Duration::from_secs(5)).await);
     for x in extra {
         assert!(
             !x.await.expect("join"),
