@@ -15,14 +15,14 @@ test('settings are validated and saved', async ({ page }) => {
   await expect(page.locator('#settings-relay-error')).toHaveText('Enter a port number from 0 to 65535.');
   await expect(page.locator('#settings-proxy-error')).toBeEmpty();
 
+  await page.getByLabel('Public host').fill('proxy.example.com');
+  await page.getByLabel('Relay port').fill('0');
+  await page.getByLabel('Traffic ratio').fill('1.5');
   await page.getByLabel('Private networks users may reach').fill('10.20.0.1/16');
   await save.click();
   await expect(page.locator('#settings-networks-error')).toContainText('host bits are set');
 
   await page.getByLabel('Private networks users may reach').fill('10.20.0.0/16,  192.168.7.7');
-  await page.getByLabel('Public host').fill('proxy.example.com');
-  await page.getByLabel('Relay port').fill('0');
-  await page.getByLabel('Traffic ratio').fill('1.5');
   await save.click();
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
 

@@ -70,7 +70,7 @@ pub struct HttpArgs {
           value_parser = daemon::http::parse_max_connections)]
     pub http_max_connections: usize,
     /// Time a client has to send a request's line and headers (e.g. 10s, 500ms).
-    #[arg(long, env = "ARCH_NODE_HTTP_HEADER_TIMEOUT", default_value = "10s",
+    #[arg(long, env = "ARCH_NODE_HTTP_HEADER_TIMEOUT", default_value = "20s",
           value_parser = daemon::http::parse_duration)]
     pub http_header_timeout: Duration,
     /// Time from a request to its response head, reading the body included; 408 after it.

@@ -63,8 +63,10 @@ pub struct Limits {
 pub const MANAGER_MAX_CONNECTIONS: usize = 1024;
 /// Default connection cap of the node API (only the manager talks to it).
 pub const NODE_MAX_CONNECTIONS: usize = 256;
-/// Default time to receive a request head.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time to receive a request head. Not 10 s: browsers (Chromium) drop a pre-opened
+/// connection they never used after 10 s themselves, and a server closing it at the same moment
+/// makes the browser's next request on it fail without a retry.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default time to produce a response head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default idle keep-alive limit: longer than the 15 s SSE keep-alive interval.
