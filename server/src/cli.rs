@@ -90,13 +90,13 @@ pub struct ServeArgs {
     #[arg(long, env = "ARCH_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// How often node counters are pulled (e.g. 10s, 500ms, 1m).
-    #[arg(long, env = "ARCH_PULL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "ARCH_PULL_INTERVAL", default_value = "10s", value_parser = daemon::http::parse_duration)]
     pub pull_interval: Duration,
     /// A node without a successful pull for this long is `unavailable`.
-    #[arg(long, env = "ARCH_PULL_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "ARCH_PULL_TIMEOUT", default_value = "60s", value_parser = daemon::http::parse_duration)]
     pub pull_timeout: Duration,
     /// Timeout of each call to a node.
-    #[arg(long, env = "ARCH_NODE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "ARCH_NODE_TIMEOUT", default_value = "5s", value_parser = daemon::http::parse_duration)]
     pub node_timeout: Duration,
     /// Directory with the panel's static files (`pkg/`), built by scripts/build-site.sh.
     #[arg(long, env = "ARCH_SITE_ROOT", default_value = "target/site")]
@@ -146,27 +146,6 @@ impl HttpArgs {
 }
 
 // ---- end of the HTTP server limits -----------------------------------------------------------
-
-/// Parses `500ms`, `10s`, `2m`, `1h` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 500ms, 10s, 2m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if d.is_zero() {
-        return Err("a duration must be above zero".into());
-    }
-    Ok(d)
-}
 
 impl DbArgs {
     /// The database URL, creating the data dir when SQLite is used there.
@@ -241,6 +220,7 @@ pub fn read_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use daemon::http::parse_duration;
 
     #[test]
     fn cli_is_valid() {
@@ -256,6 +236,9 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        // Once `n * 3600` overflowed (a panic on input); now it saturates.
+        assert!(parse_duration("18446744073709551615h").is_ok());
     }
 
     #[test]

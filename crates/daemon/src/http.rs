@@ -87,8 +87,8 @@ impl Limits {
     }
 }
 
-/// Parses a duration flag: a number of seconds (`10`) or a number with a unit (`500ms`, `10s`,
-/// `2m`). Zero is refused: every limit must be able to fire.
+/// Parses a duration flag of either binary: a number of seconds (`10`) or a number with a unit
+/// (`500ms`, `10s`, `2m`, `1h`). Zero is refused: every limit and interval must be able to fire.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -100,7 +100,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => Duration::from_secs(n),
         "ms" => Duration::from_millis(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(format!("unknown unit in `{s}` (use ms, s or m)")),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("unknown unit in `{s}` (use ms, s, m or h)")),
     };
     if d.is_zero() {
         return Err("must be greater than zero".into());

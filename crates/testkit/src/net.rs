@@ -87,18 +87,61 @@ impl Http {
     }
 }
 
-async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
+/// Reads an HTTP request up to the end of its head (at most 16 KiB); `None` when the peer
+/// closes or sends too much first.
+pub async fn read_request_head(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut req = Vec::new();
     let mut buf = [0u8; 1024];
     while !req.windows(4).any(|w| w == b"\r\n\r\n") {
         match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
         if req.len() > 16384 {
-            return;
+            return None;
         }
     }
+    Some(req)
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `status` (`200 OK`), the extra
+/// `headers` (each `Name: value`) and the body `answer()` gives at that moment; returns its port.
+pub async fn answering<F>(status: &str, headers: &[&str], answer: F) -> u16
+where
+    F: Fn() -> Vec<u8> + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut fixed = format!("HTTP/1.1 {status}\r\n");
+    for h in headers {
+        fixed.push_str(h);
+        fixed.push_str("\r\n");
+    }
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = answer();
+            let mut head = fixed.clone();
+            tokio::spawn(async move {
+                if read_request_head(&mut s).await.is_none() {
+                    return;
+                }
+                head.push_str(&format!(
+                    "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                ));
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
+    let Some(req) = read_request_head(&mut s).await else {
+        return;
+    };
     let line = String::from_utf8_lossy(&req);
     let path = line.split_whitespace().nth(1).unwrap_or("/0").to_owned();
     let (slow, n) = match path.strip_prefix("/slow/") {

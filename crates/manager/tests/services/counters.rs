@@ -5,8 +5,6 @@ use super::{open, stat};
 use manager::entity::node::NodeStatus;
 use manager::{accounting, NewNode, NewUser, SettingsPatch};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use xray::api::{Stat, EPOCH_HEADER};
 
 /// A node API that answers every request with `GET /v1/stats` = the stats set by the test.
@@ -17,32 +15,15 @@ struct FakeNode {
 
 impl FakeNode {
     async fn start() -> FakeNode {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
         let stats: Arc<Mutex<Vec<Stat>>> = Arc::default();
         let shared = stats.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let body = serde_json::to_vec(&*shared.lock().expect("stats")).expect("json");
-                tokio::spawn(async move {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{EPOCH_HEADER}: e1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = s.write_all(head.as_bytes()).await;
-                    let _ = s.write_all(&body).await;
-                    let _ = s.shutdown().await;
-                });
-            }
-        });
+        let epoch = format!("{EPOCH_HEADER}: e1");
+        let port = testkit::net::answering(
+            "200 OK",
+            &["Content-Type: application/json", &epoch],
+            move || serde_json::to_vec(&*shared.lock().expect("stats")).expect("json"),
+        )
+        .await;
         FakeNode { port, stats }
     }
 

@@ -4,8 +4,6 @@
 use super::{field, open};
 use manager::{NewNode, NodePatch, ServiceError};
 use std::net::IpAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 fn ip(s: &str) -> Option<IpAddr> {
     Some(s.parse().expect("ip"))
@@ -123,32 +121,12 @@ async fn api_tokens_are_listed_and_revoked() {
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "name"));
 }
 
-/// An HTTP server on 127.0.0.1 answering every request with `status` and `body`.
+/// An HTTP server on 127.0.0.1 answering every request with `status` and `body` (HTML).
 async fn answering(status: &'static str, body: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    port
+    testkit::net::answering(status, &["Content-Type: text/html"], move || {
+        body.as_bytes().to_vec()
+    })
+    .await
 }
 
 #[tokio::test]
