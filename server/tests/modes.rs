@@ -126,6 +126,22 @@ async fn settles_at(m: &Api, path: &str, want: u64) {
     assert_eq!(usage(m, path).await, want, "{path} moved after settling");
 }
 
+/// Whether every node runs the config version the manager records as applied for it, that
+/// version is not `old[i]` (when given: a change has reached it), and the node is ready.
+async fn nodes_applied(m: &Api, napi: &[Api], ids: &[i64], old: &[serde_json::Value]) -> bool {
+    for (i, n) in napi.iter().enumerate() {
+        let (_, applied) = n.get("/v1/configs").await;
+        let (_, record) = m.get(&format!("/v1/nodes/{}", ids[i])).await;
+        if old.get(i).is_some_and(|v| *v == applied["version"])
+            || applied["version"] != record["applied_version"]
+            || !node_ready(m, ids[i]).await
+        {
+            return false;
+        }
+    }
+    true
+}
+
 async fn node_ready(m: &Api, id: i64) -> bool {
     let (_, v) = m.get(&format!("/v1/nodes/{id}")).await;
     v["push_status"] == "available"
@@ -351,16 +367,8 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
         "nodes applied the reverse-only config",
         Duration::from_secs(15),
         || async {
-            for (i, n) in napi.iter().enumerate() {
-                let (_, applied) = n.get("/v1/configs").await;
-                let (_, record) = m.get(&format!("/v1/nodes/{}", ids[i])).await;
-                if applied["version"] != record["applied_version"] || !node_ready(&m, ids[i]).await
-                {
-                    return false;
-                }
-            }
             let probe = tokio::net::TcpStream::connect((NODE_IPS[0], mode_ports[3])).await;
-            probe.is_err()
+            nodes_applied(&m, &napi, &ids, &[]).await && probe.is_err()
         },
     )
     .await;
@@ -401,19 +409,7 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
     wait_until(
         "nodes applied the guarded config",
         Duration::from_secs(15),
-        || async {
-            for (i, n) in napi.iter().enumerate() {
-                let (_, applied) = n.get("/v1/configs").await;
-                let (_, record) = m.get(&format!("/v1/nodes/{}", ids[i])).await;
-                if applied["version"] == open_versions[i]
-                    || applied["version"] != record["applied_version"]
-                    || !node_ready(&m, ids[i]).await
-                {
-                    return false;
-                }
-            }
-            true
-        },
+        || nodes_applied(&m, &napi, &ids, &open_versions),
     )
     .await;
     let requests = http.requests();
