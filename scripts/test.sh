@@ -25,13 +25,16 @@ cargo build --release -p server -p node
 scripts/build-site.sh
 
 step "tests (SQLite)"
-cargo test --release --workspace --exclude frontend
+# A test that hangs fails the run after this long instead of holding CI until its own limit.
+bounded() { timeout --kill-after=10 "${ARCH_TEST_STEP_LIMIT:-900}" "$@" || {
+  rc=$?; [ "$rc" -ge 124 ] && echo "error: '$*' did not finish within ${ARCH_TEST_STEP_LIMIT:-900} s" >&2; exit "$rc"; }; }
+bounded cargo test --release --workspace --exclude frontend
 
 step "service tests (PostgreSQL)"
 pg_url=$(scripts/postgres.sh start)
 trap 'scripts/postgres.sh stop' EXIT
 # Same package selection as above, so cargo resolves the same features and rebuilds nothing.
-ARCH_TEST_DATABASE_URL=$pg_url cargo test --release --workspace --exclude frontend --test services
+ARCH_TEST_DATABASE_URL=$pg_url bounded cargo test --release --workspace --exclude frontend --test services
 
 step "end-to-end (Playwright, Chromium)"
 (cd end2end && npx playwright test)

@@ -41,7 +41,7 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
     let leptos = Router::new()
         .leptos_routes_with_context(
             &options,
-            generate_route_list(app::App),
+            route_list(),
             move || provide_context(context_services.clone()),
             move || app::shell(shell_options.clone()),
         )
@@ -57,6 +57,15 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
         services_for_headers,
         security_headers,
     ))
+}
+
+/// The panel's route list, generated once per process. Generating it renders the app on a
+/// throw-away reactive owner; doing that while another router of the same process renders a page
+/// (several in-process managers in one test binary) can leave that render waiting forever.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
 /// Sends page requests without a valid session to `/login`, and signed-in visits of the
