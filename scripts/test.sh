@@ -26,8 +26,8 @@ scripts/build-site.sh
 
 step "tests (SQLite)"
 # A test that hangs fails the run after this long instead of holding CI until its own limit.
-bounded() { timeout --kill-after=10 "${ARCH_TEST_STEP_LIMIT:-900}" "$@" || {
-  rc=$?; [ "$rc" -ge 124 ] && echo "error: '$*' did not finish within ${ARCH_TEST_STEP_LIMIT:-900} s" >&2; exit "$rc"; }; }
+bounded() { timeout --kill-after=10 "${ARCH_TEST_STEP_LIMIT:-1500}" "$@" || {
+  rc=$?; [ "$rc" -ge 124 ] && echo "error: '$*' did not finish within ${ARCH_TEST_STEP_LIMIT:-1500} s" >&2; exit "$rc"; }; }
 bounded cargo test --release --workspace --exclude frontend
 
 step "service tests (PostgreSQL)"
