@@ -28,11 +28,18 @@ pub fn session_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
-/// The administrator signed in with the request's session cookie, if the session is valid.
-/// Used by server functions, the page guard and the `/events` route.
-pub async fn admin_from_headers(headers: &HeaderMap, services: &Services) -> Option<Admin> {
-    let token = session_token(headers)?;
-    services.auth.admin_for_session(token).await.ok().flatten()
+/// The administrator signed in with the request's session cookie: `Ok(None)` without a cookie
+/// or when its session ended. An error means the sessions could not be read (the database
+/// failed); callers answer 500 then, never "sign in again". Used by server functions, the page
+/// guard and the `/events` route.
+pub async fn admin_from_headers(
+    headers: &HeaderMap,
+    services: &Services,
+) -> Result<Option<Admin>, ServiceError> {
+    match session_token(headers) {
+        Some(token) => services.auth.admin_for_session(token).await,
+        None => Ok(None),
+    }
 }
 
 /// Whether the request reached the panel over https (directly or through a proxy), in which case
@@ -85,12 +92,14 @@ pub async fn request_headers() -> Result<HeaderMap, AppError> {
         .map_err(AppError::Request)
 }
 
-/// Services plus the signed-in administrator, or [`AppError::Unauthorized`].
+/// Services plus the signed-in administrator; [`AppError::Unauthorized`] without a valid
+/// session, [`AppError::Internal`] (cause logged) when the session could not be read.
 pub async fn signed_in() -> Result<(Services, Admin), AppError> {
     let services = services()?;
     let headers = request_headers().await?;
     let admin = admin_from_headers(&headers, &services)
         .await
+        .map_err(service_error)?
         .ok_or(AppError::Unauthorized)?;
     Ok((services, admin))
 }
@@ -118,7 +127,10 @@ pub fn service_error(err: ServiceError) -> AppError {
         ServiceError::NotFound(what) => AppError::NotFound(what),
         ServiceError::Unauthorized => AppError::Unauthorized,
         ServiceError::RateLimited => AppError::RateLimited,
-        ServiceError::Unreachable(reason) => AppError::Unreachable(reason),
+        ServiceError::Unreachable(cause) => {
+            tracing::info!(error = %cause, "node connection check failed");
+            AppError::Unreachable(cause.summary())
+        }
         other => {
             tracing::error!(error = %other, "panel request failed");
             AppError::Internal

@@ -59,7 +59,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
             ServiceError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Unreachable(_) => StatusCode::BAD_GATEWAY,
-            ServiceError::Db(_) | ServiceError::Internal(_) => {
+            ServiceError::Db(_) | ServiceError::NodeClient(_) | ServiceError::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None);
             }

@@ -5,7 +5,7 @@
 //! Owns the panel's request policy: pages need a session (otherwise 303 → `/login`), server
 //! functions are POST-only and accept a browser request only when it comes from the panel's own
 //! origin (CSRF), request bodies are bounded, and responses carry anti-framing headers. Knows
-//! nothing of the REST API or `/events`; `main.rs` merges this router with those.
+//! nothing of the REST API or `/events`; `lib.rs` merges this router with those.
 
 use std::path::PathBuf;
 
@@ -80,9 +80,14 @@ async fn require_session(
         return next.run(req).await;
     }
     let public = PUBLIC_PAGES.contains(&path);
-    let signed_in = app::ssr::admin_from_headers(req.headers(), &services)
-        .await
-        .is_some();
+    let signed_in = match app::ssr::admin_from_headers(req.headers(), &services).await {
+        Ok(admin) => admin.is_some(),
+        Err(e) => {
+            // Not a reason to sign in again: the sessions could not be read.
+            tracing::error!(error = %e, "reading the session failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
     match (public, signed_in) {
         (false, false) => Redirect::to("/login").into_response(),
         (true, true) => Redirect::to("/nodes").into_response(),

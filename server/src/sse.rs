@@ -6,20 +6,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use manager::Services;
+use manager::{ServiceError, Services};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Response {
-    let by_cookie = app::ssr::admin_from_headers(&headers, &services)
-        .await
-        .is_some();
-    let by_bearer = match crate::bearer(&headers) {
-        Some(t) => services.auth.check_bearer(t).await.unwrap_or(false),
-        None => false,
-    };
-    if !by_cookie && !by_bearer {
-        return StatusCode::UNAUTHORIZED.into_response();
+    match allowed(&services, &headers).await {
+        Ok(true) => {}
+        Ok(false) => return StatusCode::UNAUTHORIZED.into_response(),
+        // Sessions or tokens could not be read: a 500 (logged there), not a sign-out.
+        Err(e) => return crate::api::ApiError::from(e).into_response(),
     }
     let rx = services.events.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -36,4 +32,18 @@ pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Res
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// A signed-in admin's session cookie or a valid Bearer token.
+async fn allowed(services: &Services, headers: &HeaderMap) -> Result<bool, ServiceError> {
+    if app::ssr::admin_from_headers(headers, services)
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    match crate::bearer(headers) {
+        Some(t) => services.auth.check_bearer(t).await,
+        None => Ok(false),
+    }
 }

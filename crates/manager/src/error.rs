@@ -1,6 +1,9 @@
 //! The service layer's error type. Libraries return [`ServiceError`]; the HTTP layers map it to a
 //! status (REST) or to the panel's serializable `AppError`. A 4xx-class error never changed state.
+//! Causes stay typed ([`DbErr`], the node client's [`ClientError`]) up to here; the HTTP layers
+//! log the internal ones and show their own messages.
 
+use crate::node_client::ClientError;
 use sea_orm::DbErr;
 
 /// What went wrong in a service call.
@@ -18,9 +21,13 @@ pub enum ServiceError {
     Unauthorized,
     #[error("too many attempts; try again later")]
     RateLimited,
-    /// A node could not be reached or answered wrongly.
-    #[error("node unreachable: {0}")]
-    Unreachable(String),
+    /// A node could not be reached or answered wrongly. The message is the client error's
+    /// [`summary`](ClientError::summary) (nothing the address answered); the error is the source.
+    #[error("node unreachable: {}", .0.summary())]
+    Unreachable(#[source] ClientError),
+    /// The node client could not be set up (see [`NodeClient::new`](crate::node_client::NodeClient::new)).
+    #[error("setting up the node client failed: {0}")]
+    NodeClient(#[source] ClientError),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error("internal error: {0}")]

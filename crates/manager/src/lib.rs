@@ -70,18 +70,21 @@ impl Manager {
     pub async fn open(opts: Options, engine: Option<engine::Engine>) -> Result<Manager> {
         let db = db::connect(&opts.database_url).await?;
         db::migrate(&db).await?;
-        Ok(Manager::with_db(db, opts, engine))
+        Manager::with_db(db, opts, engine)
     }
 
-    /// Wires services around an existing (migrated) pool.
+    /// Wires services around an existing (migrated) pool. Fails only when the node client
+    /// cannot be built.
     pub fn with_db(
         db: DatabaseConnection,
         opts: Options,
         engine: Option<engine::Engine>,
-    ) -> Manager {
+    ) -> Result<Manager> {
         let events = Events::default();
         let changes = services::Changes::default();
-        let client = Arc::new(node_client::NodeClient::new(opts.node_timeout));
+        let client = Arc::new(
+            node_client::NodeClient::new(opts.node_timeout).map_err(ServiceError::NodeClient)?,
+        );
         let ctx = services::Ctx {
             db: db.clone(),
             events: events.clone(),
@@ -106,10 +109,10 @@ impl Manager {
             engine,
             opts.coordinator,
         ));
-        Manager {
+        Ok(Manager {
             services,
             coordinator,
             db,
-        }
+        })
     }
 }

@@ -1,6 +1,10 @@
 //! HTTP client for the node API. Every call has a timeout and a response size cap. When a node
 //! cannot be reached directly and a proxy fallback is configured, the call is retried through the
 //! proxy and the result says so (the node is then `dirty`).
+//!
+//! Failures are a [`ClientError`] that keeps its cause (the transport error, the JSON error, the
+//! node's status) typed; its `Display` is the line stored as a node's `last_error`, and
+//! [`ClientError::summary`] is the short message shown when a node is added.
 
 use reqwest::{header, Client, Method, StatusCode};
 use std::sync::Mutex;
@@ -18,18 +22,60 @@ pub enum Route {
 }
 
 /// Why a node call failed.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The HTTP client could not be built (no usable TLS backend, …).
+    #[error("building the node client failed: {}", describe(.0))]
+    Build(#[source] reqwest::Error),
+    /// The proxy fallback URL is not usable.
+    #[error("unreachable: bad proxy: {0}")]
+    BadProxy(#[source] reqwest::Error),
     /// Connection refused, timed out, DNS, proxy failure…
-    #[error("unreachable: {0}")]
-    Unreachable(String),
+    #[error("unreachable: {}", describe(.0))]
+    Unreachable(#[source] reqwest::Error),
+    /// Unreachable directly and through the proxy fallback.
+    #[error("unreachable: {}; through proxy: {}", describe(.direct), describe(.proxied))]
+    UnreachableViaProxy {
+        direct: reqwest::Error,
+        proxied: reqwest::Error,
+    },
     #[error("the node rejected the token")]
     Unauthorized,
-    /// The node answered with an error status.
+    /// The node answered with an error status; `message` is its error text (shortened).
     #[error("node answered {status}: {message}")]
     Rejected { status: u16, message: String },
     #[error("bad answer from node: {0}")]
-    BadResponse(String),
+    BadResponse(#[source] BadResponse),
+}
+
+/// What was wrong with an answer that arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum BadResponse {
+    #[error("no epoch header")]
+    NoEpoch,
+    #[error("answer too large")]
+    TooLarge,
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    #[error("health check answered {0}")]
+    HealthStatus(StatusCode),
+}
+
+impl ClientError {
+    /// One short sentence of Arch's own about the failure, for whoever is adding the node:
+    /// nothing the address answered is echoed.
+    pub fn summary(&self) -> String {
+        match self {
+            ClientError::Build(_) => "the manager could not set up its node client".into(),
+            ClientError::BadProxy(_) => "the proxy fallback URL is not usable".into(),
+            ClientError::Unreachable(_) | ClientError::UnreachableViaProxy { .. } => {
+                "connection refused or timed out".into()
+            }
+            ClientError::Unauthorized => "the node rejected the token".into(),
+            ClientError::Rejected { status, .. } => format!("the address answered HTTP {status}"),
+            ClientError::BadResponse(_) => "the address answered, but not as an Arch node".into(),
+        }
+    }
 }
 
 /// One pull: the counters and what identifies them.
@@ -48,12 +94,14 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    pub fn new(timeout: Duration) -> NodeClient {
-        NodeClient {
-            direct: build(None, timeout).unwrap_or_default(),
+    /// A client whose every call times out after `timeout`. Fails (rather than falling back to
+    /// a client without timeouts) when the HTTP client cannot be built.
+    pub fn new(timeout: Duration) -> Result<NodeClient, ClientError> {
+        Ok(NodeClient {
+            direct: build(None, timeout)?,
             proxied: Mutex::new(None),
             timeout,
-        }
+        })
     }
 
     fn via_proxy(&self, proxy: &str) -> Result<Client, ClientError> {
@@ -79,13 +127,13 @@ impl NodeClient {
     ) -> Result<(Route, reqwest::Response), ClientError> {
         let first = send(&self.direct, method.clone(), url, token, body.clone()).await;
         match first {
-            Err(ClientError::Unreachable(direct_err)) if !proxy.is_empty() => {
+            Err(ClientError::Unreachable(direct)) if !proxy.is_empty() => {
                 let client = self.via_proxy(proxy)?;
                 match send(&client, method, url, token, body).await {
                     Ok(r) => Ok((Route::Proxy, r)),
-                    Err(ClientError::Unreachable(e)) => Err(ClientError::Unreachable(format!(
-                        "{direct_err}; through proxy: {e}"
-                    ))),
+                    Err(ClientError::Unreachable(proxied)) => {
+                        Err(ClientError::UnreachableViaProxy { direct, proxied })
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -131,7 +179,7 @@ impl NodeClient {
         };
         let epoch = header(EPOCH_HEADER)
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| ClientError::BadResponse("no epoch header".into()))?;
+            .ok_or(ClientError::BadResponse(BadResponse::NoEpoch))?;
         let config_version = header(CONFIG_VERSION_HEADER).filter(|v| !v.is_empty());
         let stats: Vec<Stat> = json(resp).await?;
         Ok((
@@ -151,13 +199,12 @@ impl NodeClient {
             .get(format!("{base}/"))
             .send()
             .await
-            .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+            .map_err(ClientError::Unreachable)?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(ClientError::BadResponse(format!(
-                "health check answered {}",
-                resp.status()
+            Err(ClientError::BadResponse(BadResponse::HealthStatus(
+                resp.status(),
             )))
         }
     }
@@ -182,14 +229,10 @@ fn build(proxy: Option<&str>, timeout: Duration) -> Result<Client, ClientError> 
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .user_agent(concat!("arch-manager/", env!("CARGO_PKG_VERSION")));
     b = match proxy {
-        Some(p) => b.proxy(
-            reqwest::Proxy::all(p)
-                .map_err(|e| ClientError::Unreachable(format!("bad proxy: {e}")))?,
-        ),
+        Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(ClientError::BadProxy)?),
         None => b.no_proxy(),
     };
-    b.build()
-        .map_err(|e| ClientError::Unreachable(e.to_string()))
+    b.build().map_err(ClientError::Build)
 }
 
 async fn send(
@@ -203,10 +246,7 @@ async fn send(
     if let Some(b) = body {
         req = req.header(header::CONTENT_TYPE, "application/json").body(b);
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| ClientError::Unreachable(describe(&e)))?;
+    let resp = req.send().await.map_err(ClientError::Unreachable)?;
     match resp.status() {
         s if s.is_success() => Ok(resp),
         StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized),
@@ -226,6 +266,7 @@ async fn send(
     }
 }
 
+/// A transport error with its causes, in one line ("timed out" for a timeout).
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut s = if e.is_timeout() {
@@ -247,16 +288,12 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientErro
         .content_length()
         .is_some_and(|l| l > MAX_RESPONSE as u64)
     {
-        return Err(ClientError::BadResponse("answer too large".into()));
+        return Err(ClientError::BadResponse(BadResponse::TooLarge));
     }
     let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| ClientError::Unreachable(describe(&e)))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(ClientError::Unreachable)? {
         if buf.len() + chunk.len() > MAX_RESPONSE {
-            return Err(ClientError::BadResponse("answer too large".into()));
+            return Err(ClientError::BadResponse(BadResponse::TooLarge));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -265,5 +302,5 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientErro
 
 async fn json<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
     let bytes = read_limited(resp).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse(e.to_string()))
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::BadResponse(BadResponse::Json(e)))
 }

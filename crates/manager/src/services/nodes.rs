@@ -76,20 +76,12 @@ fn pick_port(taken: &[i32], usable: impl Fn(u16) -> bool) -> i32 {
 }
 
 /// The connection check's verdict on a failed `/v1/info` call.
-fn check_error(e: &ClientError) -> ServiceError {
+fn check_error(e: ClientError) -> ServiceError {
     match e {
         ClientError::Unauthorized => {
             ServiceError::invalid("http_token", "the node rejected this token")
         }
-        ClientError::Unreachable(_) => {
-            ServiceError::Unreachable("connection refused or timed out".into())
-        }
-        ClientError::Rejected { status, .. } => {
-            ServiceError::Unreachable(format!("the address answered HTTP {status}"))
-        }
-        ClientError::BadResponse(_) => {
-            ServiceError::Unreachable("the address answered, but not as an Arch node".into())
-        }
+        e => ServiceError::Unreachable(e),
     }
 }
 
@@ -156,7 +148,7 @@ impl NodeService {
             .await
         {
             Ok(info) => Ok(info),
-            Err(e) => Err(check_error(&e)),
+            Err(e) => Err(check_error(e)),
         }
     }
 
