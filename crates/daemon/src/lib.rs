@@ -1,10 +1,12 @@
 //! Process plumbing shared by the two binaries, `arch-manager` and `arch-node`: logging set-up,
 //! the shutdown signal (SIGINT / SIGTERM), the exit status of a command, HTTP serving with
-//! resource limits ([`http`]) and private files and directories ([`fs`]). It knows nothing of the
-//! data plane or the database.
+//! resource limits ([`http`]), private files and directories ([`fs`]) and the node channel's TLS:
+//! certificates, pinning, configurations ([`tls`]). It knows nothing of the data plane or the
+//! database.
 
 pub mod fs;
 pub mod http;
+pub mod tls;
 
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
