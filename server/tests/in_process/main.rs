@@ -1,0 +1,10 @@
+//! In-process integration tests of `arch-manager`: the manager (router, coordinator, temp SQLite)
+//! and nodes (router and engine) served on port 0 on 127.0.0.1 inside the test process (see
+//! [`support::TestApp`]), driven over HTTP. No prebuilt binaries are needed. What needs real
+//! processes (signals, restarts, user traffic through the modes) stays in `processes.rs` and
+//! `modes.rs`.
+
+mod events;
+mod rest;
+mod sessions;
+mod support;

@@ -1,0 +1,150 @@
+//! The REST API's guards and CRUD, node registration with push and pull, and the node API's
+//! guards, against an in-process manager and node.
+
+use crate::support::{wait_until, TestApp, NODE_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn node_registration_push_pull_and_api_guards() {
+    let app = TestApp::builder().nodes(1).start().await;
+    let (m, n) = (&app.manager.api, &app.nodes[0].api);
+
+    // REST guards: a wrong token → 401; an unknown field → 400 naming it; nothing created.
+    let (st, _) = m
+        .request_as(Method::GET, "/v1/nodes", "wrong-token-wrong-token", None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, body) = m
+        .post(
+            "/v1/nodes",
+            &json!({"host": "127.0.0.1", "http_port": app.nodes[0].port(), "colour": "red"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("colour"),
+        "{body}"
+    );
+    let (st, list) = m.get("/v1/nodes").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list, json!([]));
+
+    // Registered: pushed and pulled; the token is shown once.
+    let created = app.register(0).await;
+    assert_eq!(
+        created["http_token"], NODE_TOKEN,
+        "the token is shown at creation"
+    );
+    let id = created["id"].as_i64().expect("id");
+    let node_path = format!("/v1/nodes/{id}");
+    wait_until(
+        "push and pull to succeed",
+        Duration::from_secs(15),
+        || async {
+            let (_, v) = m.get(&node_path).await;
+            v["push_status"] == "available" && v["pull_status"] == "available"
+        },
+    )
+    .await;
+    let (_, record) = m.get(&node_path).await;
+    assert!(
+        record.get("http_token").is_none(),
+        "the token is not shown again"
+    );
+    let (st, applied) = n.get("/v1/configs").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(applied["version"], record["applied_version"]);
+    assert!(applied["metadata"]["updated_at"]
+        .as_str()
+        .is_some_and(|s| s.ends_with('Z')));
+    let version = applied["version"].clone();
+    let (st, info) = n.get("/v1/info").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(info["config_version"], version);
+    assert_eq!(info["epoch"], app.nodes[0].state.epoch());
+
+    // Node API guards: a wrong or missing token → 401 and the config is unchanged.
+    let (st, _) = n
+        .request_as(
+            Method::POST,
+            "/v1/configs",
+            "not-the-node-token-xx",
+            Some(&json!({"inbounds": []})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _) = n.request_as(Method::GET, "/v1/stats", "", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // An invalid config → 400 with the field path, config unchanged.
+    let bad = json!({"inbounds": [{"tag": "x", "port": 0, "protocol": "shadowsocks",
+        "settings": {"method": "aes-256-gcm", "password": "p", "network": "tcp"}}], "outbounds": []});
+    let (st, body) = n.post("/v1/configs", &bad).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(body["path"], "inbounds[0].port", "{body}");
+    let (_, still) = n.get("/v1/configs").await;
+    assert_eq!(still["version"], version);
+}
+
+#[tokio::test]
+async fn rest_users_and_settings() {
+    let app = TestApp::builder().start().await;
+    let m = &app.manager.api;
+
+    let (st, u) = m
+        .post("/v1/users", &json!({"name": "alice", "quota_bytes": 1000}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+    let id = u["id"].as_i64().expect("id");
+    let (st, e) = m.post("/v1/users", &json!({"name": "alice"})).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(e["field"], "name");
+    let (st, e) = m.post("/v1/users", &json!({"name": 5})).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(e["field"], "name");
+    let (st, e) = m
+        .patch(&format!("/v1/users/{id}"), &json!({"enabled": false}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert_eq!(e["enabled"], false);
+    assert_eq!(e["disabled_reason"], "manual");
+
+    let (st, s) = m
+        .put(
+            "/v1/settings",
+            &json!({"ss_direct_port": 9000, "ss_remote_port": 9000}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(s["field"], "ss_remote_port");
+    // The manager runs no local data plane here: nothing listens on the port, the links follow.
+    let (st, s) = m
+        .put(
+            "/v1/settings",
+            &json!({"ss_direct_port": 18388, "host": "127.0.0.1"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{s}");
+    assert_eq!(s["ss_direct_port"], 18388);
+    let (st, links) = m.get(&format!("/v1/users/{id}/links")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(links[0]["mode"], "direct");
+    assert!(
+        links[0]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("@127.0.0.1:18388#alice-direct"),
+        "{links}"
+    );
+
+    assert_eq!(
+        m.delete(&format!("/v1/users/{id}")).await,
+        StatusCode::NO_CONTENT
+    );
+    let (st, _) = m.get(&format!("/v1/users/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
