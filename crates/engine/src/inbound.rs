@@ -1,5 +1,6 @@
 //! The runtime form of one Shadowsocks inbound: its derived keys, its users and their
-//! cancellation tokens and counters, and classic-AEAD user identification by key trial.
+//! cancellation tokens and counters, and classic-AEAD user identification by key trial (each
+//! classic user with their own cipher: clients of one classic port may use different ones).
 //!
 //! A port holds its [`InboundRuntime`] behind an `Arc` that a config apply swaps. Users whose
 //! email and key are unchanged keep their `Arc<User>` (and so their token and live connections);
@@ -23,6 +24,8 @@ pub(crate) struct User {
     pub(crate) email: Option<Arc<str>>,
     /// The user's key: derived from the password (classic) or the decoded PSK (SS-2022).
     pub(crate) key: Box<[u8]>,
+    /// The user's cipher: their own classic method, else the inbound's.
+    pub(crate) kind: CipherKind,
     /// `user>>>{email}>>>traffic>>>…`, when there is an email.
     pub(crate) traffic: Option<Traffic>,
     /// Cancelled when the user is removed or changed: closes their live connections.
@@ -32,9 +35,16 @@ pub(crate) struct User {
 /// Everything a connection on a port needs to authenticate and account a client.
 pub(crate) struct InboundRuntime {
     pub(crate) tag: Arc<str>,
+    /// The method that decides how the port works: the inbound's, else (a classic port whose
+    /// clients each name theirs) the first client's. Users' own ciphers are in [`User::kind`].
     pub(crate) method: Method,
+    /// The cipher of `method`: the port's for SS-2022 and for a classic port without clients.
     pub(crate) kind: CipherKind,
-    password: String,
+    /// Bytes a classic connection is read for before trying users' keys: the longest salt
+    /// among the port's ciphers plus the first length chunk.
+    pub(crate) probe_len: usize,
+    /// The inbound's own method and password, as configured (for carrying tokens over).
+    configured: (Option<Method>, String),
     /// Classic: the derived server key (unused with clients). SS-2022: the iPSK / single PSK.
     pub(crate) server_key: Box<[u8]>,
     /// Classic: trial order. SS-2022 without clients: the one anonymous user.
@@ -108,30 +118,35 @@ impl InboundRuntime {
             tag: inbound.tag.clone(),
             message,
         };
-        let same = prev
-            .filter(|p| *p.tag == *inbound.tag && p.method == s.method && p.password == s.password);
+        let configured = (s.method, s.password.clone());
+        let same = prev.filter(|p| *p.tag == *inbound.tag && p.configured == configured);
         let token = same.map_or_else(|| port_token.child_token(), |p| p.token.clone());
         let generation = same.map_or_else(|| Arc::new(()), |p| p.generation.clone());
         let tag: Arc<str> = inbound.tag.as_str().into();
-        let server_key = if s.clients.is_empty() || s.method.is_2022() {
-            derive_key(s.method, &s.password).map_err(key_error)?
+        let method = s
+            .port_method()
+            .ok_or_else(|| key_error("the inbound has no method".to_owned()))?;
+        let kind = cipher_kind(method);
+        let server_key = if s.clients.is_empty() || method.is_2022() {
+            derive_key(method, &s.password).map_err(key_error)?
         } else {
             Box::default()
         };
-        let reuse = |email: Option<&str>, key: &[u8]| -> Option<Arc<User>> {
+        let reuse = |email: Option<&str>, key: &[u8], kind: CipherKind| -> Option<Arc<User>> {
             same?
                 .users
                 .iter()
-                .find(|u| u.email.as_deref() == email && *u.key == *key)
+                .find(|u| u.email.as_deref() == email && *u.key == *key && u.kind == kind)
                 .cloned()
         };
         let mut users = Vec::with_capacity(s.clients.len().max(1));
         let mut manager = None;
         if s.clients.is_empty() {
-            let user = reuse(None, &server_key).unwrap_or_else(|| {
+            let user = reuse(None, &server_key, kind).unwrap_or_else(|| {
                 Arc::new(User {
                     email: None,
                     key: server_key.clone(),
+                    kind,
                     traffic: None,
                     token: token.child_token(),
                 })
@@ -140,21 +155,30 @@ impl InboundRuntime {
         } else {
             let mut m = ServerUserManager::new();
             for client in &s.clients {
-                let key = derive_key(s.method, &client.password).map_err(&key_error)?;
-                if s.method.is_2022() {
+                let own = s.client_method(client).unwrap_or(method);
+                if own.is_2022() != method.is_2022() || (method.is_2022() && own != method) {
+                    return Err(key_error(format!(
+                        "user `{}`: method `{own}` cannot share a port with `{method}`",
+                        client.email
+                    )));
+                }
+                let key = derive_key(own, &client.password).map_err(&key_error)?;
+                if method.is_2022() {
                     m.add_user(ServerUser::new(client.email.clone(), key.to_vec()));
                 }
-                let user = reuse(Some(&client.email), &key).unwrap_or_else(|| {
+                let kind = cipher_kind(own);
+                let user = reuse(Some(&client.email), &key, kind).unwrap_or_else(|| {
                     Arc::new(User {
                         email: Some(client.email.as_str().into()),
                         traffic: Some(stats.traffic("user", &client.email)),
                         key,
+                        kind,
                         token: token.child_token(),
                     })
                 });
                 users.push(user);
             }
-            if s.method.is_2022() {
+            if method.is_2022() {
                 manager = Some(Arc::new(m));
             }
         }
@@ -168,12 +192,20 @@ impl InboundRuntime {
             .enumerate()
             .map(|(i, u)| (u.key.clone(), i))
             .collect();
+        let probe_len = users
+            .iter()
+            .map(|u| u.kind)
+            .chain([kind])
+            .map(|k| k.salt_len() + 2 + k.tag_len())
+            .max()
+            .unwrap_or_default();
         Ok(InboundRuntime {
             traffic: stats.traffic("inbound", &tag),
             tag,
-            method: s.method,
-            kind: cipher_kind(s.method),
-            password: s.password.clone(),
+            method,
+            kind,
+            probe_len,
+            configured,
             server_key,
             users,
             by_email,
@@ -207,7 +239,8 @@ impl InboundRuntime {
     ) -> Option<Arc<User>> {
         let hinted = hint.and_then(|h| self.by_email.get(h)).copied();
         if let Some(i) = hinted {
-            if classic_key_fits(self.kind, &self.users[i].key, probe) {
+            let user = &self.users[i];
+            if classic_key_fits(user.kind, &user.key, probe) {
                 return Some(self.users[i].clone());
             }
         }
@@ -218,7 +251,7 @@ impl InboundRuntime {
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != hinted)
-            .find(|(_, u)| classic_key_fits(self.kind, &u.key, probe))
+            .find(|(_, u)| classic_key_fits(u.kind, &u.key, probe))
             .map(|(_, u)| u.clone())
     }
 
@@ -290,6 +323,56 @@ mod tests {
         assert!(rt
             .identify_classic(&probe(kind, "pw-a", 0x4000), None, true)
             .is_none());
+    }
+
+    #[test]
+    fn classic_users_of_one_port_are_tried_with_their_own_ciphers() {
+        let root = CancellationToken::new();
+        let client = |email: &str, password: &str, method: Method| Client {
+            email: email.into(),
+            password: password.into(),
+            method: Some(method),
+        };
+        let clients = vec![
+            client("a", "pw", Method::Aes128Gcm),
+            client("b", "pw", Method::Chacha20IetfPoly1305),
+            client("c", "pw-c", Method::Aes256Gcm),
+        ];
+        let mut ib = Inbound::shadowsocks("in", 1000, Method::Aes128Gcm, "", Network::Tcp, clients);
+        ib.settings.method = None;
+        let rt = build(&ib, None, &root);
+        // The longest salt (32 bytes) plus the first length chunk.
+        assert_eq!(rt.probe_len, 32 + 2 + 16);
+        let email = |u: Option<Arc<User>>| u.and_then(|u| u.email.clone());
+        // The same password under two ciphers: each probe finds the user of its cipher.
+        for (kind, want) in [
+            (CipherKind::AES_128_GCM, "a"),
+            (CipherKind::CHACHA20_POLY1305, "b"),
+        ] {
+            let p = probe(kind, "pw", 100);
+            assert_eq!(
+                email(rt.identify_classic(&p, None, true)).as_deref(),
+                Some(want)
+            );
+        }
+        let p = probe(CipherKind::AES_256_GCM, "pw-c", 100);
+        assert_eq!(
+            email(rt.identify_classic(&p, Some("a"), true)).as_deref(),
+            Some("c")
+        );
+        // Nobody uses pw-c with chacha20.
+        let p = probe(CipherKind::CHACHA20_POLY1305, "pw-c", 100);
+        assert!(rt.identify_classic(&p, None, true).is_none());
+
+        // Changing only b's cipher retires b (same password, so the same key) and keeps a.
+        let (a, b) = (rt.users[0].clone(), rt.users[1].clone());
+        let mut next_ib = ib.clone();
+        next_ib.settings.clients[1].method = Some(Method::Aes256Gcm);
+        let next = build(&next_ib, Some(&rt), &root);
+        rt.retire(Some(&next));
+        assert!(!a.token.is_cancelled());
+        assert!(b.token.is_cancelled());
+        assert_eq!(next.users[1].kind, CipherKind::AES_256_GCM);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The Arch data plane: runs an [`xray::Config`].
 //!
-//! [`Engine`] serves Shadowsocks inbounds (classic AEAD with many users per port, SS-2022 with
-//! EIH users), routes their streams to freedom / blackhole / Shadowsocks outbounds or through
-//! reverse tunnels (bridges and portals), and keeps Xray-named traffic counters. A new config is
+//! [`Engine`] serves Shadowsocks inbounds (classic AEAD with many users per port, each user with
+//! their own cipher if the config says so; SS-2022 with EIH users and one method per port),
+//! routes their TCP streams and UDP datagrams to freedom / blackhole / Shadowsocks outbounds or
+//! through reverse tunnels (bridges and portals; UDP crosses Shadowsocks hops and tunnels as
+//! UDP-over-TCP), and keeps Xray-named traffic counters. A new config is
 //! applied hot: unchanged listeners and the live connections the new config still allows are
 //! kept. Built on the `shadowsocks` crate's stream types; every crate stream written by generic
 //! code is wrapped in [`WriteStable`].

@@ -168,8 +168,9 @@ async fn authenticate_classic(
     rt: &InboundRuntime,
     shared: &Shared,
 ) -> Result<(ClientStream, Arc<User>, Address), Refused> {
-    let salt_len = rt.kind.salt_len();
-    let mut probe = vec![0u8; salt_len + 2 + rt.kind.tag_len()];
+    // Enough for the longest salt of the port's ciphers and the first length chunk: every
+    // classic client sends at least that much (salt, length, and its request header) unasked.
+    let mut probe = vec![0u8; rt.probe_len];
     if stream.read_exact(&mut probe).await.is_err() {
         return Err(Refused::Close);
     }
@@ -180,7 +181,7 @@ async fn authenticate_classic(
         shared.limiter.failed(ip);
         return Err(Refused::Drain(Prefixed::new(Vec::new(), stream)));
     };
-    if !shared.salts.insert(&probe[..salt_len]) {
+    if !shared.salts.insert(&probe[..user.kind.salt_len()]) {
         tracing::warn!(inbound = %rt.tag, peer = %peer, "replayed salt refused");
         return Err(Refused::Drain(Prefixed::new(Vec::new(), stream)));
     }
@@ -189,7 +190,7 @@ async fn authenticate_classic(
     }
     let ctx = shared.server_ctx.clone();
     let mut ss =
-        ProxyServerStream::from_stream(ctx, Prefixed::new(probe, stream), rt.kind, &user.key);
+        ProxyServerStream::from_stream(ctx, Prefixed::new(probe, stream), user.kind, &user.key);
     let addr = ss.handshake().await.map_err(|_| Refused::Close)?;
     Ok((WriteStable::new(ss, CLASSIC_CHUNK), user, addr))
 }

@@ -1,5 +1,5 @@
 //! The UDP side of a Shadowsocks inbound: decrypt each packet (classic: the peer's last user
-//! first, then every user; SS-2022: the crate's EIH lookup), keep one association per client
+//! first, then every user, each with their own cipher; SS-2022: the crate's EIH lookup), keep one association per client
 //! (peer address + SS-2022 session id) with its own outbound socket, and encrypt replies back.
 //!
 //! UDP leaves through `freedom`, through a Shadowsocks outbound with `uot` set, or through a
@@ -243,7 +243,7 @@ fn decrypt(
     for user in candidates {
         plain[..n].copy_from_slice(packet);
         if let Ok((len, addr, _)) =
-            decrypt_client_payload(ctx, rt.kind, &user.key, &mut plain[..n], None)
+            decrypt_client_payload(ctx, user.kind, &user.key, &mut plain[..n], None)
         {
             return Some(Packet {
                 len,
@@ -359,7 +359,6 @@ async fn run(
             reply_socket,
             reader,
             meter.clone(),
-            port.rt.clone(),
             port.shared.clone(),
             port.server.clone(),
         ));
@@ -426,7 +425,6 @@ async fn replies(
     socket: Option<Arc<UdpSocket>>,
     mut uot_reader: Option<ReadHalf<BoxIo>>,
     meter: Meter,
-    rt: Arc<InboundRuntime>,
     shared: Arc<Shared>,
     server: Arc<UdpSocket>,
 ) {
@@ -469,7 +467,7 @@ async fn replies(
         let ctx = &shared.server_ctx;
         encrypt_server_payload(
             ctx,
-            rt.kind,
+            assoc.user.kind,
             &assoc.user.key,
             &from,
             &control,
@@ -492,6 +490,7 @@ mod tests {
         let user = Arc::new(User {
             email: None,
             key: Box::default(),
+            kind: shadowsocks::crypto::CipherKind::AES_128_GCM,
             traffic: None,
             token: CancellationToken::new(),
         });

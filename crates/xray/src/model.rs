@@ -146,12 +146,16 @@ fn default_listen() -> String {
 /// Settings of a Shadowsocks inbound.
 ///
 /// Classic AEAD: each client has its own password (several users share the port; the server
-/// `password` is used only when there are no clients). SS-2022: `password` is the server PSK (iPSK)
-/// and clients carry their EIH user PSKs; with no clients it is a single-key port.
+/// `password` is used only when there are no clients), and may carry its own classic `method`
+/// (as in Xray, clients of one port may use different classic ciphers; the inbound's `method`
+/// may then be absent). SS-2022: `method` is required and is the one method of the port,
+/// `password` is the server PSK (iPSK) and clients carry their EIH user PSKs; with no clients it
+/// is a single-key port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowsocksInbound {
-    pub method: Method,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
     pub network: Network,
@@ -165,8 +169,25 @@ pub struct ShadowsocksInbound {
 pub struct Client {
     pub email: String,
     pub password: String,
+    /// The client's own cipher; `None` uses the inbound's. A classic method only, unless it
+    /// repeats the inbound's SS-2022 method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<Method>,
+}
+
+impl ShadowsocksInbound {
+    /// The method `client` connects with: its own, else the inbound's (`None` only in a config
+    /// that fails validation).
+    pub fn client_method(&self, client: &Client) -> Option<Method> {
+        client.method.or(self.method)
+    }
+
+    /// The method that decides how the port works (classic or SS-2022): the inbound's, else the
+    /// first client's (validation makes every client of such a port classic).
+    pub fn port_method(&self) -> Option<Method> {
+        self.method
+            .or_else(|| self.clients.first().and_then(|c| c.method))
+    }
 }
 
 /// Outbound protocols the engine runs.
@@ -335,7 +356,7 @@ impl Inbound {
             port,
             protocol: InboundProtocol::Shadowsocks,
             settings: ShadowsocksInbound {
-                method,
+                method: Some(method),
                 password: password.into(),
                 network,
                 clients,

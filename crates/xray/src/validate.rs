@@ -135,9 +135,14 @@ fn validate_inbound(inbound: &Inbound, path: &str) -> Result<(), ValidationError
         return err(format!("{path}.listen"), "must be an IP address");
     }
     let s = &inbound.settings;
-    let method = s.method;
-    if s.clients.is_empty() || method.is_2022() {
-        if let Err(e) = method.check_password(&s.password) {
+    let mpath = format!("{path}.settings.method");
+    let method = match (s.method, s.clients.is_empty()) {
+        (Some(m), _) => Some(m),
+        (None, true) => return err(mpath, "required for an inbound without clients"),
+        (None, false) => None,
+    };
+    if let Some(m) = method.filter(|m| s.clients.is_empty() || m.is_2022()) {
+        if let Err(e) = m.check_password(&s.password) {
             return err(format!("{path}.settings.password"), e.to_string());
         }
     }
@@ -153,15 +158,38 @@ fn validate_inbound(inbound: &Inbound, path: &str) -> Result<(), ValidationError
                 format!("duplicate user `{}`", client.email),
             );
         }
-        if let Some(m) = client.method {
-            if m != method {
+        let client_method = match (method, client.method) {
+            (Some(m), Some(c)) if c == m => m,
+            // SS-2022 has one method per port: a client may only repeat it.
+            (Some(m), Some(c)) if m.is_2022() && c != m => {
                 return err(
                     format!("{cpath}.method"),
-                    format!("must match the inbound method `{method}`"),
-                );
+                    format!(
+                        "must match the inbound method `{m}` (an SS-2022 port has one method \
+                         for all its clients)"
+                    ),
+                )
             }
-        }
-        if let Err(e) = method.check_password(&client.password) {
+            // Clients of a classic port may each use their own classic cipher, never SS-2022.
+            (_, Some(c)) if c.is_2022() => {
+                return err(
+                    format!("{cpath}.method"),
+                    format!(
+                        "`{c}` cannot be a client's own method: an SS-2022 method must be set \
+                         on the inbound, for all its clients"
+                    ),
+                )
+            }
+            (_, Some(c)) => c,
+            (Some(m), None) => m,
+            (None, None) => {
+                return err(
+                    format!("{cpath}.method"),
+                    "required when the inbound has no method",
+                )
+            }
+        };
+        if let Err(e) = client_method.check_password(&client.password) {
             return err(format!("{cpath}.password"), e.to_string());
         }
     }
@@ -446,6 +474,130 @@ mod tests {
         only_in.routing.rules.clear();
         only_in.reverse.bridges.clear();
         only_in.validate().expect("inbounds only");
+    }
+
+    /// The first inbound of a one-inbound config given as Xray JSON `settings`.
+    fn with_settings(settings: serde_json::Value) -> Result<Config, ParseError> {
+        let mut json = serde_json::to_value(Config::skeleton("info")).expect("json");
+        json["inbounds"] = serde_json::json!([
+            {"tag": "in", "port": 8388, "protocol": "shadowsocks", "settings": settings},
+        ]);
+        Config::from_json(&serde_json::to_vec(&json).expect("json"))
+    }
+
+    #[test]
+    fn classic_clients_may_each_carry_their_own_cipher() {
+        // Xray's form: no method on the inbound, one per client, two different classic ciphers.
+        let c = with_settings(serde_json::json!({
+            "network": "tcp,udp",
+            "clients": [
+                {"email": "a", "password": "pw-a", "method": "aes-256-gcm"},
+                {"email": "b", "password": "pw-b", "method": "chacha20-ietf-poly1305"},
+            ],
+        }))
+        .expect("valid Xray JSON");
+        let s = &c.inbounds[0].settings;
+        assert_eq!(s.method, None);
+        assert_eq!(s.port_method(), Some(Method::Aes256Gcm));
+        let methods: Vec<_> = s.clients.iter().map(|cl| s.client_method(cl)).collect();
+        assert_eq!(
+            methods,
+            [Some(Method::Aes256Gcm), Some(Method::Chacha20IetfPoly1305)]
+        );
+        // An inbound method is the default for clients without one; others override it.
+        let c = with_settings(serde_json::json!({
+            "method": "aes-128-gcm",
+            "network": "tcp",
+            "clients": [
+                {"email": "a", "password": "pw-a"},
+                {"email": "b", "password": "pw-b", "method": "chacha20-ietf-poly1305"},
+            ],
+        }))
+        .expect("valid");
+        let s = &c.inbounds[0].settings;
+        let methods: Vec<_> = s.clients.iter().map(|cl| s.client_method(cl)).collect();
+        assert_eq!(
+            methods,
+            [Some(Method::Aes128Gcm), Some(Method::Chacha20IetfPoly1305)]
+        );
+        // The canonical JSON keeps the inbound without a method.
+        let back = Config::from_json(&c.to_canonical_json()).expect("round trip");
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn methods_that_cannot_work_are_refused_with_the_field() {
+        let refused = |settings: serde_json::Value| {
+            let e = with_settings(settings).expect_err("must be refused");
+            match e {
+                ParseError::Invalid(v) => (v.path, v.message),
+                ParseError::Syntax { path, message } => panic!("syntax error at {path}: {message}"),
+            }
+        };
+        let k16 = key(16);
+        // A client without a method on an inbound without one.
+        assert_eq!(
+            refused(serde_json::json!({"network": "tcp", "clients": [
+                {"email": "a", "password": "pw-a", "method": "aes-256-gcm"},
+                {"email": "b", "password": "pw-b"},
+            ]})),
+            (
+                "inbounds[0].settings.clients[1].method".into(),
+                "required when the inbound has no method".into()
+            )
+        );
+        // No clients and no method.
+        assert_eq!(
+            refused(serde_json::json!({"network": "tcp", "password": "pw"})),
+            (
+                "inbounds[0].settings.method".into(),
+                "required for an inbound without clients".into()
+            )
+        );
+        // SS-2022 per client, on an inbound without a method or with a classic one.
+        let per_client_2022 = "`2022-blake3-aes-128-gcm` cannot be a client's own method: an \
+                               SS-2022 method must be set on the inbound, for all its clients";
+        for inbound_method in [None, Some("aes-256-gcm")] {
+            let mut settings = serde_json::json!({"network": "tcp", "clients": [
+                {"email": "a", "password": "pw-a", "method": "aes-256-gcm"},
+                {"email": "b", "password": k16, "method": "2022-blake3-aes-128-gcm"},
+            ]});
+            if let Some(m) = inbound_method {
+                settings["method"] = m.into();
+            }
+            assert_eq!(
+                refused(settings),
+                (
+                    "inbounds[0].settings.clients[1].method".into(),
+                    per_client_2022.into()
+                ),
+                "{inbound_method:?}"
+            );
+        }
+        // An SS-2022 port: clients may repeat its method, never name another one.
+        for other in ["2022-blake3-aes-256-gcm", "aes-128-gcm"] {
+            assert_eq!(
+                refused(serde_json::json!({
+                    "method": "2022-blake3-aes-128-gcm", "password": k16, "network": "tcp",
+                    "clients": [
+                        {"email": "a", "password": k16, "method": "2022-blake3-aes-128-gcm"},
+                        {"email": "b", "password": k16, "method": other},
+                    ]
+                })),
+                (
+                    "inbounds[0].settings.clients[1].method".into(),
+                    "must match the inbound method `2022-blake3-aes-128-gcm` (an SS-2022 port \
+                     has one method for all its clients)"
+                        .into()
+                ),
+                "{other}"
+            );
+        }
+        // Each client's password is checked against its own method.
+        let (path, _) = refused(serde_json::json!({"network": "tcp", "clients": [
+            {"email": "a", "password": "", "method": "chacha20-ietf-poly1305"},
+        ]}));
+        assert_eq!(path, "inbounds[0].settings.clients[0].password");
     }
 
     #[test]

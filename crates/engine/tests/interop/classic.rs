@@ -85,6 +85,86 @@ async fn chacha_users_via_sslocal_are_counted_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_with_different_ciphers_share_a_port_and_are_counted_exactly() {
+    init_logs();
+    let http = Http::start().await;
+    let echo = udp_echo().await;
+    let port = free_port();
+    let engine = Engine::new();
+    // Xray's form: no method on the inbound, each client with its own classic cipher. The same
+    // password under both ciphers (so the same key): only the cipher tells the users apart.
+    let mut config = direct_config(vec![inbound("direct", port, Method::Aes256Gcm, "", &[])]);
+    let mut json = serde_json::to_value(&config).expect("json");
+    json["inbounds"][0]["settings"] = serde_json::json!({
+        "network": "tcp,udp",
+        "clients": [
+            {"email": "alice", "password": "shared-pw", "method": "aes-256-gcm"},
+            {"email": "bob", "password": "shared-pw", "method": "chacha20-ietf-poly1305"},
+        ],
+    });
+    config = xray::Config::from_json(&serde_json::to_vec(&json).expect("json")).expect("valid");
+    assert_eq!(config.inbounds[0].settings.method, None);
+    engine.apply(&config).await.expect("apply");
+
+    let (_a, alice) = ss_local(port, "aes-256-gcm", "shared-pw")
+        .await
+        .expect("ss-local");
+    let (_b, bob) = ss_local(port, "chacha20-ietf-poly1305", "shared-pw")
+        .await
+        .expect("ss-local");
+    let f = curl(alice, &http.url("/700000"), 20).await;
+    assert_eq!((f.code, f.bytes), (0, 700_000));
+    let alice_http = http.totals();
+    assert_eq!(
+        user_traffic(&engine, "alice"),
+        (alice_http.request, alice_http.response)
+    );
+    assert_eq!(user_traffic(&engine, "bob"), (0, 0));
+    let f = curl(bob, &http.url("/300000"), 20).await;
+    assert_eq!((f.code, f.bytes), (0, 300_000));
+    let all = http.totals();
+    assert_eq!(
+        user_traffic(&engine, "bob"),
+        (
+            all.request - alice_http.request,
+            all.response - alice_http.response
+        )
+    );
+    assert_eq!(
+        user_traffic(&engine, "alice"),
+        (alice_http.request, alice_http.response)
+    );
+    assert_eq!(
+        (
+            counter(&engine, "inbound>>>direct>>>traffic>>>uplink"),
+            counter(&engine, "inbound>>>direct>>>traffic>>>downlink")
+        ),
+        (all.request, all.response)
+    );
+
+    // UDP too: bob's datagrams (chacha20) are found under his cipher and counted byte for byte.
+    let (_t, udp) = ss_tunnel_udp(port, "chacha20-ietf-poly1305", "shared-pw", echo)
+        .await
+        .expect("ss-tunnel");
+    let bob_tcp = user_traffic(&engine, "bob");
+    assert_eq!(echo_through(udp, 5, 100).await, 5);
+    let want = (bob_tcp.0 + 500, bob_tcp.1 + 500);
+    assert_eq!(settled_user_traffic(&engine, "bob", want).await, want);
+    assert_eq!(
+        user_traffic(&engine, "alice"),
+        (alice_http.request, alice_http.response)
+    );
+
+    // A third cipher nobody on the port uses gets nowhere.
+    let (_w, wrong) = ss_local(port, "aes-128-gcm", "shared-pw")
+        .await
+        .expect("ss-local");
+    assert_ne!(curl(wrong, &http.url("/1000"), 5).await.code, 0);
+    assert_eq!(http.totals(), all);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_rejected_and_not_counted() {
     init_logs();
     let http = Http::start().await;
