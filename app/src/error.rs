@@ -64,6 +64,30 @@ impl AppError {
     }
 }
 
+/// A manager message fragment ("must be …") as a sentence for the panel ("Must be ….").
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// A value refused by a shared rule, with the message the REST API gives, as a sentence.
+impl From<rules::Invalid> for AppError {
+    fn from(e: rules::Invalid) -> Self {
+        Self::Invalid {
+            message: sentence(&e.message),
+            field: e.field,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

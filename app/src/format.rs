@@ -1,11 +1,9 @@
-//! Pure formatting and parsing helpers shared by server rendering and the browser: sizes in GB,
-//! relative times, ISO-8601 timestamps. No I/O, no clock — callers pass "now" in.
+//! Pure formatting helpers shared by server rendering and the browser: sizes in GB, relative
+//! times, ISO-8601 timestamps. No I/O, no clock — callers pass "now" in. Parsing typed values is
+//! `crate::validate`'s job.
 
 /// Bytes in one GB as the panel counts it (10^9, as the manager's REST `usage` fields do).
-pub const GB: f64 = 1_000_000_000.0;
-
-/// Largest quota accepted from the form, in GB (keeps the byte count far from i64 overflow).
-pub const MAX_QUOTA_GB: f64 = 1_000_000_000.0;
+pub const GB: f64 = rules::input::GB as f64;
 
 /// `bytes` as GB with two decimals, e.g. `"1.50"`.
 pub fn gb(bytes: i64) -> String {
@@ -30,21 +28,6 @@ pub fn gb_input(bytes: i64) -> String {
     } else {
         s.to_owned()
     }
-}
-
-/// Parses a GB field (`"1.5"`, `"0"`, `" 2 "`) into bytes. `Err` carries a message for the field.
-pub fn parse_gb(input: &str) -> Result<i64, &'static str> {
-    let value: f64 = input
-        .trim()
-        .parse()
-        .map_err(|_| "Enter a number of GB, e.g. 10 or 2.5.")?;
-    if !value.is_finite() || value < 0.0 {
-        return Err("The quota cannot be negative.");
-    }
-    if value > MAX_QUOTA_GB {
-        return Err("The quota is too large.");
-    }
-    Ok((value * GB).round() as i64)
 }
 
 /// How long ago `at_ms` was, relative to `now_ms`; `"never"` for 0.
@@ -122,12 +105,6 @@ mod tests {
         assert_eq!(gb_input(0), "0");
         assert_eq!(gb_input(10_000_000_000), "10");
         assert_eq!(gb_input(1_234_567_890), "1.235");
-        assert_eq!(parse_gb(" 1.5 "), Ok(1_500_000_000));
-        assert_eq!(parse_gb("0"), Ok(0));
-        assert!(parse_gb("-1").is_err());
-        assert!(parse_gb("abc").is_err());
-        assert!(parse_gb("NaN").is_err());
-        assert!(parse_gb("1e12").is_err());
     }
 
     #[test]

@@ -4,12 +4,17 @@
 //! just empty signals (pages render from their resources); in the browser one `EventSource`
 //! feeds it: node events overlay the rendered rows, "changed" events bump version counters that
 //! pages use as resource sources, and a reconnect bumps them all (events may have been missed).
+//!
+//! The events are `rules::Event`, the type the manager sends: the names listened for are
+//! [`listened_names`] and every message goes through [`decode`], so an event the manager can send
+//! is one this decoder reads (see the tests).
 
 use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
+use rules::event::{Event, RESYNC};
 
-use crate::model::{LiveEvent, NodeLive, UserLive};
+use crate::model::{NodeLive, UserLive};
 
 /// Seconds between refreshes of the "now" used for relative times.
 pub const CLOCK_TICK_SECS: u32 = 1;
@@ -68,21 +73,28 @@ impl LiveState {
     }
 
     /// Applies one event from the stream.
-    pub fn apply(&self, event: LiveEvent) {
+    pub fn apply(&self, event: Event) {
         match event {
-            LiveEvent::Node(live) => self.nodes.update(|m| {
+            Event::Node(live) => self.nodes.update(|m| {
                 m.insert(live.id, live);
             }),
-            LiveEvent::NodeRemoved { id } => self.removed.update(|s| {
+            Event::NodeRemoved { id } => self.removed.update(|s| {
                 s.insert(id);
             }),
-            LiveEvent::NodesChanged => self.reload_nodes(),
-            LiveEvent::UsersChanged => self.reload_users(),
-            LiveEvent::UserUsage(live) => self.users.update(|m| {
+            Event::NodesChanged => self.reload_nodes(),
+            Event::UsersChanged => self.reload_users(),
+            Event::UserUsage(live) => self.users.update(|m| {
                 m.insert(live.id, live);
             }),
-            LiveEvent::SettingsChanged => self.settings_version.update(|v| *v += 1),
-            LiveEvent::Other => {}
+            Event::SettingsChanged => self.settings_version.update(|v| *v += 1),
+        }
+    }
+
+    /// Handles one decoded message of the stream.
+    pub fn receive(&self, message: Message) {
+        match message {
+            Message::Event(event) => self.apply(event),
+            Message::Resync => self.resync(),
         }
     }
 
@@ -103,6 +115,32 @@ impl LiveState {
         self.reload_nodes();
         self.reload_users();
     }
+}
+
+/// One message of the `/events` stream, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Event(Event),
+    /// The server dropped events for this stream: reload everything.
+    Resync,
+}
+
+/// The SSE event names the browser listens for: every event's name, and `resync`.
+pub fn listened_names() -> impl Iterator<Item = &'static str> {
+    Event::NAMES.into_iter().chain([RESYNC])
+}
+
+/// Decodes one SSE message from its event name and data. An event whose data does not parse, or
+/// whose `type` differs from its name, is an error (logged by the caller), never silently dropped.
+pub fn decode(name: &str, data: &str) -> Result<Message, String> {
+    if name == RESYNC {
+        return Ok(Message::Resync);
+    }
+    let event: Event = serde_json::from_str(data).map_err(|e| format!("{name}: {e}"))?;
+    if event.name() != name {
+        return Err(format!("{name}: carries a {} event", event.name()));
+    }
+    Ok(Message::Event(event))
 }
 
 /// Sends the browser to the sign-in page with a full load (the session has ended).
@@ -136,19 +174,6 @@ mod browser {
     use web_sys::{EventSource, MessageEvent};
 
     use super::{LiveState, CLOCK_TICK_SECS};
-    use crate::model::LiveEvent;
-
-    /// Event names the manager sends (the SSE `event:` field is the event's `type`).
-    const EVENT_NAMES: [&str; 8] = [
-        "message",
-        "node",
-        "node_removed",
-        "nodes_changed",
-        "users_changed",
-        "user_usage",
-        "settings_changed",
-        "resync",
-    ];
     /// Delay before reopening a stream the browser gave up on.
     const RETRY_MS: u32 = 5_000;
 
@@ -198,20 +223,13 @@ mod browser {
             }
         };
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            // The server fell behind and dropped events for this stream: reload everything.
-            if ev.type_() == "resync" {
-                state.resync();
-                return;
-            }
-            let Some(text) = ev.data().as_string() else {
-                return;
-            };
-            match serde_json::from_str::<LiveEvent>(&text) {
-                Ok(event) => state.apply(event),
+            let text = ev.data().as_string().unwrap_or_default();
+            match super::decode(&ev.type_(), &text) {
+                Ok(message) => state.receive(message),
                 Err(err) => leptos::logging::warn!("ignoring an unreadable event: {err}"),
             }
         });
-        for name in EVENT_NAMES {
+        for name in super::listened_names() {
             let _ =
                 source.add_event_listener_with_callback(name, on_message.as_ref().unchecked_ref());
         }
@@ -259,5 +277,69 @@ mod browser {
         if let Some(old) = old {
             old.source.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a live view can see of the state.
+    fn seen(state: &LiveState) -> (Vec<i64>, Vec<i64>, Vec<i64>, [u64; 3]) {
+        let keys = |m: Vec<i64>| {
+            let mut m = m;
+            m.sort_unstable();
+            m
+        };
+        (
+            keys(state.nodes.with_untracked(|m| m.keys().copied().collect())),
+            keys(state.users.with_untracked(|m| m.keys().copied().collect())),
+            keys(
+                state
+                    .removed
+                    .with_untracked(|s| s.iter().copied().collect()),
+            ),
+            [
+                state.nodes_version.get_untracked(),
+                state.users_version.get_untracked(),
+                state.settings_version.get_untracked(),
+            ],
+        )
+    }
+
+    #[test]
+    fn every_event_the_manager_sends_reaches_the_panel() {
+        for event in Event::examples() {
+            // As the manager's `/events` route writes it.
+            let (name, data) = (event.name(), event.data());
+            assert!(
+                listened_names().any(|n| n == name),
+                "{name} not listened for"
+            );
+            assert_eq!(decode(name, &data), Ok(Message::Event(event.clone())));
+            let state = LiveState::new();
+            let before = seen(&state);
+            state.receive(Message::Event(event.clone()));
+            assert_ne!(seen(&state), before, "{name} changed nothing");
+        }
+        assert_eq!(
+            listened_names().count(),
+            Event::NAMES.len() + 1,
+            "one name per event, and resync"
+        );
+    }
+
+    #[test]
+    fn resync_and_unreadable_messages() {
+        assert_eq!(decode(RESYNC, "{}"), Ok(Message::Resync));
+        let state = LiveState::new();
+        state.receive(Message::Resync);
+        assert_eq!(seen(&state), (vec![], vec![], vec![], [1, 1, 0]));
+        assert_eq!(
+            decode("node_removed", r#"{"type":"users_changed"}"#),
+            Err("node_removed: carries a users_changed event".to_owned())
+        );
+        assert!(decode("audit", r#"{"type":"audit"}"#).is_err());
+        assert!(decode("node", "").is_err());
     }
 }

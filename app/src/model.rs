@@ -1,9 +1,12 @@
 //! Data that crosses between the server and the browser: the panel's own serde structs.
 //!
 //! The `manager` crate is server-only, so nothing of it may appear here; `crate::ssr` converts
-//! manager types into these. Node tokens are never part of a view — the token of a new node is
+//! manager types into these. What both sides must spell the same (modes, disable reasons, live
+//! events) comes from the wasm-safe `rules` crate. Node tokens are never part of a view — the token of a new node is
 //! returned once, in [`CreatedNode`].
 
+pub use rules::event::{NodeLive, UserLive};
+pub use rules::{DisableReason, Mode};
 use serde::{Deserialize, Serialize};
 
 /// The signed-in administrator.
@@ -80,7 +83,7 @@ pub struct UserView {
     pub id: i64,
     pub name: String,
     pub enabled: bool,
-    pub disabled_reason: Option<String>,
+    pub disabled_reason: Option<DisableReason>,
     /// 0 = unlimited.
     pub quota_bytes: i64,
     pub usage_bytes: i64,
@@ -91,8 +94,7 @@ pub struct UserView {
 /// One client link of a user, ready to show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LinkView {
-    /// `direct`, `relay`, `reverse` or `remote`.
-    pub mode: String,
+    pub mode: Mode,
     /// For remote links, the node they point at.
     pub node_id: Option<i64>,
     /// Human label: "Direct", "Remote via node 2 (203.0.113.7)", …
@@ -142,50 +144,6 @@ pub struct SettingsView {
     pub allowed_private_networks: Vec<String>,
 }
 
-/// An event from the manager's `/events` stream (JSON in each SSE message's `data`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LiveEvent {
-    /// A node's status, times or usage changed.
-    Node(NodeLive),
-    /// A node was deleted.
-    NodeRemoved { id: i64 },
-    /// Nodes were added or edited: reload the list.
-    NodesChanged,
-    /// Users were added, edited or deleted: reload the list.
-    UsersChanged,
-    /// One user's usage or enabled state changed (accounting, quotas).
-    UserUsage(UserLive),
-    /// Settings changed.
-    SettingsChanged,
-    /// An event type this build does not know; ignored.
-    #[serde(other)]
-    Other,
-}
-
-/// The live part of a node, as carried by [`LiveEvent::Node`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeLive {
-    pub id: i64,
-    pub push_status: String,
-    pub pull_status: String,
-    pub pushed_at: i64,
-    pub pulled_at: i64,
-    pub usage_bytes: i64,
-    #[serde(default)]
-    pub applied_version: Option<String>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
-
-/// The live part of a user, as carried by [`LiveEvent::UserUsage`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserLive {
-    pub id: i64,
-    pub usage_bytes: i64,
-    pub enabled: bool,
-}
-
 impl NodeView {
     /// This node with the live fields of `live` applied.
     pub fn with_live(mut self, live: &NodeLive) -> Self {
@@ -206,44 +164,5 @@ impl UserView {
         self.usage_bytes = live.usage_bytes;
         self.enabled = live.enabled;
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_manager_event_format() {
-        let ev: LiveEvent = serde_json::from_str(
-            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable",
-                "pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","last_error":null}"#,
-        )
-        .expect("node event");
-        let LiveEvent::Node(live) = ev else {
-            panic!("not a node event: {ev:?}")
-        };
-        assert_eq!(live.id, 3);
-        assert_eq!(live.pull_status, "unavailable");
-        assert_eq!(live.applied_version.as_deref(), Some("v1"));
-
-        let ev: LiveEvent =
-            serde_json::from_str(r#"{"type":"node_removed","id":3}"#).expect("removed");
-        assert_eq!(ev, LiveEvent::NodeRemoved { id: 3 });
-        let ev: LiveEvent = serde_json::from_str(r#"{"type":"users_changed"}"#).expect("users");
-        assert_eq!(ev, LiveEvent::UsersChanged);
-        let ev: LiveEvent =
-            serde_json::from_str(r#"{"type":"user_usage","id":4,"usage_bytes":9,"enabled":false}"#)
-                .expect("usage");
-        assert_eq!(
-            ev,
-            LiveEvent::UserUsage(UserLive {
-                id: 4,
-                usage_bytes: 9,
-                enabled: false
-            })
-        );
-        let ev: LiveEvent = serde_json::from_str(r#"{"type":"audit"}"#).expect("unknown");
-        assert_eq!(ev, LiveEvent::Other);
     }
 }

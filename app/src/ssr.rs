@@ -115,6 +115,7 @@ pub fn set_cookie(value: &str) -> Result<(), AppError> {
 /// Maps a service error to the panel's error. Details of internal failures are logged here,
 /// once, and not sent to the browser.
 pub fn service_error(err: ServiceError) -> AppError {
+    use crate::error::sentence;
     match err {
         ServiceError::Invalid { field, message } => AppError::Invalid {
             field,
@@ -136,21 +137,6 @@ pub fn service_error(err: ServiceError) -> AppError {
             AppError::Internal
         }
     }
-}
-
-/// The manager's messages are fragments ("must be 1–64 …"); shown beside a field they read
-/// better as a sentence.
-fn sentence(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut out: String = chars
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default();
-    out.push_str(chars.as_str());
-    if !out.is_empty() && !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
 }
 
 /// Like [`service_error`], but an `Unauthorized` from the service means the *credentials in the
@@ -223,15 +209,16 @@ pub fn user_view(user: manager::User) -> UserView {
 
 /// A user's link → panel DTO with a label and its QR code.
 pub fn link_view(link: manager::links::Link, nodes: &[manager::Node]) -> LinkView {
-    let label = match (link.mode.as_str(), link.node_id) {
-        ("direct", _) => "Direct (through the manager)".to_owned(),
-        ("relay", _) => "Relay (manager → a node)".to_owned(),
-        ("reverse", _) => "Reverse (manager → a node's tunnel)".to_owned(),
-        (_, Some(id)) => match nodes.iter().find(|n| n.id == id) {
+    use rules::Mode;
+    let label = match (link.mode, link.node_id) {
+        (Mode::Direct, _) => "Direct (through the manager)".to_owned(),
+        (Mode::Relay, _) => "Relay (manager → a node)".to_owned(),
+        (Mode::Reverse, _) => "Reverse (manager → a node's tunnel)".to_owned(),
+        (Mode::Remote, Some(id)) => match nodes.iter().find(|n| n.id == id) {
             Some(n) => format!("Remote via node {id} ({})", n.host),
             None => format!("Remote via node {id}"),
         },
-        (mode, None) => mode.to_owned(),
+        (Mode::Remote, None) => "Remote".to_owned(),
     };
     LinkView {
         qr_svg: manager::links::qr_svg(&link.url),

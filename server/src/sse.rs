@@ -20,11 +20,10 @@ pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Res
     let rx = services.events.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         let ev = match rx.recv().await {
-            Ok(ev) => {
-                let data = serde_json::to_string(&ev).unwrap_or_default();
-                SseEvent::default().event(ev.name()).data(data)
-            }
-            Err(RecvError::Lagged(_)) => SseEvent::default().event("resync").data("{}"),
+            Ok(ev) => SseEvent::default().event(ev.name()).data(ev.data()),
+            Err(RecvError::Lagged(_)) => SseEvent::default()
+                .event(manager::events::RESYNC)
+                .data("{}"),
             Err(RecvError::Closed) => return None,
         };
         Some((Ok::<_, std::convert::Infallible>(ev), rx))

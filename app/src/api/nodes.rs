@@ -23,7 +23,7 @@ pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
 pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
-    let host = validate::host("host", &form.host, true)?;
+    let host = validate::host("host", &form.host)?;
     let port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
     match services.nodes.check(&host, port, &token).await {
@@ -42,7 +42,7 @@ pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
 pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
-    let host = validate::host("host", &form.host, true)?;
+    let host = validate::host("host", &form.host)?;
     let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
     let generated = token.is_empty();
@@ -67,7 +67,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
 pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
-    let host = validate::host("host", &form.host, true)?;
+    let host = validate::host("host", &form.host)?;
     let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
     let node = services

@@ -23,7 +23,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
 pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
-    let host = validate::host("host", &settings.host, true)?;
+    let host = validate::host("host", &settings.host)?;
     let proxy_url = validate::proxy_url(&settings.proxy_url)?;
     let traffic_ratio = validate::traffic_ratio(&settings.traffic_ratio.to_string())?;
     let networks = validate::networks(&settings.allowed_private_networks.join(","))?;

@@ -33,7 +33,7 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
 
     let submit = move |skip_check: bool| {
         errors.clear();
-        let form = validate::host("host", &host.get_untracked(), true).and_then(|host| {
+        let form = validate::host("host", &host.get_untracked()).and_then(|host| {
             let http_port = validate::port("http_port", &port.get_untracked(), false)?;
             let http_token = validate::node_token(&token.get_untracked())?;
             Ok(NodeForm {

@@ -197,7 +197,7 @@ impl NodeEdit {
     /// Validates in the browser, then saves; errors come back beside their fields.
     fn save(self, id: i64, on_saved: Callback<()>) {
         self.errors.clear();
-        let form = validate::host("host", &self.host.get_untracked(), true).and_then(|host| {
+        let form = validate::host("host", &self.host.get_untracked()).and_then(|host| {
             Ok(NodeForm {
                 host,
                 http_port: validate::port("http_port", &self.port.get_untracked(), false)?,

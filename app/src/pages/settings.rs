@@ -69,7 +69,7 @@ impl Fields {
         let port =
             |field, value: RwSignal<String>| validate::port(field, &value.get_untracked(), true);
         Ok(SettingsView {
-            host: validate::host("host", &self.host.get_untracked(), true)?,
+            host: validate::host("host", &self.host.get_untracked())?,
             ss_direct_port: port("ss_direct_port", self.direct)?,
             ss_relay_port: port("ss_relay_port", self.relay)?,
             ss_reverse_port: port("ss_reverse_port", self.reverse)?,

@@ -140,7 +140,7 @@ fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl Int
             </Show>
             <td class="num" data-testid=t("usage")>{move || format::gb(current.with(|u| u.usage_bytes))}</td>
             <td data-testid=t("reason")>
-                {move || current.with(|u| if u.enabled { None } else { u.disabled_reason.clone() })}
+                {move || current.with(|u| if u.enabled { None } else { u.disabled_reason.map(|r| r.as_str()) })}
             </td>
             <td class="actions">
                 <Show

@@ -15,8 +15,9 @@
 
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::{stats_cursor, user};
-use crate::services::{settings, users::REASON_QUOTA};
+use crate::services::settings;
 use crate::{util, Result};
+use rules::DisableReason;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -98,7 +99,10 @@ enum Subject {
     Outbound,
 }
 
-/// Splits a counter name into (kind, subject): `user>>>7>>>traffic>>>uplink`.
+/// The `(kind, subject)` of a traffic counter's name, `{kind}>>>{subject}>>>traffic>>>{uplink|downlink}`
+/// (`user>>>7>>>traffic>>>uplink` gives `("user", "7")`); `None` for a name of any other shape
+/// (another counter, a part missing or one too many). Neither part is checked here: [`accept`]
+/// decides whether the kind and subject are known and allowed.
 fn parse(name: &str) -> Option<(&str, &str)> {
     let mut parts = name.split(">>>");
     let kind = parts.next()?;
@@ -302,7 +306,10 @@ pub async fn apply(
         for u in &over {
             user::Entity::update_many()
                 .col_expr(user::Column::Enabled, Expr::value(false))
-                .col_expr(user::Column::DisabledReason, Expr::value(REASON_QUOTA))
+                .col_expr(
+                    user::Column::DisabledReason,
+                    Expr::value(DisableReason::Quota.as_str()),
+                )
                 .col_expr(user::Column::UpdatedAt, Expr::value(now))
                 .filter(user::Column::Id.eq(u.id))
                 .exec(&txn)

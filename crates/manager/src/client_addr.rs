@@ -44,12 +44,7 @@ impl std::fmt::Display for Cidr {
 }
 
 /// `ip` as IPv4 when it is an IPv4-mapped IPv6 address, so both spellings match the same range.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
+pub use rules::input::canonical_ip as canonical;
 
 impl Cidr {
     /// Whether `ip` is in the range.

@@ -14,7 +14,7 @@
 use crate::accounting::{self, Expected, LOCAL_NODE};
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::user;
-use crate::events::{Event, Events};
+use crate::events::{self, Event, Events, UserLive};
 use crate::node_client::{NodeClient, Route};
 use crate::services::{settings, Changes};
 use crate::writer::Snapshot;
@@ -347,11 +347,11 @@ impl Coordinator {
                 .all(&self.db)
                 .await?;
             for u in users {
-                self.events.send(Event::UserUsage {
+                self.events.send(Event::UserUsage(UserLive {
                     id: u.id,
                     usage_bytes: u.usage_bytes,
                     enabled: u.enabled,
-                });
+                }));
             }
         }
         if !applied.disabled.is_empty() {
@@ -398,7 +398,7 @@ impl Coordinator {
 
     async fn emit_node(&self, id: i64) -> Result<()> {
         if let Some(n) = node::Entity::find_by_id(id).one(&self.db).await? {
-            self.events.send(Event::node(&n));
+            self.events.send(events::node(&n));
         }
         Ok(())
     }

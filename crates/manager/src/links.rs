@@ -3,13 +3,13 @@
 
 use crate::entity::{node, settings, user};
 use base64::Engine as _;
+use rules::Mode;
 use serde::Serialize;
 
 /// One client link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Link {
-    /// `direct`, `relay`, `reverse` or `remote`.
-    pub mode: String,
+    pub mode: Mode,
     /// For remote links, the node it points at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<i64>,
@@ -51,13 +51,13 @@ pub fn sip002(method: &str, password: &str, host: &str, port: u16, tag: &str) ->
 pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> Vec<Link> {
     let mut out = Vec::new();
     for (mode, port) in [
-        ("direct", s.ss_direct_port),
-        ("relay", s.ss_relay_port),
-        ("reverse", s.ss_reverse_port),
+        (Mode::Direct, s.ss_direct_port),
+        (Mode::Relay, s.ss_relay_port),
+        (Mode::Reverse, s.ss_reverse_port),
     ] {
         if let Ok(port @ 1..) = u16::try_from(port) {
             out.push(Link {
-                mode: mode.to_owned(),
+                mode,
                 node_id: None,
                 url: sip002(
                     &u.method,
@@ -72,7 +72,7 @@ pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> 
     if let Ok(port @ 1..) = u16::try_from(s.ss_remote_port) {
         for n in nodes {
             out.push(Link {
-                mode: "remote".to_owned(),
+                mode: Mode::Remote,
                 node_id: Some(n.id),
                 url: sip002(
                     &u.method,

@@ -118,7 +118,7 @@ async fn users_crud_and_validation() {
         .await
         .expect("disable");
     assert!(!off.enabled);
-    assert_eq!(off.disabled_reason.as_deref(), Some("manual"));
+    assert_eq!(off.disabled_reason, Some(rules::DisableReason::Manual));
     let on = users
         .update(
             alice.id,
@@ -425,7 +425,7 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
     let after = s.users.get(u.id).await.expect("get");
     assert_eq!(after.usage_bytes, 10_200);
     assert!(!after.enabled);
-    assert_eq!(after.disabled_reason.as_deref(), Some("quota"));
+    assert_eq!(after.disabled_reason, Some(rules::DisableReason::Quota));
 
     // Counters of a deleted user are ignored, not an error.
     accounting::apply(

@@ -1,5 +1,6 @@
 //! A proxy user. `id` is the `email` in generated configs and names the user's counters.
 
+use rules::DisableReason;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -14,8 +15,8 @@ pub struct Model {
     pub password: String,
     pub method: String,
     pub enabled: bool,
-    /// Why the user is disabled: `manual` or `quota`.
-    pub disabled_reason: Option<String>,
+    /// Why the user is disabled (stored as `manual` or `quota`).
+    pub disabled_reason: Option<DisableReason>,
     /// 0 means unlimited.
     pub quota_bytes: i64,
     pub usage_bytes: i64,

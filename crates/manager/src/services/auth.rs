@@ -25,7 +25,6 @@ use tokio::sync::Semaphore;
 
 /// How long a panel session lasts.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-pub const MIN_PASSWORD_LEN: usize = 12;
 
 /// A signed-in administrator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,24 +114,11 @@ impl Hasher {
     }
 }
 
-fn check_credentials(username: &str, password: &str) -> Result<()> {
-    let name_ok = (1..=64).contains(&username.chars().count())
-        && username
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
-    if !name_ok {
-        return Err(ServiceError::invalid(
-            "username",
-            "must be 1–64 letters, digits or _ - . @",
-        ));
-    }
-    if password.chars().count() < MIN_PASSWORD_LEN || password.len() > 1024 {
-        return Err(ServiceError::invalid(
-            "password",
-            format!("must be at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
-    Ok(())
+/// The administrator's name, trimmed, when it and the password pass the shared rules.
+fn check_credentials(username: &str, password: &str) -> Result<String> {
+    let username = rules::input::admin_name(username)?;
+    rules::input::password(password)?;
+    Ok(username)
 }
 
 impl AuthService {
@@ -234,10 +220,9 @@ impl AuthService {
 
     /// Creates an administrator (CLI `admin create`, or setup).
     pub async fn create_admin(&self, username: &str, password: &str) -> Result<Admin> {
-        let username = username.trim();
-        check_credentials(username, password)?;
+        let username = check_credentials(username, password)?;
         let row = admin::ActiveModel {
-            username: Set(username.to_owned()),
+            username: Set(username),
             password_hash: Set(self.hasher.hash(password).await?),
             created_at: Set(util::now_ms()),
             ..Default::default()
@@ -253,9 +238,9 @@ impl AuthService {
 
     /// Sets a new password and ends the admin's sessions (CLI `admin reset-password`).
     pub async fn reset_password(&self, username: &str, password: &str) -> Result<()> {
-        check_credentials(username.trim(), password)?;
+        let username = check_credentials(username, password)?;
         let row = admin::Entity::find()
-            .filter(admin::Column::Username.eq(username.trim()))
+            .filter(admin::Column::Username.eq(&username))
             .one(&self.ctx.db)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("administrator {username}")))?;

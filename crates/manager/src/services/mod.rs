@@ -4,7 +4,6 @@
 
 pub mod api_tokens;
 pub mod auth;
-pub mod host;
 pub mod login_limit;
 pub mod nodes;
 pub mod settings;
@@ -35,6 +34,15 @@ pub(crate) struct Ctx {
     pub db: DatabaseConnection,
     pub events: Events,
     pub changes: Changes,
+}
+
+impl From<rules::Invalid> for crate::ServiceError {
+    fn from(e: rules::Invalid) -> Self {
+        crate::ServiceError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 /// Maps a unique-constraint violation to a field conflict; other DB errors pass through.

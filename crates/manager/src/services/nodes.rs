@@ -1,13 +1,14 @@
 //! Nodes: registration (with an optional connection check), edits, deletion, internal key
 //! rotation. Health fields are written by the coordinator, not here.
 
-use super::{host, settings, unique_violation, Ctx};
+use super::{settings, unique_violation, Ctx};
 use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
 use crate::entity::stats_cursor;
 use crate::events::Event;
 use crate::node_client::{ClientError, NodeClient};
 use crate::{util, Result, ServiceError};
 use rand::Rng;
+use rules::input;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
@@ -42,26 +43,6 @@ pub struct NodePatch {
     pub http_token: Option<String>,
 }
 
-fn check_port(port: u16) -> Result<()> {
-    if port == 0 {
-        return Err(ServiceError::invalid(
-            "http_port",
-            "must be between 1 and 65535",
-        ));
-    }
-    Ok(())
-}
-
-fn check_token(token: &str) -> Result<()> {
-    if !(16..=256).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ServiceError::invalid(
-            "http_token",
-            "must be 16–256 printable characters without spaces",
-        ));
-    }
-    Ok(())
-}
-
 /// A port of the internal range that is not in `taken` and passes `usable`, scanning from a random
 /// start so nodes spread over the range.
 fn pick_port(taken: &[i32], usable: impl Fn(u16) -> bool) -> i32 {
@@ -88,7 +69,7 @@ fn check_error(e: ClientError) -> ServiceError {
 /// Whether another node already has this (normalised) host and port.
 fn taken_by(others: &[Node], host: &str, port: u16) -> Result<()> {
     let clash = others.iter().any(|n| {
-        n.http_port == i32::from(port) && host::normalize("host", &n.host).is_ok_and(|h| h == host)
+        n.http_port == i32::from(port) && input::host("host", &n.host).is_ok_and(|h| h == host)
     });
     if clash {
         return Err(ServiceError::conflict(
@@ -140,8 +121,8 @@ impl NodeService {
     /// Asks the node for `/v1/info` with the token: the connection check before adding a node.
     /// The outcome is one short message of Arch's own; nothing the address answered is echoed.
     pub async fn check(&self, host: &str, http_port: u16, token: &str) -> Result<NodeInfo> {
-        let host = host::normalize("host", host)?;
-        check_port(http_port)?;
+        let host = input::host("host", host)?;
+        input::port("http_port", http_port, false)?;
         match self
             .client
             .info(&node::node_base_url(&host, http_port), token)
@@ -153,14 +134,11 @@ impl NodeService {
     }
 
     pub async fn create(&self, new: NewNode) -> Result<Node> {
-        let host = host::normalize("host", &new.host)?;
-        settings::check_host("host", &host)?;
-        check_port(new.http_port)?;
-        let token = match new.http_token.map(|t| t.trim().to_owned()) {
-            Some(t) if !t.is_empty() => {
-                check_token(&t)?;
-                t
-            }
+        let host = input::host("host", &new.host)?;
+        input::port("http_port", new.http_port, false)?;
+        // Absent or empty: generate one.
+        let token = match new.http_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => input::node_token(t)?,
             _ => util::random_hex(32),
         };
         let txn = crate::db::write_txn(&self.ctx.db).await?;
@@ -206,14 +184,16 @@ impl NodeService {
         let new_host = patch
             .host
             .as_deref()
-            .map(|h| host::normalize("host", h))
+            .map(|h| input::host("host", h))
             .transpose()?;
         if let Some(p) = patch.http_port {
-            check_port(p)?;
+            input::port("http_port", p, false)?;
         }
-        if let Some(t) = &patch.http_token {
-            check_token(t.trim())?;
-        }
+        let new_token = patch
+            .http_token
+            .as_deref()
+            .map(input::node_token)
+            .transpose()?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
@@ -228,7 +208,7 @@ impl NodeService {
             .unwrap_or(u16::try_from(current.http_port).unwrap_or(0));
         let host_after = match &new_host {
             Some(h) => h.clone(),
-            None => host::normalize("host", &current.host).unwrap_or_else(|_| current.host.clone()),
+            None => input::host("host", &current.host).unwrap_or_else(|_| current.host.clone()),
         };
         taken_by(&others, &host_after, port)?;
         let mut am = current.clone().into_active_model();
@@ -238,8 +218,8 @@ impl NodeService {
         if let Some(p) = patch.http_port {
             am.http_port = Set(p.into());
         }
-        if let Some(t) = patch.http_token {
-            am.http_token = Set(t.trim().to_owned());
+        if let Some(t) = new_token {
+            am.http_token = Set(t);
         }
         if !am.is_changed() {
             return Ok(current);
@@ -255,7 +235,7 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node updated");
-        self.ctx.events.send(Event::node(&row));
+        self.ctx.events.send(crate::events::node(&row));
         self.changed();
         Ok(row)
     }
@@ -326,9 +306,8 @@ mod tests {
     }
 
     #[test]
-    fn tokens() {
-        assert!(check_token("short").is_err());
-        assert!(check_token("with space in the token").is_err());
-        assert!(check_token(&util::random_hex(32)).is_ok());
+    fn generated_tokens_pass_the_token_rule() {
+        let token = util::random_hex(32);
+        assert_eq!(input::node_token(&token).as_ref(), Ok(&token));
     }
 }

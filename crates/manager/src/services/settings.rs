@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
+use rules::input;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
 
@@ -25,9 +26,6 @@ pub struct Settings {
     #[serde(default)]
     pub allowed_private_networks: Vec<String>,
 }
-
-/// Most entries of `allowed_private_networks`.
-pub const MAX_ALLOWED_NETWORKS: usize = 64;
 
 /// The stored allow-list as networks (entries that no longer parse are skipped).
 pub fn allowed_networks(m: &settings::Model) -> Vec<xray::cidr::Cidr> {
@@ -108,88 +106,23 @@ pub(crate) async fn touch(db: &impl ConnectionTrait) -> Result<()> {
     Ok(())
 }
 
-fn validate_host(host: &str) -> Result<()> {
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && (host.parse::<std::net::IpAddr>().is_ok()
-            || host.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            }));
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(
-            "host",
-            "must be a domain name or an IP address",
-        ))
-    }
-}
-
-/// Checks a host name or IP literal (shared with node validation).
-pub(crate) fn check_host(field: &str, host: &str) -> Result<()> {
-    validate_host(host)
-        .map_err(|_| ServiceError::invalid(field, "must be a domain name or an IP address"))
-}
-
-fn validate_proxy(url: &str) -> Result<()> {
-    if url.is_empty() {
-        return Ok(());
-    }
-    let rest = ["socks5://", "socks5h://", "http://", "https://"]
-        .iter()
-        .find_map(|s| url.strip_prefix(s))
-        .ok_or_else(|| {
-            ServiceError::invalid(
-                "proxy_url",
-                "must start with socks5://, socks5h://, http:// or https://",
-            )
-        })?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let hostport = authority.rsplit('@').next().unwrap_or_default();
-    let port_ok = hostport
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-    if !port_ok || reqwest::Proxy::all(url).is_err() {
+/// The proxy URL by the shared rule, and one the HTTP client can use.
+fn validate_proxy(url: &str) -> Result<String> {
+    let url = input::proxy_url(url)?;
+    if !url.is_empty() && reqwest::Proxy::all(&url).is_err() {
         return Err(ServiceError::invalid(
             "proxy_url",
-            "must be scheme://host:port",
+            "is not a proxy URL the manager can use",
         ));
     }
-    Ok(())
+    Ok(url)
 }
 
-/// Each entry parsed and written canonically (`10.1.0.0/16`), duplicates dropped, order kept.
-fn normalize_networks(entries: &[String]) -> Result<Vec<String>> {
-    let field = "allowed_private_networks";
-    if entries.len() > MAX_ALLOWED_NETWORKS {
-        return Err(ServiceError::invalid(
-            field,
-            format!("at most {MAX_ALLOWED_NETWORKS} networks"),
-        ));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for e in entries {
-        let net = xray::cidr::Cidr::parse(e.trim())
-            .map_err(|err| ServiceError::invalid(field, err.to_string()))?
-            .to_string();
-        if !out.contains(&net) {
-            out.push(net);
-        }
-    }
-    Ok(out)
-}
-
-fn validate(s: &Settings) -> Result<()> {
-    validate_host(&s.host)?;
-    validate_proxy(&s.proxy_url)?;
-    if !(s.traffic_ratio.is_finite() && s.traffic_ratio > 0.0 && s.traffic_ratio <= 1000.0) {
-        return Err(ServiceError::invalid(
-            "traffic_ratio",
-            "must be a number above 0 and at most 1000",
-        ));
-    }
+/// Checks the merged settings and writes host and proxy URL canonically.
+fn validate(s: &mut Settings) -> Result<()> {
+    s.host = input::host("host", &s.host)?;
+    s.proxy_url = validate_proxy(&s.proxy_url)?;
+    input::traffic_ratio(s.traffic_ratio)?;
     let ports = [
         ("ss_direct_port", s.ss_direct_port),
         ("ss_relay_port", s.ss_relay_port),
@@ -224,10 +157,10 @@ impl SettingsService {
         let row = load(&txn).await?;
         let mut s = Settings::from(&row);
         if let Some(v) = patch.host {
-            s.host = v.trim().to_owned();
+            s.host = v;
         }
         if let Some(v) = patch.proxy_url {
-            s.proxy_url = v.trim().to_owned();
+            s.proxy_url = v;
         }
         s.ss_direct_port = patch.ss_direct_port.unwrap_or(s.ss_direct_port);
         s.ss_relay_port = patch.ss_relay_port.unwrap_or(s.ss_relay_port);
@@ -235,9 +168,9 @@ impl SettingsService {
         s.ss_remote_port = patch.ss_remote_port.unwrap_or(s.ss_remote_port);
         s.traffic_ratio = patch.traffic_ratio.unwrap_or(s.traffic_ratio);
         if let Some(v) = patch.allowed_private_networks {
-            s.allowed_private_networks = normalize_networks(&v)?;
+            s.allowed_private_networks = input::networks(&v)?;
         }
-        validate(&s)?;
+        validate(&mut s)?;
         if s == Settings::from(&row) {
             return Ok(s);
         }
@@ -258,47 +191,5 @@ impl SettingsService {
         self.ctx.events.send(Event::SettingsChanged);
         self.ctx.changes.notify();
         Ok(s)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxy_urls() {
-        assert!(validate_proxy("").is_ok());
-        assert!(validate_proxy("socks5://127.0.0.1:1080").is_ok());
-        assert!(validate_proxy("http://user:pw@proxy.example:3128").is_ok());
-        assert!(validate_proxy("ftp://x:1").is_err());
-        assert!(validate_proxy("socks5://127.0.0.1").is_err());
-        assert!(validate_proxy("socks5://:80").is_err());
-    }
-
-    #[test]
-    fn allowed_networks_are_canonical_and_checked() {
-        let got = normalize_networks(&[" 10.1.0.0/16".into(), "::1".into(), "10.1.0.0/16".into()]);
-        assert_eq!(got.ok(), Some(vec!["10.1.0.0/16".into(), "::1/128".into()]));
-        for bad in ["10.1.0.1/16", "example.com", "10.0.0.0/40", ""] {
-            let err = normalize_networks(&[bad.into()]).expect_err(bad);
-            assert!(
-                matches!(err, ServiceError::Invalid { ref field, .. } if field == "allowed_private_networks"),
-                "{bad}: {err:?}"
-            );
-        }
-        let many: Vec<String> = (0..=MAX_ALLOWED_NETWORKS)
-            .map(|i| format!("10.0.{i}.0/24"))
-            .collect();
-        assert!(normalize_networks(&many).is_err());
-    }
-
-    #[test]
-    fn hosts() {
-        assert!(validate_host("203.0.113.7").is_ok());
-        assert!(validate_host("::1").is_ok());
-        assert!(validate_host("panel.example.org").is_ok());
-        assert!(validate_host("").is_err());
-        assert!(validate_host("bad host").is_err());
-        assert!(validate_host("a..b").is_err());
     }
 }

@@ -5,14 +5,11 @@ use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
+use rules::{input, DisableReason};
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
 use serde::Deserialize;
 
 pub use user::Model as User;
-
-/// Why a user is disabled.
-pub const REASON_MANUAL: &str = "manual";
-pub const REASON_QUOTA: &str = "quota";
 
 /// The method users' links use.
 pub const USER_METHOD: xray::Method = xray::Method::Chacha20IetfPoly1305;
@@ -42,31 +39,6 @@ pub struct UserPatch {
     pub enabled: Option<bool>,
 }
 
-fn check_name(name: &str) -> Result<()> {
-    let ok = (1..=64).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(
-            "name",
-            "must be 1–64 letters, digits or _ - . @",
-        ))
-    }
-}
-
-fn check_quota(q: i64) -> Result<()> {
-    if q < 0 {
-        return Err(ServiceError::invalid(
-            "quota_bytes",
-            "must be 0 (unlimited) or more",
-        ));
-    }
-    Ok(())
-}
-
 /// Manages users.
 #[derive(Clone)]
 pub struct UserService {
@@ -89,9 +61,8 @@ impl UserService {
     }
 
     pub async fn create(&self, new: NewUser) -> Result<User> {
-        let name = new.name.trim().to_owned();
-        check_name(&name)?;
-        check_quota(new.quota_bytes)?;
+        let name = input::user_name(&new.name)?;
+        input::quota_bytes(new.quota_bytes)?;
         let now = util::now_ms();
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = user::ActiveModel {
@@ -99,7 +70,7 @@ impl UserService {
             password: Set(util::random_key(16)),
             method: Set(USER_METHOD.as_str().to_owned()),
             enabled: Set(new.enabled),
-            disabled_reason: Set((!new.enabled).then(|| REASON_MANUAL.to_owned())),
+            disabled_reason: Set((!new.enabled).then_some(DisableReason::Manual)),
             quota_bytes: Set(new.quota_bytes),
             usage_bytes: Set(0),
             created_at: Set(now),
@@ -117,11 +88,9 @@ impl UserService {
     }
 
     pub async fn update(&self, id: i64, patch: UserPatch) -> Result<User> {
-        if let Some(name) = &patch.name {
-            check_name(name.trim())?;
-        }
+        let name = patch.name.as_deref().map(input::user_name).transpose()?;
         if let Some(q) = patch.quota_bytes {
-            check_quota(q)?;
+            input::quota_bytes(q)?;
         }
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = UserEntity::find_by_id(id)
@@ -129,8 +98,8 @@ impl UserService {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))?;
         let mut am = current.clone().into_active_model();
-        if let Some(name) = patch.name {
-            am.name = Set(name.trim().to_owned());
+        if let Some(name) = name {
+            am.name = Set(name);
         }
         if let Some(q) = patch.quota_bytes {
             am.quota_bytes = Set(q);
@@ -142,7 +111,7 @@ impl UserService {
             }
             Some(false) if current.enabled => {
                 am.enabled = Set(false);
-                am.disabled_reason = Set(Some(REASON_MANUAL.to_owned()));
+                am.disabled_reason = Set(Some(DisableReason::Manual));
             }
             _ => {}
         }

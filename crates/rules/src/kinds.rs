@@ -1,0 +1,103 @@
+//! The small vocabularies Arch stores and sends as lowercase strings: the four modes and why a
+//! user is disabled. The serde form (REST JSON, links) and the database value (with the `sea-orm`
+//! feature) are the same string, [`Mode::as_str`] / [`DisableReason::as_str`].
+
+#[cfg(feature = "sea-orm")]
+use sea_orm::sea_query::StringLen;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a user's traffic reaches the internet (names as in the spec; one port setting each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The manager's own data plane sends it out (`ss_direct_port`).
+    Direct,
+    /// The manager forwards it to a healthy node (`ss_relay_port`).
+    Relay,
+    /// The manager hands it to a node through the node's reverse tunnel (`ss_reverse_port`).
+    Reverse,
+    /// The user connects to a node directly (`ss_remote_port`).
+    Remote,
+}
+
+impl Mode {
+    /// Every mode, in the order the panel and the links list them.
+    pub const ALL: [Mode; 4] = [Mode::Direct, Mode::Relay, Mode::Reverse, Mode::Remote];
+
+    /// The wire name, which is also the tag of the mode's user inbound.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Relay => "relay",
+            Mode::Reverse => "reverse",
+            Mode::Remote => "remote",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a user is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DisableReason {
+    /// An administrator disabled the user.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "manual"))]
+    Manual,
+    /// The user's usage reached the quota.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "quota"))]
+    Quota,
+}
+
+impl DisableReason {
+    /// Every reason.
+    pub const ALL: [DisableReason; 2] = [DisableReason::Manual, DisableReason::Quota];
+
+    /// The wire and database value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisableReason::Manual => "manual",
+            DisableReason::Quota => "quota",
+        }
+    }
+}
+
+impl fmt::Display for DisableReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_the_serde_form() {
+        let modes: Vec<String> = Mode::ALL.iter().map(|m| m.to_string()).collect();
+        assert_eq!(modes, ["direct", "relay", "reverse", "remote"]);
+        for m in Mode::ALL {
+            let json = serde_json::to_string(&m).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<Mode>(&json).ok(), Some(m));
+        }
+        let reasons: Vec<&str> = DisableReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(reasons, ["manual", "quota"]);
+        for r in DisableReason::ALL {
+            let json = serde_json::to_string(&r).expect("serialize");
+            assert_eq!(json, format!("\"{r}\""));
+            assert_eq!(serde_json::from_str::<DisableReason>(&json).ok(), Some(r));
+        }
+        assert!(serde_json::from_str::<Mode>("\"Direct\"").is_err());
+    }
+}
