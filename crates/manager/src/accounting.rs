@@ -99,10 +99,11 @@ enum Subject {
     Outbound,
 }
 
-/// The `(kind, subject)` of a traffic counter's name, `{kind}>>>{subject}>>>traffic>>>{uplink|downlink}`
-/// (`user>>>7>>>traffic>>>uplink` gives `("user", "7")`); `None` for a name of any other shape
-/// (another counter, a part missing or one too many). Neither part is checked here: [`accept`]
-/// decides whether the kind and subject are known and allowed.
+/// The `(kind, subject)` of a traffic counter's name,
+/// `{kind}>>>{subject}>>>traffic>>>{uplink|downlink}` (`user>>>7>>>traffic>>>uplink` gives
+/// `("user", "7")`); `None` for a name of any other shape (another counter, a part missing or
+/// one too many). Neither part is checked here: [`accept`] decides whether the kind and subject
+/// are known and allowed.
 fn parse(name: &str) -> Option<(&str, &str)> {
     let mut parts = name.split(">>>");
     let kind = parts.next()?;
