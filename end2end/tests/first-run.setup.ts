@@ -20,7 +20,7 @@ test('first-run setup creates the administrator and signs in', async ({ page }) 
   await page.getByLabel('Password', { exact: true }).fill('too short');
   await page.getByLabel('Confirm password').fill('too short');
   await page.getByRole('button', { name: 'Create administrator' }).click();
-  await expect(page.locator('#setup-password-error')).toHaveText('Use at least 12 characters.');
+  await expect(page.locator('#setup-password-error')).toHaveText('Must be at least 12 characters.');
 
   await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
   await page.getByLabel('Confirm password').fill(ADMIN.password + '!');

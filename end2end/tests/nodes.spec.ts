@@ -11,7 +11,7 @@ test('add a node and follow its status live', async ({ page }) => {
 
   // Client-side validation.
   await page.getByTestId('add-node').click();
-  await expect(page.locator('#node-host-error')).toHaveText('Enter a host name or IP address.');
+  await expect(page.locator('#node-host-error')).toHaveText('Must be a domain name or an IP address.');
 
   // Wrong token: the check fails beside the token field and offers "add anyway".
   await page.getByLabel('Host').fill('127.0.0.1');
@@ -53,11 +53,11 @@ test('add a node and follow its status live', async ({ page }) => {
   await page.getByTestId(`${other}-edit`).click();
   await page.locator(`#${other}-port-input`).fill('0');
   await page.getByTestId(`${other}-save`).click();
-  await expect(page.locator(`#${other}-port-input-error`)).toHaveText('Enter a port number from 1 to 65535.');
+  await expect(page.locator(`#${other}-port-input-error`)).toHaveText('Must be between 1 and 65535.');
   await page.locator(`#${other}-port-input`).fill('10');
   await page.locator(`#${other}-token-input`).fill('short');
   await page.getByTestId(`${other}-save`).click();
-  await expect(page.locator(`#${other}-token-input-error`)).toContainText('16 to 256 printable characters');
+  await expect(page.locator(`#${other}-token-input-error`)).toContainText('16–256 printable characters');
   await page.locator(`#${other}-token-input`).fill('');
   await page.getByTestId(`${other}-save`).click();
   await expect(page.getByTestId(`${other}-address`)).toHaveText('127.0.0.1:10');

@@ -7,12 +7,12 @@ test('settings are validated and saved', async ({ page }) => {
 
   await page.getByLabel('Fallback proxy URL').fill('ftp://proxy:21');
   await save.click();
-  await expect(page.locator('#settings-proxy-error')).toHaveText('Use a socks5:// or http:// URL, or leave it empty.');
+  await expect(page.locator('#settings-proxy-error')).toHaveText('Must start with socks5://, socks5h://, http:// or https://.');
 
   await page.getByLabel('Fallback proxy URL').fill('socks5://127.0.0.1:1080');
   await page.getByLabel('Relay port').fill('70000');
   await save.click();
-  await expect(page.locator('#settings-relay-error')).toHaveText('Enter a port number from 0 to 65535.');
+  await expect(page.locator('#settings-relay-error')).toHaveText('Must be between 0 and 65535.');
   await expect(page.locator('#settings-proxy-error')).toBeEmpty();
 
   await page.getByLabel('Public host').fill('proxy.example.com');

@@ -8,11 +8,11 @@ test('create, edit and delete a user', async ({ page }) => {
 
   // Client-side validation.
   await create.click();
-  await expect(page.locator('#new-user-name-error')).toHaveText('Enter a name.');
+  await expect(page.locator('#new-user-name-error')).toHaveText('Must not be empty.');
   await page.locator('#new-user-name').fill('alice');
   await page.locator('#new-user-quota').fill('-1');
   await create.click();
-  await expect(page.locator('#new-user-quota-error')).toHaveText('The quota cannot be negative.');
+  await expect(page.locator('#new-user-quota-error')).toHaveText('Must be 0 (unlimited) or more.');
   await expect(page.locator('#new-user-name-error')).toBeEmpty();
 
   // Create.
@@ -35,7 +35,7 @@ test('create, edit and delete a user', async ({ page }) => {
   await page.getByTestId(`user-${id}-edit`).click();
   await page.locator(`#user-${id}-quota-input`).fill('abc');
   await page.getByTestId(`user-${id}-save`).click();
-  await expect(page.locator(`#user-${id}-quota-input-error`)).toHaveText('Enter a number of GB, e.g. 10 or 2.5.');
+  await expect(page.locator(`#user-${id}-quota-input-error`)).toHaveText('Must be a number of GB, e.g. 10 or 2.5.');
   await page.locator(`#user-${id}-quota-input`).fill('0');
   await page.locator(`#user-${id}-enabled-input`).uncheck();
   await page.getByTestId(`user-${id}-save`).click();
