@@ -2,9 +2,15 @@
 # Starts a throwaway PostgreSQL (Debian's postgresql package) on 127.0.0.1:${ARCH_PG_PORT:-55432}
 # with trust auth, in target/pg, for the service-layer tests. Idempotent: an already running
 # instance is reused. Prints the admin URL to use as ARCH_TEST_DATABASE_URL.
-# Usage: scripts/postgres.sh start|stop
+# Usage: scripts/postgres.sh [start|stop]   (no argument: start; anything else: usage, exit 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage() { echo "usage: scripts/postgres.sh [start|stop]" >&2; exit 2; }
+case "${1:-start}" in
+  start|stop) [ $# -le 1 ] || usage ;;
+  -h|--help) echo "usage: scripts/postgres.sh [start|stop]"; exit 0 ;;
+  *) echo "postgres.sh: unknown subcommand '$1'" >&2; usage ;;
+esac
 port=${ARCH_PG_PORT:-55432}
 dir=$PWD/target/pg
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
