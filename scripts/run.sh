@@ -2,7 +2,9 @@
 # The run command: installs what is missing, builds, and starts arch-manager (SQLite in
 # ./data/manager) with one local arch-node (./data/node) registered to it. On first start the
 # manager prints the one-time setup URL for the first administrator; open it in a browser.
-# Ctrl-C stops both gracefully (counters flushed). Environment:
+# Ctrl-C stops both gracefully (counters flushed). If either process does not come up or dies,
+# the script says which, shows the last lines of its log, stops the other and exits 1.
+# Environment:
 #   ARCH_LISTEN (default 127.0.0.1:8080)   panel + REST API
 #   ARCH_RUN_NODE_PORT (default 8081)      node API
 #   ARCH_RUN_DIR (default ./data)          state of both processes
@@ -23,32 +25,74 @@ if [ ! -s "$data/admin-token" ]; then
 fi
 admin_token=$(cat "$data/admin-token")
 
-pids=()
+# Each process's output goes to the terminal (the manager prints the one-time setup URL there)
+# and to $data/logs/<name>.log, whose last lines are shown if the process dies.
+mkdir -p "$data/logs"
+pids=() names=() logs=()
+launch() { # name command…
+  local name=$1 log="$data/logs/$1.log"
+  shift
+  : >"$log"
+  "$@" > >(tee -a "$log") 2> >(tee -a "$log" >&2) &
+  pids+=($!) names+=("$name") logs+=("$log")
+}
 stop() {
   trap - INT TERM EXIT
   [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+trap stop EXIT
+trap 'stop; exit 0' INT TERM
+# Stops everything and exits 1 after showing the last lines of process $1's log.
+fail() {
+  echo "run: $2; last lines of ${logs[$1]}:" >&2
+  tail -n 20 "${logs[$1]}" >&2
+  exit 1
+}
+# Exits (through fail) if either process has ended.
+check_alive() {
+  local i rc
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      rc=0
+      wait "${pids[$i]}" || rc=$?
+      fail "$i" "${names[$i]} exited (status $rc)"
+    fi
+  done
+}
 
-target/release/arch-node serve --listen "127.0.0.1:$node_port" --data-dir "$data/node" &
-pids+=($!)
-target/release/arch-manager serve --listen "$listen" --data-dir "$data/manager" \
-  --admin-token-file "$data/admin-token" --site-root target/site &
-pids+=($!)
+launch arch-node target/release/arch-node serve --listen "127.0.0.1:$node_port" --data-dir "$data/node"
+launch arch-manager target/release/arch-manager serve --listen "$listen" --data-dir "$data/manager" \
+  --admin-token-file "$data/admin-token" --site-root target/site
 
 base="http://$listen"
-for _ in $(seq 1 100); do
-  curl -sf "$base/healthz" >/dev/null && [ -s "$data/node/token" ] && break
+node_up() {
+  [ -s "$data/node/token" ] && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$node_port" 2>/dev/null
+}
+manager_up() { curl -sf --max-time 2 "$base/healthz" >/dev/null; }
+deadline=$((SECONDS + 30))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  check_alive
+  node_up && manager_up && break
   sleep 0.2
 done
-api() { curl -sf -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' "$@"; }
-if [ "$(api "$base/v1/nodes")" = "[]" ]; then
-  api -X POST "$base/v1/nodes" \
-    -d "{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node/token")\"}" >/dev/null
-  api -X PUT "$base/v1/settings" \
-    -d '{"host":"127.0.0.1","ss_direct_port":8001,"ss_relay_port":8002,"ss_reverse_port":8003,"ss_remote_port":8004}' >/dev/null
+check_alive
+node_up || fail 0 "arch-node did not come up within 30 s (no token in $data/node or nothing listening on 127.0.0.1:$node_port); the local node is not registered"
+manager_up || fail 1 "arch-manager did not come up within 30 s (no answer from $base/healthz); the local node is not registered"
+
+api() { curl -sS --fail-with-body -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' "$@"; }
+nodes=$(api "$base/v1/nodes") || fail 1 "arch-manager refused to list nodes (GET $base/v1/nodes: $nodes)"
+if [ "$nodes" = "[]" ]; then
+  body="{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node/token")\"}"
+  out=$(api -X POST "$base/v1/nodes" -d "$body") ||
+    fail 1 "registering the local node failed (POST $base/v1/nodes: $out)"
+  out=$(api -X PUT "$base/v1/settings" \
+    -d '{"host":"127.0.0.1","ss_direct_port":8001,"ss_relay_port":8002,"ss_reverse_port":8003,"ss_remote_port":8004}') ||
+    fail 1 "enabling the four modes failed (PUT $base/v1/settings: $out)"
   echo "run: registered the local node (127.0.0.1:$node_port) and enabled the four modes on ports 8001-8004"
 fi
-echo "run: panel at $base  (REST API token in $data/admin-token; Ctrl-C stops)"
-wait
+echo "run: panel at $base  (REST API token in $data/admin-token; logs in $data/logs; Ctrl-C stops)"
+while true; do
+  check_alive
+  sleep 1
+done
