@@ -10,7 +10,8 @@
 //! * Handshake latency: sequential connections with the crate's client (connect → first response
 //!   byte through an echo target) against ports with 1, 1 000 and 10 000 users, classic and SS-2022.
 //!
-//! Usage: `bench [--runs N] [--gib G] [--conns N] [--pin] [--skip-throughput] [--skip-handshake]`.
+//! Usage: `bench [--runs N] [--gib G] [--conns N] [--pin] [--skip-throughput] [--skip-handshake]`
+//! (`bench --help` describes each flag).
 //!
 //! `--pin` (needs 2+ CPUs and `taskset`): servers run on CPU 0, the bench itself and every client
 //! (sslocal, curl, the HTTP source) on CPU 1, so the servers' CPU time is measured on a core of
@@ -31,6 +32,39 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
+/// Data-plane benchmark: arch-node vs ssserver throughput and CPU, and handshake latency by user
+/// count (everything on 127.0.0.1; results as markdown tables on stdout).
+#[derive(clap::Parser, Debug)]
+#[command(name = "bench")]
+struct Args {
+    /// Throughput runs per server (interleaved).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// GiB downloaded per throughput run (fractions allowed, e.g. 0.25).
+    #[arg(long, default_value_t = 1.0, value_parser = positive_gib)]
+    gib: f64,
+    /// Sequential connections per handshake measurement.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    conns: u64,
+    /// Servers on CPU 0, the bench and every client on CPU 1 (needs 2+ CPUs and `taskset`).
+    #[arg(long)]
+    pin: bool,
+    /// Skip the throughput comparison.
+    #[arg(long)]
+    skip_throughput: bool,
+    /// Skip the handshake latency table.
+    #[arg(long)]
+    skip_handshake: bool,
+}
+
+/// A `--gib` value: a finite number above zero.
+fn positive_gib(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(g) if g.is_finite() && g > 0.0 => Ok(g),
+        _ => Err(format!("`{s}` is not a positive number of GiB")),
+    }
+}
+
 struct Opts {
     runs: usize,
     bytes: u64,
@@ -40,29 +74,17 @@ struct Opts {
     pin: bool,
 }
 
-fn opts() -> anyhow::Result<Opts> {
-    let mut o = Opts {
-        runs: 5,
-        bytes: 1 << 30,
-        conns: 1000,
-        throughput: true,
-        handshake: true,
-        pin: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || args.next().context("missing value");
-        match a.as_str() {
-            "--runs" => o.runs = val()?.parse()?,
-            "--gib" => o.bytes = (val()?.parse::<f64>()? * (1u64 << 30) as f64) as u64,
-            "--conns" => o.conns = val()?.parse()?,
-            "--skip-throughput" => o.throughput = false,
-            "--skip-handshake" => o.handshake = false,
-            "--pin" => o.pin = true,
-            other => bail!("unknown argument {other}"),
-        }
+/// The options from the command line; `--help`, `--version` and bad flags print and exit here.
+fn opts() -> Opts {
+    let a = <Args as clap::Parser>::parse();
+    Opts {
+        runs: usize::try_from(a.runs).unwrap_or(usize::MAX),
+        bytes: (a.gib * (1u64 << 30) as f64) as u64,
+        conns: usize::try_from(a.conns).unwrap_or(usize::MAX),
+        throughput: !a.skip_throughput,
+        handshake: !a.skip_handshake,
+        pin: a.pin,
     }
-    Ok(o)
 }
 
 fn find_bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -490,7 +512,7 @@ async fn handshake(o: &Opts, dir: &Path) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let o = opts()?;
+    let o = opts();
     if o.pin {
         // Every thread of this process (and the clients it starts) on CPU 1; servers on CPU 0.
         let ok = std::process::Command::new("taskset")
