@@ -30,22 +30,39 @@ pub fn init_tracing(program: &str, spec: &str) {
         .init();
 }
 
-/// Waits for SIGINT or SIGTERM, then cancels `cancel`.
-pub async fn shutdown_signal(cancel: CancellationToken) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT and SIGTERM handlers now, before returning, and gives a future that waits
+/// for either signal and then cancels `cancel`. A signal raised after this call is never missed,
+/// even if the future has not been polled yet. Call it within a Tokio runtime. A handler that
+/// cannot be installed is logged, and that signal is not waited for.
+pub fn shutdown_signal(
+    cancel: CancellationToken,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let install = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(signal = name, error = %e, "cannot install the signal handler");
+            None
         }
     };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown requested");
-    cancel.cancel();
+    let mut interrupt = install(SignalKind::interrupt(), "SIGINT");
+    let mut terminate = install(SignalKind::terminate(), "SIGTERM");
+    async fn received(s: Option<&mut Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    async move {
+        tokio::select! {
+            _ = received(interrupt.as_mut()) => {},
+            _ = received(terminate.as_mut()) => {},
+        }
+        tracing::info!("shutdown requested");
+        cancel.cancel();
+    }
 }
 
 /// The exit status of a command: success, or its error chain on stderr and failure.
@@ -75,9 +92,8 @@ mod tests {
     #[tokio::test]
     async fn sigterm_cancels_the_token() {
         let cancel = CancellationToken::new();
+        // The handler is installed when `shutdown_signal` returns, before the task first runs.
         let waiter = tokio::spawn(shutdown_signal(cancel.clone()));
-        // Let the handler install before the signal is raised.
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let pid = std::process::id().to_string();
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid])

@@ -143,7 +143,8 @@ async fn a_trickling_request_head_is_closed_after_the_header_timeout() {
     let s = TcpStream::connect(server.addr).await.expect("connect");
     let (mut rd, mut wr) = s.into_split();
     let started = Instant::now();
-    // Half a request line, then one byte of a header every 50 ms, never finishing the head.
+    // Half a request line, then one byte of a header every 50 ms, never finishing the head (the
+    // fixed pacing is the slow client under test, not a wait for a condition).
     let trickle = tokio::spawn(async move {
         if wr.write_all(b"GET / HT").await.is_err() {
             return;
