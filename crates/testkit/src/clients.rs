@@ -9,8 +9,13 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+/// The one rule for a missing client binary (`ss-local`, `ss-tunnel`, `sslocal`, `curl`): the
+/// test fails, saying how to install it. Only the explicit opt-out `ARCH_SKIP_INTEROP=1` (which
+/// CI never sets) turns it into a skip: then this returns `None` and the test returns early.
+pub const SKIP_INTEROP_VAR: &str = "ARCH_SKIP_INTEROP";
+
 /// Finds a client binary; `None` only when interop tests are explicitly skipped
-/// (`ARCH_SKIP_INTEROP=1`), otherwise a missing binary panics with how to install it.
+/// ([`SKIP_INTEROP_VAR`]`=1`), otherwise a missing binary panics with how to install it.
 pub fn client_bin(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
@@ -22,13 +27,13 @@ pub fn client_bin(name: &str) -> Option<PathBuf> {
     if let Some(found) = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file()) {
         return Some(found);
     }
-    if std::env::var("ARCH_SKIP_INTEROP").as_deref() == Ok("1") {
-        eprintln!("skipping: `{name}` not installed and ARCH_SKIP_INTEROP=1");
+    if std::env::var(SKIP_INTEROP_VAR).as_deref() == Ok("1") {
+        eprintln!("skipping: `{name}` not installed and {SKIP_INTEROP_VAR}=1");
         return None;
     }
     panic!(
-        "interop client `{name}` is not installed (apt-get install shadowsocks-libev for ss-local/ss-tunnel; \
-         scripts/setup.sh installs sslocal into ~/.cargo/bin). Set ARCH_SKIP_INTEROP=1 to skip."
+        "interop client `{name}` is not installed (apt-get install shadowsocks-libev for ss-local/ss-tunnel, \
+         curl for curl; scripts/setup.sh installs sslocal into ~/.cargo/bin). Set {SKIP_INTEROP_VAR}=1 to skip."
     );
 }
 
@@ -41,7 +46,8 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `bin args…` and waits (bounded) until it accepts TCP on 127.0.0.1:`wait_port`.
+/// Starts `bin args…` and, with `wait_port`, waits (bounded) until it accepts TCP on
+/// 127.0.0.1:`wait_port`; without, returns at once (the caller waits for its own sign).
 pub async fn spawn(bin: &PathBuf, args: &[String], wait_port: Option<u16>) -> Proc {
     let child = Command::new(bin)
         .args(args)
@@ -57,8 +63,6 @@ pub async fn spawn(bin: &PathBuf, args: &[String], wait_port: Option<u16>) -> Pr
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    } else {
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     Proc(child)
 }
@@ -120,16 +124,23 @@ pub async fn ss_tunnel_udp(
         format!("127.0.0.1:{target}"),
         "-U".to_owned(),
     ]);
-    // UDP only: nothing to connect to, so `spawn` waits a fixed moment; then wait (bounded)
-    // until the local UDP port is bound, without sending anything that would be counted.
+    // UDP only: nothing to connect to, so wait (bounded) until the local UDP port is bound,
+    // without sending anything that would be counted.
     let proc = spawn(&bin, &args, None).await;
-    for _ in 0..100 {
-        if udp_bound(local) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_udp_bound(local).await;
     Some((proc, local))
+}
+
+/// Waits (bounded: 5 s) until a UDP socket on this host is bound to `port`, e.g. a UDP-only
+/// client's local port; panics if none is.
+pub async fn wait_udp_bound(port: u16) {
+    for _ in 0..100 {
+        if udp_bound(port) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing bound UDP port {port} within 5 s");
 }
 
 /// Whether a UDP socket on this host is bound to `port` (from `/proc/net/udp` and `udp6`).
@@ -219,8 +230,11 @@ pub struct Fetch {
 }
 
 /// `curl --socks5-hostname` through 127.0.0.1:`socks` to `url`, bounded by `max_time` seconds.
+/// Tests reach this only after starting a SOCKS client, so a missing `curl` fails them (the
+/// opt-out already returned early when that client was missing).
 pub async fn curl(socks: u16, url: &str, max_time: u32) -> Fetch {
-    let out = Command::new("curl")
+    let bin = client_bin("curl").unwrap_or_else(|| PathBuf::from("curl"));
+    let out = Command::new(bin)
         .args([
             "-s",
             "-o",

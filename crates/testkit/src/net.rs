@@ -1,6 +1,7 @@
 //! Free ports, a counting HTTP server, a UDP echo server and a UDP echo client.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,11 +38,13 @@ pub struct Exchange {
 }
 
 /// An HTTP server on 127.0.0.1: `GET /N` answers N bytes; `GET /slow/N` answers N bytes at about
-/// 8 MB/s. Every exchange is logged with its exact byte counts.
+/// 8 MB/s. Every exchange is logged with its exact byte counts, and the body bytes written so far
+/// (also of answers still being sent) are counted in `sent`.
 pub struct Http {
     pub ip: IpAddr,
     pub port: u16,
     pub log: Arc<Mutex<Vec<Exchange>>>,
+    pub sent: Arc<AtomicU64>,
 }
 
 impl Http {
@@ -55,14 +58,25 @@ impl Http {
         let listener = TcpListener::bind((ip, 0)).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let log: Arc<Mutex<Vec<Exchange>>> = Arc::default();
-        let l2 = log.clone();
+        let sent: Arc<AtomicU64> = Arc::default();
+        let (l2, s2) = (log.clone(), sent.clone());
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
-                let log = l2.clone();
-                tokio::spawn(async move { serve_http(s, log).await });
+                let (log, sent) = (l2.clone(), s2.clone());
+                tokio::spawn(async move { serve_http(s, log, sent).await });
             }
         });
-        Http { ip, port, log }
+        Http {
+            ip,
+            port,
+            log,
+            sent,
+        }
+    }
+
+    /// Body bytes written to clients so far, answers in progress included.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -138,7 +152,7 @@ where
     port
 }
 
-async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
+async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>, sent: Arc<AtomicU64>) {
     let Some(req) = read_request_head(&mut s).await else {
         return;
     };
@@ -168,12 +182,35 @@ async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
         if s.write_all(&chunk[..k]).await.is_err() {
             break;
         }
+        sent.fetch_add(k as u64, Ordering::Relaxed);
         left -= k;
         if slow {
             tokio::time::sleep(Duration::from_millis(8)).await;
         }
     }
     let _ = s.shutdown().await;
+}
+
+/// The established IPv4 TCP connections whose local port is `port` (the server's side, accepted
+/// or still queued), and how many of them hold received bytes their owner has not read yet, from
+/// `/proc/net/tcp`. Tells a test when a server has read what its clients sent.
+pub fn tcp_server_side(port: u16) -> (usize, usize) {
+    let needle = format!(":{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let mut established = 0;
+    let mut unread = 0;
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local address, remote address, state (01 = established), tx_queue:rx_queue, …
+        if f.len() > 4 && f[1].ends_with(&needle) && f[3] == "01" {
+            established += 1;
+            let rx = f[4].split(':').nth(1).unwrap_or("0");
+            if u64::from_str_radix(rx, 16).unwrap_or(0) > 0 {
+                unread += 1;
+            }
+        }
+    }
+    (established, unread)
 }
 
 /// A UDP echo server on 127.0.0.1; returns its port.

@@ -26,10 +26,20 @@ async fn download_survives_adding_a_user_and_removed_user_is_cut() {
         return;
     };
 
-    // ~20 MB at ~8 MB/s: in flight for a couple of seconds.
+    // ~20 MB at ~8 MB/s: in flight for a couple of seconds. The apply comes once the first
+    // megabyte has reached alice through the engine, and before the last.
     let url = http.url("/slow/20000000");
     let download = tokio::spawn(async move { curl(alice, &url, 30).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let downlink = |who: &'static str| {
+        let e = &engine;
+        move || std::future::ready(user_traffic(e, who).1 >= 1_000_000)
+    };
+    wait_until(
+        "alice's download to pass 1 MB",
+        Duration::from_secs(10),
+        downlink("alice"),
+    )
+    .await;
     let three = [
         ("alice", "alice-pass-1"),
         ("bob", "bob-pass-2"),
@@ -37,6 +47,11 @@ async fn download_survives_adding_a_user_and_removed_user_is_cut() {
     ];
     let added = direct_config(vec![inbound("direct", port, Method::Aes256Gcm, "", &three)]);
     engine.apply(&added).await.expect("apply with carol");
+    let at_apply = user_traffic(&engine, "alice").1;
+    assert!(
+        at_apply < 20_000_000,
+        "the download ended before the apply ({at_apply} bytes)"
+    );
     let f = download.await.expect("join");
     assert_eq!(
         (f.code, f.bytes),
@@ -44,13 +59,22 @@ async fn download_survives_adding_a_user_and_removed_user_is_cut() {
         "the download survived the apply"
     );
 
-    // Bob's download is cut when bob is removed.
+    // Bob's download is cut when bob is removed: first it flows (1 MB through the engine)…
     let url = http.url("/slow/40000000");
     let download = tokio::spawn(async move {
         let f = curl(bob, &url, 30).await;
         (f, Instant::now())
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait_until(
+        "bob's download to pass 1 MB",
+        Duration::from_secs(10),
+        downlink("bob"),
+    )
+    .await;
+    assert!(
+        !download.is_finished(),
+        "bob's download ended before the apply"
+    );
     let only_alice = direct_config(vec![inbound(
         "direct",
         port,
@@ -60,9 +84,10 @@ async fn download_survives_adding_a_user_and_removed_user_is_cut() {
     )]);
     let applied_at = Instant::now();
     engine.apply(&only_alice).await.expect("apply without bob");
+    // …then it is cut within a second.
     let (f, ended) = download.await.expect("join");
     assert!(
-        f.bytes < 40_000_000,
+        f.code != 0 && f.bytes < 40_000_000,
         "bob's download must be cut, got {f:?}"
     );
     let took = ended.saturating_duration_since(applied_at);

@@ -214,7 +214,14 @@ async fn probes_are_rate_limited_per_ip_but_a_returning_client_gets_in() {
         s.write_all(&[i.wrapping_mul(37); 64]).await.expect("write");
         junk.push(s);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Each probe counts as a failure once the engine has read its first 50 bytes (it then
+    // reads the rest and ignores it): wait until none holds unread bytes.
+    wait_until(
+        "the engine to read the 25 probes",
+        std::time::Duration::from_secs(5),
+        || std::future::ready(matches!(tcp_server_side(port), (n, 0) if n >= 25)),
+    )
+    .await;
     // Bob was never seen from this IP: no scan for him now.
     let f = curl(bob, &http.url("/100"), 3).await;
     assert_ne!(f.code, 0, "an IP over budget gets no key scan");
@@ -222,7 +229,8 @@ async fn probes_are_rate_limited_per_ip_but_a_returning_client_gets_in() {
     let f = curl(alice, &http.url("/100"), 10).await;
     assert_eq!((f.code, f.bytes), (0, 100));
     drop(junk);
-    // The budget refills (2 per second).
+    // The budget refills (2 per second): this wait is the refill under test, on the limiter's
+    // own clock; no event marks it.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let f = curl(bob, &http.url("/100"), 10).await;
     assert_eq!((f.code, f.bytes), (0, 100));

@@ -143,8 +143,12 @@ async fn portal_and_bridge_carry_parallel_streams_and_reconnect() {
     else {
         return;
     };
-    // ss-tunnel gives no sign of being ready: echo one datagram first (bounded), let its
-    // counters land, then measure from there.
+    // The tunnel's UDP path may need a moment: echo one 10-byte datagram (retried, bounded),
+    // wait until its reply is counted at both ends (replies are counted right after they are
+    // sent, so the client can see one first), then measure from there.
+    let node_in = |dir: &str| format!("inbound>>>bridge>>>traffic>>>{dir}");
+    let bob_down = user_traffic(&manager, "bob").1;
+    let node_down = counter(&node, &node_in("downlink"));
     let mut ready = false;
     for _ in 0..20 {
         if echo_through(udp_port, 1, 10).await == 1 {
@@ -153,9 +157,16 @@ async fn portal_and_bridge_carry_parallel_streams_and_reconnect() {
         }
     }
     assert!(ready, "no UDP echo through the reverse tunnel");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(
+        "the first echo to be counted",
+        Duration::from_secs(2),
+        || async {
+            user_traffic(&manager, "bob").1 >= bob_down + 10
+                && counter(&node, &node_in("downlink")) >= node_down + 10
+        },
+    )
+    .await;
     let (bu0, bd0) = user_traffic(&manager, "bob");
-    let node_in = |dir: &str| format!("inbound>>>bridge>>>traffic>>>{dir}");
     let (nu0, nd0) = (
         counter(&node, &node_in("uplink")),
         counter(&node, &node_in("downlink")),

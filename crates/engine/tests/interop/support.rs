@@ -1,9 +1,12 @@
 //! Engine-specific helpers on top of the shared harness (`testkit`): configs and counters.
 
 use std::net::SocketAddr;
-pub use testkit::clients::{client_bin, curl, spawn, ss_local, ss_tunnel_udp, sslocal};
+pub use testkit::clients::{
+    client_bin, curl, spawn, ss_local, ss_tunnel_udp, sslocal, wait_udp_bound,
+};
 pub use testkit::configs::{direct_config, inbound, key};
-pub use testkit::net::{echo_through, free_port, udp_echo, Http};
+pub use testkit::net::{echo_through, free_port, tcp_server_side, udp_echo, Http};
+pub use testkit::procs::wait_until;
 pub use testkit::{init_logs, settle};
 
 /// `user_traffic`, once it has reached `want` (or after 2 s): UDP counters are bumped right

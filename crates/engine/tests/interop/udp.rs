@@ -64,6 +64,7 @@ async fn ss2022_eih_udp_echo_is_counted() {
     ]
     .map(String::from);
     let _tunnel = spawn(&bin, &args, None).await;
+    wait_udp_bound(local_port).await;
     assert_eq!(echo_through(local_port, 4, 300).await, 4);
     assert_eq!(
         settled_user_traffic(&engine, "eve", (1200, 1200)).await,
