@@ -172,10 +172,18 @@ async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
         return;
     };
 
-    // ~16 MB at ~8 MB/s: in flight while a push adds a user.
+    // ~16 MB at ~8 MB/s: in flight while a push adds a user. The push comes once the first
+    // megabyte has reached alice through the node, and before the last.
     let url = http.url("/slow/16000000");
     let download = tokio::spawn(async move { curl(alice, &url, 30).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let node = &node;
+    let flowing = |who: &'static str| move || async move { node.user(who).await.1 >= 1_000_000 };
+    wait_until(
+        "alice's download to pass 1 MB",
+        Duration::from_secs(10),
+        flowing("alice"),
+    )
+    .await;
     let three = [two[0], two[1], ("carol", "carol-pass-3")];
     node.push(&config(vec![inbound(
         "c",
@@ -185,6 +193,11 @@ async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
         &three,
     )]))
     .await;
+    let at_push = node.user("alice").await.1;
+    assert!(
+        at_push < 16_000_000,
+        "the download ended before the push ({at_push} bytes)"
+    );
     let f = download.await.expect("join");
     assert_eq!(
         (f.code, f.bytes),
@@ -192,13 +205,23 @@ async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
         "the download survived the push"
     );
 
-    // A push without bob cuts bob's download within a second.
+    // A push without bob cuts bob's download within a second: first it flows (1 MB through the
+    // node)…
     let url = http.url("/slow/40000000");
     let download = tokio::spawn(async move {
         let f = curl(bob, &url, 30).await;
         (f, Instant::now())
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait_until(
+        "bob's download to pass 1 MB",
+        Duration::from_secs(10),
+        flowing("bob"),
+    )
+    .await;
+    assert!(
+        !download.is_finished(),
+        "bob's download ended before the push"
+    );
     let pushed = Instant::now();
     node.push(&config(vec![inbound(
         "c",
@@ -208,9 +231,10 @@ async fn a_push_keeps_live_downloads_and_cuts_removed_users() {
         &two[..1],
     )]))
     .await;
+    // …then it is cut.
     let (f, ended) = download.await.expect("join");
     assert!(
-        f.bytes < 40_000_000,
+        f.code != 0 && f.bytes < 40_000_000,
         "bob's download must be cut, got {f:?}"
     );
     let took = ended.saturating_duration_since(pushed);
