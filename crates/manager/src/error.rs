@@ -26,8 +26,8 @@ pub enum ServiceError {
     #[error("node unreachable: {}", .0.summary())]
     Unreachable(#[source] ClientError),
     /// The node client could not be set up (see [`NodeClient::new`](crate::node_client::NodeClient::new)).
-    #[error("setting up the node client failed: {0}")]
-    NodeClient(#[source] ClientError),
+    #[error(transparent)]
+    NodeClient(ClientError),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
     #[error("internal error: {0}")]
