@@ -309,6 +309,9 @@ mod tests {
 
     #[test]
     fn every_event_the_manager_sends_reaches_the_panel() {
+        // Signals need a reactive owner (and its arena on the server).
+        let owner = Owner::new_root(None);
+        owner.set();
         for event in Event::examples() {
             // As the manager's `/events` route writes it.
             let (name, data) = (event.name(), event.data());
@@ -332,6 +335,8 @@ mod tests {
     #[test]
     fn resync_and_unreadable_messages() {
         assert_eq!(decode(RESYNC, "{}"), Ok(Message::Resync));
+        let owner = Owner::new_root(None);
+        owner.set();
         let state = LiveState::new();
         state.receive(Message::Resync);
         assert_eq!(seen(&state), (vec![], vec![], vec![], [1, 1, 0]));
