@@ -1,7 +1,7 @@
 //! Command line of `arch-node`: flags, their `ARCH_NODE_*` environment variables, and validation
 //! before any port is bound.
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -101,11 +101,10 @@ pub struct Settings {
     pub http: daemon::http::Limits,
 }
 
-fn check_token(token: &str, source: &str) -> anyhow::Result<()> {
-    if token.len() < 16 || token.len() > 256 || !token.chars().all(|c| c.is_ascii_graphic()) {
-        bail!("the token from {source} must be 16–256 printable characters without spaces");
-    }
-    Ok(())
+/// The token, trimmed, by the rule the manager applies to node tokens.
+fn check_token(token: &str, source: &str) -> anyhow::Result<String> {
+    rules::input::node_token(token)
+        .map_err(|e| anyhow::anyhow!("the token from {source} {}", e.message))
 }
 
 impl ServeArgs {
@@ -115,17 +114,14 @@ impl ServeArgs {
         daemon::fs::create_private_dir(&self.data_dir)?;
         let stored = self.data_dir.join("token");
         let (token, generated) = if let Some(t) = self.token {
-            check_token(&t, "--token")?;
-            (t, false)
+            (check_token(&t, "--token")?, false)
         } else if let Some(path) = &self.token_file {
             let t = read_first_line(path)?;
-            check_token(&t, &path.display().to_string())?;
-            (t, false)
+            (check_token(&t, &path.display().to_string())?, false)
         } else if stored.exists() {
             daemon::fs::restrict(&stored, 0o600)?;
             let t = read_first_line(&stored)?;
-            check_token(&t, &stored.display().to_string())?;
-            (t, false)
+            (check_token(&t, &stored.display().to_string())?, false)
         } else {
             let t = random_token();
             write_private(&stored, &t)?;
