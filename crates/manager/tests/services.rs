@@ -255,6 +255,18 @@ async fn settings_validate_before_changing() {
         .await
         .expect_err("bad ratio");
     assert_eq!(field(&err), "traffic_ratio");
+    // The shared host rule (`rules::input::host`), with the message the panel shows too.
+    let err = s
+        .update(SettingsPatch {
+            host: Some("a..b".into()),
+            ..Default::default()
+        })
+        .await
+        .expect_err("empty label");
+    assert_eq!(
+        err.to_string(),
+        "host: must be a domain name or an IP address"
+    );
     assert_eq!(
         s.get().await.expect("get"),
         before,
@@ -263,7 +275,7 @@ async fn settings_validate_before_changing() {
 
     let after = s
         .update(SettingsPatch {
-            host: Some("panel.example.org".into()),
+            host: Some(" Panel.Example.ORG. ".into()),
             ss_direct_port: Some(9001),
             proxy_url: Some("socks5://127.0.0.1:1080".into()),
             ..Default::default()
