@@ -21,18 +21,20 @@ pub enum Route {
     Proxy,
 }
 
-/// Why a node call failed.
+/// Why a node call failed. The transport variants keep the `reqwest::Error` itself (typed, for
+/// callers that ask `is_timeout()` / `is_connect()`) and print its whole cause chain in one line,
+/// so they do not also report it as `source()` (a `{:#}` chain would print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The HTTP client could not be built (no usable TLS backend, …).
     #[error("building the node client failed: {}", describe(.0))]
-    Build(#[source] reqwest::Error),
+    Build(reqwest::Error),
     /// The proxy fallback URL is not usable.
-    #[error("unreachable: bad proxy: {0}")]
-    BadProxy(#[source] reqwest::Error),
+    #[error("unreachable: bad proxy: {}", describe(.0))]
+    BadProxy(reqwest::Error),
     /// Connection refused, timed out, DNS, proxy failure…
     #[error("unreachable: {}", describe(.0))]
-    Unreachable(#[source] reqwest::Error),
+    Unreachable(reqwest::Error),
     /// Unreachable directly and through the proxy fallback.
     #[error("unreachable: {}; through proxy: {}", describe(.direct), describe(.proxied))]
     UnreachableViaProxy {
@@ -261,6 +263,11 @@ async fn send(
                 Ok(ApiError { error, path: None }) => error,
                 Err(_) => String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             };
+            // One line in logs and in the panel, whatever the node sent.
+            let message = message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             Err(ClientError::Rejected { status, message })
         }
     }

@@ -62,6 +62,12 @@ fn check_error(e: ClientError) -> ServiceError {
         ClientError::Unauthorized => {
             ServiceError::invalid("http_token", "the node rejected this token")
         }
+        // Whatever the checked address sent back stays out of the error (and so out of logs):
+        // it may be anything, including an echo of the request's token.
+        ClientError::Rejected { status, .. } => ServiceError::Unreachable(ClientError::Rejected {
+            status,
+            message: "(reply not kept)".into(),
+        }),
         e => ServiceError::Unreachable(e),
     }
 }

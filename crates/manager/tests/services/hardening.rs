@@ -184,6 +184,7 @@ async fn node_check_reports_a_short_verdict_and_never_the_answer() {
             .await
             .expect_err("not a node");
         assert_eq!(err.to_string(), want, "port {port}");
+        assert!(!format!("{err:?}").contains("secret"), "{err:?}");
     }
     // The cause stays typed up to the service error (the log gets it; the message above is
     // Arch's own).
