@@ -122,6 +122,8 @@ async fn settles_at(m: &Api, path: &str, want: u64) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The observation window itself (a little more than one pull and flush period): usage that
+    // moved within it would be counted twice.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(usage(m, path).await, want, "{path} moved after settling");
 }

@@ -377,7 +377,10 @@ pub struct PresentedFingerprint {
 }
 
 impl PresentedFingerprint {
-    /// The last fingerprint presented: after trust on first use, the one to store as the pin.
+    /// The last fingerprint presented, recorded before the handshake signature is checked. For
+    /// trust on first use, store it as the pin only after a call made with this configuration
+    /// (and no other call at the same time) succeeded: a server may present a certificate whose
+    /// key it does not hold.
     pub fn get(&self) -> Option<Fingerprint> {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -1,7 +1,6 @@
 //! Free ports, a counting HTTP server, a UDP echo server and a UDP echo client.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,13 +37,11 @@ pub struct Exchange {
 }
 
 /// An HTTP server on 127.0.0.1: `GET /N` answers N bytes; `GET /slow/N` answers N bytes at about
-/// 8 MB/s. Every exchange is logged with its exact byte counts, and the body bytes written so far
-/// (also of answers still being sent) are counted in `sent`.
+/// 8 MB/s. Every exchange is logged with its exact byte counts.
 pub struct Http {
     pub ip: IpAddr,
     pub port: u16,
     pub log: Arc<Mutex<Vec<Exchange>>>,
-    pub sent: Arc<AtomicU64>,
 }
 
 impl Http {
@@ -58,25 +55,14 @@ impl Http {
         let listener = TcpListener::bind((ip, 0)).await.expect("bind http");
         let port = listener.local_addr().expect("addr").port();
         let log: Arc<Mutex<Vec<Exchange>>> = Arc::default();
-        let sent: Arc<AtomicU64> = Arc::default();
-        let (l2, s2) = (log.clone(), sent.clone());
+        let l2 = log.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
-                let (log, sent) = (l2.clone(), s2.clone());
-                tokio::spawn(async move { serve_http(s, log, sent).await });
+                let log = l2.clone();
+                tokio::spawn(async move { serve_http(s, log).await });
             }
         });
-        Http {
-            ip,
-            port,
-            log,
-            sent,
-        }
-    }
-
-    /// Body bytes written to clients so far, answers in progress included.
-    pub fn body_bytes_sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        Http { ip, port, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -152,7 +138,7 @@ where
     port
 }
 
-async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>, sent: Arc<AtomicU64>) {
+async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>) {
     let Some(req) = read_request_head(&mut s).await else {
         return;
     };
@@ -182,7 +168,6 @@ async fn serve_http(mut s: TcpStream, log: Arc<Mutex<Vec<Exchange>>>, sent: Arc<
         if s.write_all(&chunk[..k]).await.is_err() {
             break;
         }
-        sent.fetch_add(k as u64, Ordering::Relaxed);
         left -= k;
         if slow {
             tokio::time::sleep(Duration::from_millis(8)).await;

@@ -58,7 +58,8 @@ impl TestAppBuilder {
         self
     }
 
-    /// Starts the manager and the nodes and waits until all of them answer HTTP.
+    /// Starts the manager and the nodes. Every listener is bound before this returns, so
+    /// requests can be sent at once (they queue until the serving task accepts them).
     pub async fn start(self) -> TestApp {
         testkit::init_logs();
         let manager = TestManager::start(self.coordinator).await;
