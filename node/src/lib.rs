@@ -69,7 +69,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let replay_keeper = tokio::spawn(state.replay_file().keep(cancel.clone()));
     let app = router(state.clone(), token);
-    let served = daemon::http::serve(listener, app, limits, cancel.clone())
+    let served = daemon::http::serve(listener, app, limits, None, cancel.clone())
         .await
         .context("serving the node API");
     cancel.cancel();

@@ -141,7 +141,7 @@ pub async fn serve_on(
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
     let app = router(&m, site.root);
     // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address).
-    let served = daemon::http::serve(listener, app, site.limits, cancel.clone())
+    let served = daemon::http::serve(listener, app, site.limits, None, cancel.clone())
         .await
         .context("serving HTTP");
     cancel.cancel();

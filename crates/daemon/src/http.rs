@@ -24,8 +24,14 @@
 //!   in-flight requests and streams may run for [`Limits::grace`]; whatever still runs then is
 //!   dropped, so [`serve`] returns within the grace period.
 //!
+//! - **TLS** (when a [`rustls::ServerConfig`] is given): the handshake runs in the connection's
+//!   own task and must finish within [`Limits::header_timeout`]; a failed or late handshake
+//!   closes the connection without a response. A client that never speaks TLS thus holds a
+//!   slot no longer than one that never sends its request head.
+//!
 //! HTTP/1.1 only (as both servers spoke before: hyper's HTTP/2 is not built in). Every request
-//! carries axum's `ConnectInfo<SocketAddr>` with the peer address.
+//! carries axum's `ConnectInfo<SocketAddr>` with the peer address and the [`Transport`] it
+//! arrived on.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -43,6 +49,18 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+
+/// How a request reached the server: each request carries it as an extension, so handlers can
+/// tell a direct HTTPS request (a `Secure` cookie, HSTS) from plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
+}
+
+/// A connection's byte stream, plain or TLS, boxed so that one serving loop handles both.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Limits of one HTTP server. See the module documentation for what each one does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,13 +140,22 @@ pub fn parse_max_connections(s: &str) -> Result<usize, String> {
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` is cancelled, then drains for
-/// at most `limits.grace`. Returns an error only when the listener fails for good.
+/// at most `limits.grace`. With `tls`, every connection must complete a TLS handshake with that
+/// configuration first (HTTPS); without, it is plain HTTP. Returns an error only when the
+/// listener fails for good.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let transport = if acceptor.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Plain
+    };
     let app = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         limits.request_timeout,
@@ -168,21 +195,47 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(Tracked {
+        let tracked = Tracked {
             inner: stream,
             activity: activity.clone(),
             clock,
-        });
+        };
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(transport);
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(io, service).with_upgrades();
-        let (idle_timeout, grace) = (limits.idle_timeout, limits.grace);
+        let http = http.clone();
+        let acceptor = acceptor.clone();
+        let (header_timeout, idle_timeout, grace) =
+            (limits.header_timeout, limits.idle_timeout, limits.grace);
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let io: Box<dyn Io> = match acceptor {
+                None => Box::new(tracked),
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        r = tokio::time::timeout(header_timeout, acceptor.accept(tracked)) => r,
+                    };
+                    match handshake {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let conn = http
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             let mut closing = false;
             // Set when a graceful close starts: a response that is still not done then (a

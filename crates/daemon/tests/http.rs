@@ -33,6 +33,14 @@ fn app() -> Router {
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
         )
+        .route(
+            "/transport",
+            get(
+                |axum::Extension(t): axum::Extension<daemon::http::Transport>| async move {
+                    format!("{t:?}")
+                },
+            ),
+        )
         .route("/hang", get(std::future::pending::<&'static str>))
         .route("/big", get(|| async { vec![b'x'; 64 << 20] }))
         .route(
@@ -63,7 +71,7 @@ async fn start(limits: Limits) -> Server {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(serve(listener, app(), limits, cancel.clone()));
+    let task = tokio::spawn(serve(listener, app(), limits, None, cancel.clone()));
     Server { addr, cancel, task }
 }
 
@@ -383,4 +391,81 @@ async fn shutdown_finishes_within_the_grace_period() {
         .await
         .expect("stream closed");
     assert!(TcpStream::connect(server.addr).await.is_err());
+}
+
+/// A server on 127.0.0.1 speaking HTTPS with a fresh self-signed identity; returns it with the
+/// identity's fingerprint.
+async fn start_tls(limits: Limits) -> (Server, daemon::tls::Fingerprint, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (identity, _) =
+        daemon::tls::NodeIdentity::load_or_create(dir.path(), &["127.0.0.1".into()])
+            .expect("identity");
+    let config = daemon::tls::server_config(&identity).expect("server config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(serve(listener, app(), limits, Some(config), cancel.clone()));
+    (Server { addr, cancel, task }, identity.fingerprint(), dir)
+}
+
+#[tokio::test]
+async fn with_tls_requests_arrive_over_https_and_say_so() {
+    let (server, fingerprint, _dir) = start_tls(limits()).await;
+    let (config, _) = daemon::tls::pinned_client_config(Some(fingerprint)).expect("client config");
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!("https://{}/transport", server.addr);
+    let body = client
+        .get(&url)
+        .send()
+        .await
+        .expect("https request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, "Tls");
+
+    // Plain HTTP on the TLS port gets no HTTP answer at all.
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    s.write_all(get_request("/").as_bytes())
+        .await
+        .expect("write");
+    let answer = tokio::time::timeout(SOON, read_to_close(&mut s))
+        .await
+        .expect("closed soon");
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("HTTP/1.1 200"),
+        "plain HTTP was served on the TLS port"
+    );
+
+    // Without TLS the extension says Plain.
+    let plain = start(limits()).await;
+    let mut s = TcpStream::connect(plain.addr).await.expect("connect");
+    assert_eq!(get_ok(&mut s, "/transport").await, "Plain");
+    server.cancel.cancel();
+    plain.cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_tls_handshake_is_closed_after_the_header_timeout() {
+    let limits = Limits {
+        header_timeout: Duration::from_millis(500),
+        ..limits()
+    };
+    let (server, _, _dir) = start_tls(limits).await;
+    let started = Instant::now();
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    // Half a ClientHello record header, then silence.
+    s.write_all(&[0x16, 0x03]).await.expect("write");
+    let answer = tokio::time::timeout(SOON, read_to_close(&mut s))
+        .await
+        .expect("closed within the header timeout");
+    assert!(answer.is_empty(), "nothing is sent before the handshake");
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    server.cancel.cancel();
 }
