@@ -36,6 +36,7 @@ pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, App
         proxy_url: Some(proxy_url),
         traffic_ratio: Some(traffic_ratio),
         allowed_private_networks: Some(networks),
+        subscription_url_base: None,
     };
     let saved = services
         .settings

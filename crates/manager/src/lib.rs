@@ -31,6 +31,7 @@ pub use services::api_tokens::{ApiToken, NewApiToken};
 pub use services::auth::{Admin, AuthService, Session};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};
 pub use services::settings::{Settings, SettingsPatch, SettingsService};
+pub use services::subscriptions::{PublicPanel, Subscription, SubscriptionService};
 pub use services::users::{NewUser, User, UserPatch, UserService};
 pub use xray::api::NodeInfo;
 
@@ -40,6 +41,7 @@ pub struct Services {
     pub users: UserService,
     pub nodes: NodeService,
     pub settings: SettingsService,
+    pub subscriptions: SubscriptionService,
     pub auth: AuthService,
     pub events: Events,
 }
@@ -98,6 +100,7 @@ impl Manager {
                 engine: engine.clone(),
             },
             settings: SettingsService { ctx: ctx.clone() },
+            subscriptions: SubscriptionService::new(ctx.clone()),
             auth: AuthService::new(ctx, opts.admin_token, opts.trusted_proxies),
             events: events.clone(),
         };

@@ -1,8 +1,8 @@
-//! `ss://` links (SIP002) for a user: one per enabled mode. Direct, relay and reverse point at the
-//! manager's host; remote points at each node's host.
+//! The servers a user can use ([`entries`]) and their `ss://` links (SIP002, by
+//! `subscription::sip002`): one per enabled mode. Direct, relay and reverse point at the
+//! manager's host; remote points at each node's host. QR codes of links and URLs ([`qr_svg`]).
 
 use crate::entity::{node, settings, user};
-use base64::Engine as _;
 use rules::Mode;
 use serde::Serialize;
 
@@ -16,39 +16,43 @@ pub struct Link {
     pub url: String,
 }
 
-fn host_part(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
+/// One server a user may use, before it is named for a particular output: the shared source of
+/// [`for_user`] (the admin's links) and of subscriptions (`services::subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub mode: Mode,
+    /// For remote entries, the node it points at.
+    pub node_id: Option<i64>,
+    /// Named as subscriptions show it (`Arch · relay`, `node-2 · remote`), with a [`stable_id`]
+    /// seeded by user id, mode and node id (nothing secret).
+    ///
+    /// [`stable_id`]: subscription::stable_id
+    pub server: subscription::Server,
 }
 
-/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
-const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+/// The subscription name of a manager-side mode (`Arch · direct`).
+fn mode_name(mode: Mode) -> String {
+    format!("Arch · {mode}")
+}
 
-/// A SIP002 URL: classic methods base64url-encode `method:password`; SS-2022 percent-encodes it.
-pub fn sip002(method: &str, password: &str, host: &str, port: u16, tag: &str) -> String {
-    use percent_encoding::utf8_percent_encode;
-    let userinfo = if method.starts_with("2022-") {
-        format!(
-            "{}:{}",
-            utf8_percent_encode(method, COMPONENT),
-            utf8_percent_encode(password, COMPONENT)
-        )
-    } else {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{method}:{password}"))
+/// Every server `u` can use by the settings `s`: one per enabled manager-side mode (direct,
+/// relay, reverse on `s.host`), then one per node in `nodes` for remote mode (on the node's
+/// host). Reverse carries no UDP. The caller chooses the nodes (every node for the admin's
+/// links, healthy ones for subscriptions) and whether a disabled user gets any.
+pub fn entries(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> Vec<Entry> {
+    let server = |mode: Mode, node: Option<i64>, name: String, host: &str, port: u16| Entry {
+        mode,
+        node_id: node,
+        server: subscription::Server {
+            id: subscription::stable_id(&format!("arch/{}/{mode}/{}", u.id, node.unwrap_or(0))),
+            name,
+            host: host.to_owned(),
+            port,
+            method: u.method.clone(),
+            password: u.password.clone(),
+            udp: mode != Mode::Reverse,
+        },
     };
-    let fragment = utf8_percent_encode(tag, COMPONENT);
-    format!("ss://{userinfo}@{}:{port}#{fragment}", host_part(host))
-}
-
-/// The user's links for every enabled mode.
-pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> Vec<Link> {
     let mut out = Vec::new();
     for (mode, port) in [
         (Mode::Direct, s.ss_direct_port),
@@ -56,35 +60,36 @@ pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> 
         (Mode::Reverse, s.ss_reverse_port),
     ] {
         if let Ok(port @ 1..) = u16::try_from(port) {
-            out.push(Link {
-                mode,
-                node_id: None,
-                url: sip002(
-                    &u.method,
-                    &u.password,
-                    &s.host,
-                    port,
-                    &format!("{}-{mode}", u.name),
-                ),
-            });
+            out.push(server(mode, None, mode_name(mode), &s.host, port));
         }
     }
     if let Ok(port @ 1..) = u16::try_from(s.ss_remote_port) {
         for n in nodes {
-            out.push(Link {
-                mode: Mode::Remote,
-                node_id: Some(n.id),
-                url: sip002(
-                    &u.method,
-                    &u.password,
-                    &n.host,
-                    port,
-                    &format!("{}-remote-{}", u.name, n.id),
-                ),
-            });
+            let name = format!("node-{} · remote", n.id);
+            out.push(server(Mode::Remote, Some(n.id), name, &n.host, port));
         }
     }
     out
+}
+
+/// The user's links for every enabled mode and every node, named `{user}-{mode}` and
+/// `{user}-remote-{node id}` (the admin's view; subscriptions name them for the end user).
+pub fn for_user(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> Vec<Link> {
+    entries(u, s, nodes)
+        .into_iter()
+        .map(|e| {
+            let tag = match e.node_id {
+                Some(id) => format!("{}-remote-{id}", u.name),
+                None => format!("{}-{}", u.name, e.mode),
+            };
+            let srv = e.server;
+            Link {
+                mode: e.mode,
+                node_id: e.node_id,
+                url: subscription::sip002(&srv.method, &srv.password, &srv.host, srv.port, &tag),
+            }
+        })
+        .collect()
 }
 
 /// `url` as a QR code: an inline `<svg>` element (no XML prolog), scaled by its `viewBox`, with
@@ -116,23 +121,5 @@ mod tests {
         assert!(svg.ends_with("</svg>"));
         assert!(svg.contains("<path fill=\"#000\" d=\"M"));
         assert_eq!(qr_svg(&"x".repeat(8000)), None);
-    }
-
-    #[test]
-    fn sip002_forms() {
-        assert_eq!(
-            sip002(
-                "chacha20-ietf-poly1305",
-                "pw",
-                "203.0.113.1",
-                8388,
-                "alice direct"
-            ),
-            "ss://Y2hhY2hhMjAtaWV0Zi1wb2x5MTMwNTpwdw@203.0.113.1:8388#alice%20direct"
-        );
-        assert_eq!(
-            sip002("2022-blake3-aes-128-gcm", "a+b/c=", "::1", 9000, "x-y"),
-            "ss://2022-blake3-aes-128-gcm:a%2Bb%2Fc%3D@[::1]:9000#x-y"
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! The single settings row (id 1): public host, the four mode ports (0 = off), proxy fallback,
-//! traffic ratio, and when the generated configs last changed.
+//! traffic ratio, the subscription URL base, and when the generated configs last changed.
 
 use sea_orm::entity::prelude::*;
 
@@ -19,6 +19,9 @@ pub struct Model {
     pub allowed_private_networks: String,
     /// Unix ms of the last change that affects generated configs (their `metadata.updated_at`).
     pub config_updated_at: i64,
+    /// Where subscription URLs point (`https://sub.example.org`, no trailing slash); "" = the
+    /// panel's own scheme, host and port.
+    pub subscription_url_base: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

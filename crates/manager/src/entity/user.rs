@@ -22,6 +22,16 @@ pub struct Model {
     pub usage_bytes: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The secret in the user's subscription URL (`/sub/{secret}`, `/u/{secret}`): 24 random
+    /// bytes, base64url (see `services::subscriptions::new_secret`). Never serialised with the user; the
+    /// REST API shows the whole URL instead.
+    #[sea_orm(unique)]
+    #[serde(skip)]
+    pub sub_secret: String,
+    /// SHA-256 (hex) of `sub_secret`: what a request's secret is looked up by.
+    #[sea_orm(unique)]
+    #[serde(skip)]
+    pub sub_secret_hash: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

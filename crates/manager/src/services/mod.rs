@@ -7,6 +7,7 @@ pub mod auth;
 pub mod login_limit;
 pub mod nodes;
 pub mod settings;
+pub mod subscriptions;
 pub mod users;
 
 use crate::events::Events;

@@ -1,6 +1,6 @@
 //! Settings: the public host, the four mode ports (0 = mode off), the proxy fallback used when a
 //! node cannot be reached directly, the traffic ratio, and the private networks user traffic may
-//! reach (none by default: see `xray::cidr`).
+//! reach (none by default: see `xray::cidr`), and the base of subscription URLs.
 
 use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
@@ -25,6 +25,10 @@ pub struct Settings {
     /// loopback, link-local, CGNAT, ULA and multicast destination is refused.
     #[serde(default)]
     pub allowed_private_networks: Vec<String>,
+    /// Where subscription URLs point: an absolute `http(s)://` URL without query or fragment
+    /// (no trailing slash), e.g. a reverse proxy's; "" = the panel's own scheme, host and port.
+    #[serde(default)]
+    pub subscription_url_base: String,
 }
 
 /// The stored allow-list as networks (entries that no longer parse are skipped).
@@ -50,6 +54,7 @@ pub struct SettingsPatch {
     pub proxy_url: Option<String>,
     pub traffic_ratio: Option<f64>,
     pub allowed_private_networks: Option<Vec<String>>,
+    pub subscription_url_base: Option<String>,
 }
 
 impl From<&settings::Model> for Settings {
@@ -66,6 +71,7 @@ impl From<&settings::Model> for Settings {
             allowed_private_networks: split_networks(&m.allowed_private_networks)
                 .map(str::to_owned)
                 .collect(),
+            subscription_url_base: m.subscription_url_base.clone(),
         }
     }
 }
@@ -86,6 +92,7 @@ pub(crate) async fn load(db: &impl ConnectionTrait) -> Result<settings::Model> {
         traffic_ratio: Set(1.0),
         allowed_private_networks: Set(String::new()),
         config_updated_at: Set(util::now_ms()),
+        subscription_url_base: Set(String::new()),
     };
     // Two first callers may race; the loser reads the winner's row.
     if let Err(e) = SettingsEntity::insert(row).exec(db).await {
@@ -118,11 +125,35 @@ fn validate_proxy(url: &str) -> Result<String> {
     Ok(url)
 }
 
+/// The subscription URL base in its stored form: "" (the default), or an absolute `http://` /
+/// `https://` URL with a host, no credentials, query or fragment, without trailing slash.
+pub fn validate_url_base(base: &str) -> Result<String> {
+    const FIELD: &str = "subscription_url_base";
+    let base = base.trim();
+    if base.is_empty() {
+        return Ok(String::new());
+    }
+    let bad = |why: &str| ServiceError::invalid(FIELD, why.to_owned());
+    let url = reqwest::Url::parse(base)
+        .map_err(|_| bad("must be an absolute http:// or https:// URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must be an absolute http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || base.contains(['?', '#']) {
+        return Err(bad("must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry a user name or password"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// Checks the merged settings and writes host and proxy URL canonically.
 fn validate(s: &mut Settings) -> Result<()> {
     s.host = input::host("host", &s.host)?;
     s.proxy_url = validate_proxy(&s.proxy_url)?;
     input::traffic_ratio(s.traffic_ratio)?;
+    s.subscription_url_base = validate_url_base(&s.subscription_url_base)?;
     let ports = [
         ("ss_direct_port", s.ss_direct_port),
         ("ss_relay_port", s.ss_relay_port),
@@ -170,10 +201,19 @@ impl SettingsService {
         if let Some(v) = patch.allowed_private_networks {
             s.allowed_private_networks = input::networks(&v)?;
         }
+        if let Some(v) = patch.subscription_url_base {
+            s.subscription_url_base = v;
+        }
         validate(&mut s)?;
-        if s == Settings::from(&row) {
+        let before = Settings::from(&row);
+        if s == before {
             return Ok(s);
         }
+        // Only the URL base changed: generated configs stay as they are.
+        let configs_changed = Settings {
+            subscription_url_base: s.subscription_url_base.clone(),
+            ..before
+        } != s;
         let mut am = row.into_active_model();
         am.host = Set(s.host.clone());
         am.ss_direct_port = Set(s.ss_direct_port.into());
@@ -183,13 +223,19 @@ impl SettingsService {
         am.proxy_url = Set(s.proxy_url.clone());
         am.traffic_ratio = Set(s.traffic_ratio);
         am.allowed_private_networks = Set(s.allowed_private_networks.join(","));
-        am.config_updated_at = Set(util::now_ms());
+        am.subscription_url_base = Set(s.subscription_url_base.clone());
+        if configs_changed {
+            am.config_updated_at = Set(util::now_ms());
+        }
         am.update(&txn).await?;
         txn.commit().await?;
         tracing::info!(host = %s.host, direct = s.ss_direct_port, relay = s.ss_relay_port,
-            reverse = s.ss_reverse_port, remote = s.ss_remote_port, "settings updated");
+            reverse = s.ss_reverse_port, remote = s.ss_remote_port,
+            subscription_url_base = %s.subscription_url_base, "settings updated");
         self.ctx.events.send(Event::SettingsChanged);
-        self.ctx.changes.notify();
+        if configs_changed {
+            self.ctx.changes.notify();
+        }
         Ok(s)
     }
 }

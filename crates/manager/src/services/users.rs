@@ -64,6 +64,7 @@ impl UserService {
         let name = input::user_name(&new.name)?;
         input::quota_bytes(new.quota_bytes)?;
         let now = util::now_ms();
+        let (sub_secret, sub_secret_hash) = super::subscriptions::new_secret();
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = user::ActiveModel {
             name: Set(name),
@@ -75,6 +76,8 @@ impl UserService {
             usage_bytes: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
+            sub_secret: Set(sub_secret),
+            sub_secret_hash: Set(sub_secret_hash),
             ..Default::default()
         }
         .insert(&txn)

@@ -17,6 +17,7 @@ fn settings(direct: i32, relay: i32, reverse: i32, remote: i32) -> settings::Mod
         traffic_ratio: 1.0,
         allowed_private_networks: String::new(),
         config_updated_at: 1_764_000_000_000,
+        subscription_url_base: String::new(),
     }
 }
 
@@ -32,6 +33,8 @@ fn user(id: i64, enabled: bool) -> user::Model {
         usage_bytes: 0,
         created_at: 0,
         updated_at: 0,
+        sub_secret: format!("secret-{id}"),
+        sub_secret_hash: format!("hash-{id}"),
     }
 }
 
@@ -62,6 +65,11 @@ fn node(id: i64, healthy: bool) -> node::Model {
         internal_port: 30000 + id as i32,
         created_at: 0,
         updated_at: 0,
+        tls_fingerprint: None,
+        presented_fingerprint: None,
+        insecure_http: false,
+        pending_token: None,
+        refused_calls: 0,
     }
 }
 
