@@ -1,38 +1,51 @@
-//! The node API: `POST/GET /v1/configs`, `GET /v1/stats`, `GET /v1/info` behind a Bearer token
-//! compared in constant time; `GET /` answers health checks without auth. Bodies are size-limited.
+//! The node API: `POST/GET /v1/configs`, `GET /v1/stats`, `GET /v1/info` and `POST /v1/token`
+//! behind a Bearer token checked by [`Auth`] (constant time, rotation, refused calls counted and
+//! logged); `GET /` answers health checks without auth. Bodies are size-limited.
 
+use crate::auth::{Auth, Denied};
 use crate::state::{ApplyError, NodeState};
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
-use xray::api::{ApiError, NodeInfo, CONFIG_VERSION_HEADER, EPOCH_HEADER};
+use xray::api::{
+    ApiError, NodeInfo, TokenRotation, CONFIG_VERSION_HEADER, EPOCH_HEADER, REFUSED_CALLS_HEADER,
+};
 
 /// Largest config accepted (tens of thousands of users fit).
 const MAX_CONFIG_BYTES: usize = 16 << 20;
+/// Largest `POST /v1/token` body: a token is at most 256 characters.
+const MAX_TOKEN_BODY_BYTES: usize = 4 << 10;
 
 #[derive(Clone)]
 struct AppState {
     node: Arc<NodeState>,
-    token_hash: [u8; 32],
+    auth: Arc<Auth>,
 }
 
-/// The node API router.
+/// The node API router accepting `token`, kept in memory only (a rotation lasts until the
+/// process ends). A node started from the command line uses [`router_with`] and the store in
+/// its data dir.
 pub fn router(node: Arc<NodeState>, token: String) -> Router {
-    let state = AppState {
-        node,
-        token_hash: Sha256::digest(token.as_bytes()).into(),
-    };
+    router_with(node, Arc::new(Auth::in_memory(&token)))
+}
+
+/// The node API router with the token store `auth`.
+pub fn router_with(node: Arc<NodeState>, auth: Arc<Auth>) -> Router {
+    let state = AppState { node, auth };
     let v1 = Router::new()
         .route("/v1/configs", get(get_config).post(post_config))
         .route("/v1/stats", get(get_stats))
         .route("/v1/info", get(get_info))
+        .route(
+            "/v1/token",
+            post(post_token).layer(DefaultBodyLimit::max(MAX_TOKEN_BODY_BYTES)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route(
@@ -55,18 +68,66 @@ fn error(status: StatusCode, message: impl Into<String>, path: Option<String>) -
         .into_response()
 }
 
+/// Lets a call through when [`Auth::authorize`] does: 401 (no detail) for a missing or wrong
+/// token, 503 when promoting the next token could not be stored.
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    if presented.is_empty() || !bool::from(hash.ct_eq(&state.token_hash)) {
-        return StatusCode::UNAUTHORIZED.into_response();
+        .and_then(|v| v.to_str().ok());
+    match state.auth.authorize(authorization, source).await {
+        Ok(()) => next.run(req).await,
+        Err(Denied::Refused(_)) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(Denied::Storage(e)) => {
+            tracing::error!(error = %e, "the next token could not be promoted; call not handled");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node could not store its token state",
+                None,
+            )
+        }
     }
-    next.run(req).await
+}
+
+/// `POST /v1/token`: sets the next token. 400 (nothing changes) for a body that is not
+/// `{"token": "…"}` or a token the node-token rule refuses.
+async fn post_token(State(state): State<AppState>, body: Bytes) -> Response {
+    // serde's message could quote part of the body: it is not passed on.
+    let Ok(rotation) = serde_json::from_slice::<TokenRotation>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            r#"expected a JSON body {"token": "<new token>"}"#,
+            None,
+        );
+    };
+    let token = match rules::input::node_token(&rotation.token) {
+        Ok(t) => t,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("token {}", e.message),
+                Some("token".into()),
+            )
+        }
+    };
+    match state.auth.rotate(&token).await {
+        Ok(()) => {
+            tracing::info!("next token set: both tokens are accepted until it is used");
+            Json(serde_json::json!({})).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the next token could not be stored");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the node could not store its token state",
+                None,
+            )
+        }
+    }
 }
 
 async fn post_config(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -116,6 +177,10 @@ async fn get_stats(State(state): State<AppState>) -> Response {
     if let Ok(v) = HeaderValue::from_str(&version) {
         h.insert(CONFIG_VERSION_HEADER, v);
     }
+    h.insert(
+        REFUSED_CALLS_HEADER,
+        HeaderValue::from(state.auth.refused_calls()),
+    );
     resp
 }
 
@@ -126,6 +191,7 @@ async fn get_info(State(state): State<AppState>) -> Response {
         uptime_seconds: state.node.uptime_seconds(),
         epoch: state.node.epoch().to_owned(),
         config_version: state.node.config_version().await,
+        refused_calls: state.auth.refused_calls(),
     })
     .into_response()
 }

@@ -99,8 +99,8 @@ fn commit(tmp: &Path, path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` atomically and durably (mode `0600`).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = prepare(path, bytes)?;
     commit(&tmp, path)
 }

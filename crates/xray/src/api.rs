@@ -1,5 +1,5 @@
-//! Wire types of the node API (`/v1/configs`, `/v1/stats`, `/v1/info`), shared by arch-node and the
-//! manager's node client so both sides agree on every field.
+//! Wire types of the node API (`/v1/configs`, `/v1/stats`, `/v1/info`, `/v1/token`), shared by
+//! arch-node and the manager's node client so both sides agree on every field.
 
 use crate::Metadata;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const EPOCH_HEADER: &str = "x-arch-epoch";
 /// Response header of `GET /v1/stats`: the version of the config in force (empty when none).
 pub const CONFIG_VERSION_HEADER: &str = "x-arch-config-version";
+/// Response header of `GET /v1/stats`: how many API calls the node refused (no or a wrong token)
+/// since it started, so the manager can record it on every pull.
+pub const REFUSED_CALLS_HEADER: &str = "x-arch-refused-calls";
 
 /// One counter, as Xray's StatsService reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +42,25 @@ pub struct NodeInfo {
     pub uptime_seconds: u64,
     pub epoch: String,
     pub config_version: Option<String>,
+    /// API calls refused since the node started (no or a malformed `Authorization`, or a wrong
+    /// token). Absent from nodes older than this field: 0.
+    #[serde(default)]
+    pub refused_calls: u64,
+}
+
+/// Body of `POST /v1/token`: the node's next token. The node accepts it next to the current one
+/// until the first call made with it, then only it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRotation {
+    pub token: String,
+}
+
+impl std::fmt::Debug for TokenRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRotation")
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Error body of every non-2xx node answer.
@@ -48,4 +70,33 @@ pub struct ApiError {
     /// JSON path of the offending field, for a rejected config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_rotation_never_shows_its_token() {
+        let body = TokenRotation {
+            token: "0123456789abcdef-secret".into(),
+        };
+        assert_eq!(
+            format!("{body:?}"),
+            r#"TokenRotation { token: "<redacted>" }"#
+        );
+        assert_eq!(
+            serde_json::to_string(&body).expect("json"),
+            r#"{"token":"0123456789abcdef-secret"}"#
+        );
+    }
+
+    #[test]
+    fn refused_calls_default_to_zero_for_older_nodes() {
+        let info: NodeInfo = serde_json::from_str(
+            r#"{"name":"arch-node","version":"0.1.0","uptime_seconds":3,"epoch":"e","config_version":null}"#,
+        )
+        .expect("older info");
+        assert_eq!(info.refused_calls, 0);
+    }
 }
