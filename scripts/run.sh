@@ -24,6 +24,16 @@ if [ ! -s "$data/admin-token" ]; then
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$data/admin-token")
 fi
 admin_token=$(cat "$data/admin-token")
+# The local node's token: arch-node keeps only a hash of its token, so this script makes one
+# itself (once) and hands the node the file. A data dir of an earlier version keeps the token
+# the manager already has (the node then deletes its own plain copy).
+if [ ! -s "$data/node-token" ]; then
+  if [ -s "$data/node/token" ]; then
+    (umask 077 && head -n1 "$data/node/token" > "$data/node-token")
+  else
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$data/node-token")
+  fi
+fi
 
 # Each process's output goes to the terminal (the manager prints the one-time setup URL there)
 # and to $data/logs/<name>.log, whose last lines are shown if the process dies.
@@ -61,13 +71,14 @@ check_alive() {
   done
 }
 
-launch arch-node target/release/arch-node serve --listen "127.0.0.1:$node_port" --data-dir "$data/node"
+launch arch-node target/release/arch-node serve --insecure-http --listen "127.0.0.1:$node_port" \
+  --data-dir "$data/node" --token-file "$data/node-token"
 launch arch-manager target/release/arch-manager serve --listen "$listen" --data-dir "$data/manager" \
   --admin-token-file "$data/admin-token" --site-root target/site
 
 base="http://$listen"
 node_up() {
-  [ -s "$data/node/token" ] && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$node_port" 2>/dev/null
+  [ -s "$data/node-token" ] && timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$node_port" 2>/dev/null
 }
 manager_up() { curl -sf --max-time 2 "$base/healthz" >/dev/null; }
 deadline=$((SECONDS + 30))
@@ -77,13 +88,13 @@ while [ "$SECONDS" -lt "$deadline" ]; do
   sleep 0.2
 done
 check_alive
-node_up || fail 0 "arch-node did not come up within 30 s (no token in $data/node or nothing listening on 127.0.0.1:$node_port); the local node is not registered"
+node_up || fail 0 "arch-node did not come up within 30 s (no token in $data/node-token or nothing listening on 127.0.0.1:$node_port); the local node is not registered"
 manager_up || fail 1 "arch-manager did not come up within 30 s (no answer from $base/healthz); the local node is not registered"
 
 api() { curl -sS --fail-with-body -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' "$@"; }
 nodes=$(api "$base/v1/nodes") || fail 1 "arch-manager refused to list nodes (GET $base/v1/nodes: $nodes)"
 if [ "$nodes" = "[]" ]; then
-  body="{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node/token")\"}"
+  body="{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node-token")\"}"
   out=$(api -X POST "$base/v1/nodes" -d "$body") ||
     fail 1 "registering the local node failed (POST $base/v1/nodes: $out)"
   out=$(api -X PUT "$base/v1/settings" \

@@ -90,7 +90,7 @@ export default async function globalSetup() {
   const nodeToken = randomBytes(24).toString('hex');
 
   const nodeProc = start(node, [
-    'serve', '--listen', `127.0.0.1:${nodePort}`, '--token', nodeToken,
+    'serve', '--insecure-http', '--listen', `127.0.0.1:${nodePort}`, '--token', nodeToken,
     '--data-dir', path.join(runDir, 'node'),
   ], path.join(runDir, 'node.log'));
   const managerProc = start(manager, [

@@ -58,15 +58,21 @@ impl ArchProc {
     }
 }
 
-/// Starts `arch-node serve` with its API on `ip`:`port`; `bind` replaces the data plane's
-/// wildcard listen address.
+/// Starts `arch-node serve` with its API on `ip`:`port` over plain HTTP (`--insecure-http`) and
+/// the token [`NODE_TOKEN`]; `bind` replaces the data plane's wildcard listen address.
 pub fn start_node(ip: IpAddr, port: u16, data: &Path, bind: Option<IpAddr>) -> ArchProc {
     let mut cmd = Command::new(binary("arch-node"));
-    cmd.args(["serve", "--listen", &format!("{ip}:{port}"), "--data-dir"])
-        .arg(data)
-        .env("ARCH_NODE_TOKEN", NODE_TOKEN)
-        .env("ARCH_NODE_LOG", "warn")
-        .stdout(Stdio::null());
+    cmd.args([
+        "serve",
+        "--insecure-http",
+        "--listen",
+        &format!("{ip}:{port}"),
+        "--data-dir",
+    ])
+    .arg(data)
+    .env("ARCH_NODE_TOKEN", NODE_TOKEN)
+    .env("ARCH_NODE_LOG", "warn")
+    .stdout(Stdio::null());
     if let Some(bind) = bind {
         cmd.args(["--bind", &bind.to_string()]);
     }
