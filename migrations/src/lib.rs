@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_init;
 mod m20261130_000001_private_networks;
+mod m20261201_000001_node_channel;
 mod m20261201_000002_subscriptions;
 
 /// The ordered list of migrations.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_init::Migration),
             Box::new(m20261130_000001_private_networks::Migration),
+            Box::new(m20261201_000001_node_channel::Migration),
             Box::new(m20261201_000002_subscriptions::Migration),
         ]
     }

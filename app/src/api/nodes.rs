@@ -26,8 +26,8 @@ pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
     let host = validate::host("host", &form.host)?;
     let port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
-    match services.nodes.check(&host, port, &token).await {
-        Ok(info) => Ok(ssr::node_check(info)),
+    match services.nodes.check(&host, port, &token, false).await {
+        Ok(checked) => Ok(ssr::node_check(checked.info)),
         // Without a token (one will be generated) a rejection still proves the node answers.
         Err(err) if token.is_empty() && err.field() == Some("http_token") => Ok(NodeCheck {
             summary: "The node answers; start it with the generated token shown after adding."
@@ -52,6 +52,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
             host,
             http_port,
             http_token: (!generated).then_some(token),
+            ..Default::default()
         })
         .await
         .map_err(ssr::service_error)?;

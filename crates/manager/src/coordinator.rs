@@ -10,12 +10,16 @@
 //!
 //! Health changes re-run sync, so balancers hold only healthy nodes. One slow node never delays
 //! another: every call has a timeout and runs concurrently.
+//!
+//! A node whose certificate is not the pinned one is refused before anything is sent: push and
+//! pull status become `unavailable`, `last_error` names both fingerprints and the presented one is
+//! kept for the operator to re-pin. Later passes try again (and are refused again) until then.
 
 use crate::accounting::{self, Expected, LOCAL_NODE};
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::user;
 use crate::events::{self, Event, Events, UserLive};
-use crate::node_client::{NodeClient, Route};
+use crate::node_client::{ClientError, NodeClient, Reached, Route, Target};
 use crate::services::{settings, Changes};
 use crate::writer::Snapshot;
 use crate::{util, Result};
@@ -225,14 +229,18 @@ impl Coordinator {
         proxy: &str,
     ) -> Result<()> {
         let body = config.to_canonical_json();
-        let result = self
-            .client
-            .push(&n.base_url(), &n.http_token, body, proxy)
-            .await;
+        let result = match Target::of(n) {
+            Ok(target) => self.client.push(&target, body, proxy).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e @ ClientError::CertificateChanged { .. }) = &result {
+            return self.refuse_certificate(n, e).await;
+        }
         let now = util::now_ms();
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(n.id));
         let status = match &result {
-            Ok((route, state)) => {
+            Ok((reached, state)) => {
+                let route = &reached.route;
                 if state.version.as_deref() != Some(version) {
                     tracing::warn!(node.id = n.id, expected = %version, got = ?state.version, "node reports another version");
                 }
@@ -261,6 +269,9 @@ impl Coordinator {
             .col_expr(node::Column::PushStatus, Expr::value(status.as_str()))
             .exec(&self.db)
             .await?;
+        if let Ok((reached, _)) = &result {
+            self.after_call(n, reached).await?;
+        }
         if status.is_reachable() != n.push_status.is_reachable() {
             // Health changed: balancers must follow.
             self.changes.notify();
@@ -292,13 +303,31 @@ impl Coordinator {
     }
 
     async fn pull_node(&self, n: &node::Model, expected: &Expected, proxy: &str) -> Result<()> {
-        let reply = match self.client.stats(&n.base_url(), &n.http_token, proxy).await {
-            Ok((_, reply)) => reply,
+        let result = match Target::of(n) {
+            Ok(target) => self.client.stats(&target, proxy).await,
+            Err(e) => Err(e),
+        };
+        let (reached, reply) = match result {
+            Ok(ok) => ok,
+            Err(e @ ClientError::CertificateChanged { .. }) => {
+                return self.refuse_certificate(n, &e).await;
+            }
             Err(e) => {
                 tracing::debug!(node.id = n.id, error = %e, "stats pull failed");
                 return Ok(());
             }
         };
+        self.after_call(n, &reached).await?;
+        if let Some(refused) = reply.refused_calls {
+            node::Entity::update_many()
+                .col_expr(
+                    node::Column::RefusedCalls,
+                    Expr::value(i64::try_from(refused).unwrap_or(i64::MAX)),
+                )
+                .filter(node::Column::Id.eq(n.id))
+                .exec(&self.db)
+                .await?;
+        }
         let applied =
             accounting::apply(&self.db, n.id, &reply.epoch, &reply.stats, expected).await?;
         if reply.config_version != n.applied_version {
@@ -393,6 +422,39 @@ impl Coordinator {
             self.changes.notify();
             self.emit_node(n.id).await?;
         }
+        Ok(())
+    }
+
+    /// Records a refused certificate: the node is `unavailable` (push and pull) with the error,
+    /// and the presented fingerprint is kept for the operator.
+    async fn refuse_certificate(&self, n: &node::Model, e: &ClientError) -> Result<()> {
+        let ClientError::CertificateChanged { presented, .. } = e else {
+            return Ok(());
+        };
+        let error = e.to_string();
+        tracing::warn!(node.id = n.id, tls.presented = %presented, error = %error, "node presented another certificate; nothing sent");
+        let unavailable = NodeStatus::Unavailable.as_str();
+        node::Entity::update_many()
+            .col_expr(node::Column::PushStatus, Expr::value(unavailable))
+            .col_expr(node::Column::PullStatus, Expr::value(unavailable))
+            .col_expr(node::Column::LastError, Expr::value(Some(error.clone())))
+            .col_expr(
+                node::Column::PresentedFingerprint,
+                Expr::value(Some(presented.to_string())),
+            )
+            .filter(node::Column::Id.eq(n.id))
+            .exec(&self.db)
+            .await?;
+        if n.is_healthy() {
+            // Health changed: balancers must follow.
+            self.changes.notify();
+        }
+        self.emit_node(n.id).await
+    }
+
+    /// The bookkeeping of a successful call (first-use pin, promoted token).
+    async fn after_call(&self, n: &node::Model, reached: &Reached) -> Result<()> {
+        crate::services::nodes::after_call(&self.db, n, reached).await?;
         Ok(())
     }
 

@@ -26,7 +26,7 @@ pub use coordinator::{Coordinator, CoordinatorConfig};
 pub use entity::node::NodeStatus;
 pub use error::{Result, ServiceError};
 pub use events::{Event, Events};
-pub use sea_orm::DatabaseConnection;
+pub use sea_orm::{ConnectionTrait, DatabaseConnection};
 pub use services::api_tokens::{ApiToken, NewApiToken};
 pub use services::auth::{Admin, AuthService, Session};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};

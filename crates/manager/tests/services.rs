@@ -156,6 +156,8 @@ async fn nodes_generate_tokens_and_keys_once() {
             host: "203.0.113.5".into(),
             http_port: 8080,
             http_token: None,
+            tls_fingerprint: Some("ab".repeat(32)),
+            ..Default::default()
         })
         .await
         .expect("create");
@@ -173,6 +175,7 @@ async fn nodes_generate_tokens_and_keys_once() {
             host: "203.0.113.5".into(),
             http_port: 8080,
             http_token: Some("x".repeat(20)),
+            ..Default::default()
         })
         .await;
     assert!(matches!(&dup, Err(e @ ServiceError::Conflict { .. }) if field(e) == "host"));
@@ -181,6 +184,7 @@ async fn nodes_generate_tokens_and_keys_once() {
             host: "not a host".into(),
             http_port: 8080,
             http_token: None,
+            ..Default::default()
         })
         .await;
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "host"));
@@ -189,6 +193,7 @@ async fn nodes_generate_tokens_and_keys_once() {
             host: "h.example".into(),
             http_port: 0,
             http_token: None,
+            ..Default::default()
         })
         .await;
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "http_port"));
@@ -197,6 +202,7 @@ async fn nodes_generate_tokens_and_keys_once() {
             host: "h.example".into(),
             http_port: 1,
             http_token: Some("short".into()),
+            ..Default::default()
         })
         .await;
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "http_token"));
@@ -387,6 +393,7 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
             host: "127.0.0.1".into(),
             http_port: 9,
             http_token: None,
+            ..Default::default()
         })
         .await
         .expect("node");

@@ -1,5 +1,7 @@
 //! A node: the spec's Node struct plus the internal keys and ports of its relay and reverse links
-//! (generated once, rotated only on request) and the config version it last acknowledged.
+//! (generated once, rotated only on request), the config version it last acknowledged, and the
+//! secure channel's state: the pinned certificate fingerprint, a different one the node presented,
+//! plain HTTP by the operator's choice, a token being rotated in and the node's refused calls.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,18 @@ pub struct Model {
     pub internal_port: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The pinned SHA-256 fingerprint of the node's certificate (64 hex digits); `None` until
+    /// given at registration or taken on first use.
+    pub tls_fingerprint: Option<String>,
+    /// A different certificate the node presented (the call was refused), for the operator to
+    /// compare before re-pinning.
+    pub presented_fingerprint: Option<String>,
+    /// The node API is plain HTTP (only when the operator registered it so).
+    pub insecure_http: bool,
+    /// A token being rotated in: sent to the node, not yet known to be its only token.
+    pub pending_token: Option<String>,
+    /// The node's own count of refused calls since it started, as of the last pull.
+    pub refused_calls: i64,
 }
 
 impl Model {
@@ -67,9 +81,9 @@ impl Model {
         self.usage_bytes as f64 / 1e9
     }
 
-    /// Base URL of the node API.
+    /// Base URL of the node API: `https://` unless the node was registered as plain HTTP.
     pub fn base_url(&self) -> String {
-        node_base_url(&self.host, self.http_port as u16)
+        node_base_url(&self.host, self.http_port as u16, !self.insecure_http)
     }
 
     /// Reachable enough to carry traffic: pushed (directly or through the proxy) and not lost.
@@ -79,12 +93,13 @@ impl Model {
     }
 }
 
-/// `http://host:port`, bracketing IPv6 literals.
-pub fn node_base_url(host: &str, port: u16) -> String {
+/// `https://host:port` (`http://` when not `tls`), bracketing IPv6 literals.
+pub fn node_base_url(host: &str, port: u16, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     if host.contains(':') {
-        format!("http://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}")
     } else {
-        format!("http://{host}:{port}")
+        format!("{scheme}://{host}:{port}")
     }
 }
 

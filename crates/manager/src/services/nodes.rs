@@ -1,11 +1,12 @@
-//! Nodes: registration (with an optional connection check), edits, deletion, internal key
-//! rotation. Health fields are written by the coordinator, not here.
+//! Nodes: registration (with an optional connection check and the certificate pin), edits,
+//! deletion, internal key rotation; the secure channel's re-pin and token rotation live in
+//! [`channel`]. Health fields are written by the coordinator, not here.
 
 use super::{settings, unique_violation, Ctx};
 use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
 use crate::entity::stats_cursor;
 use crate::events::Event;
-use crate::node_client::{ClientError, NodeClient};
+use crate::node_client::{Channel, ClientError, NodeClient, Target};
 use crate::{util, Result, ServiceError};
 use rand::Rng;
 use rules::input;
@@ -16,7 +17,11 @@ use serde::Deserialize;
 use std::sync::Arc;
 use xray::api::NodeInfo;
 
+pub use daemon::tls::Fingerprint;
 pub use node::Model as Node;
+
+mod channel;
+pub(crate) use channel::after_call;
 
 /// The method of manager ↔ node links (relay hop and reverse tunnel).
 pub const LINK_METHOD: xray::Method = xray::Method::Blake3Aes128Gcm;
@@ -24,7 +29,7 @@ pub const LINK_METHOD: xray::Method = xray::Method::Blake3Aes128Gcm;
 const INTERNAL_PORTS: std::ops::RangeInclusive<u16> = 20000..=59999;
 
 /// A node to register.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
     pub host: String,
@@ -32,6 +37,24 @@ pub struct NewNode {
     /// Generated (32 random bytes, hex) when absent.
     #[serde(default)]
     pub http_token: Option<String>,
+    /// The SHA-256 fingerprint of the node's certificate, as the node printed it. Without it the
+    /// manager pins the certificate the node presents at registration (or, when the node cannot
+    /// be reached then, at the first successful push or pull).
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
+    /// The node API is plain HTTP (`arch-node --insecure-http`): nothing is pinned, tokens and
+    /// configs cross the network in clear.
+    #[serde(default)]
+    pub insecure_http: bool,
+}
+
+/// What the connection check learned about a node.
+#[derive(Debug, Clone)]
+pub struct CheckedNode {
+    pub info: NodeInfo,
+    /// The fingerprint of the certificate the node presented, for the operator to compare with
+    /// the one the node printed (`None` over plain HTTP).
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// A partial update; absent fields keep their value.
@@ -125,17 +148,51 @@ impl NodeService {
     }
 
     /// Asks the node for `/v1/info` with the token: the connection check before adding a node.
-    /// The outcome is one short message of Arch's own; nothing the address answered is echoed.
-    pub async fn check(&self, host: &str, http_port: u16, token: &str) -> Result<NodeInfo> {
+    /// Over TLS any certificate is accepted and its fingerprint returned, for the operator to
+    /// compare with the one the node printed. The outcome is one short message of Arch's own;
+    /// nothing the address answered is echoed.
+    pub async fn check(
+        &self,
+        host: &str,
+        http_port: u16,
+        token: &str,
+        insecure_http: bool,
+    ) -> Result<CheckedNode> {
         let host = input::host("host", host)?;
         input::port("http_port", http_port, false)?;
-        match self
-            .client
-            .info(&node::node_base_url(&host, http_port), token)
-            .await
-        {
-            Ok(info) => Ok(info),
+        let target = Target {
+            base: node::node_base_url(&host, http_port, !insecure_http),
+            channel: if insecure_http {
+                Channel::Plain
+            } else {
+                Channel::FirstUse
+            },
+            token,
+            pending_token: None,
+        };
+        match self.client.info(&target).await {
+            Ok((reached, info)) => Ok(CheckedNode {
+                info,
+                fingerprint: reached.first_use,
+            }),
             Err(e) => Err(check_error(e)),
+        }
+    }
+
+    /// The certificate a node presents to a `/v1/info` call with `token`, if that call succeeds.
+    async fn first_use_pin(&self, host: &str, port: u16, token: &str) -> Option<Fingerprint> {
+        let target = Target {
+            base: node::node_base_url(host, port, true),
+            channel: Channel::FirstUse,
+            token,
+            pending_token: None,
+        };
+        match self.client.info(&target).await {
+            Ok((reached, _)) => reached.first_use,
+            Err(e) => {
+                tracing::info!(node.host = %host, node.port = port, error = %e, "node not reached at registration; its certificate is pinned at the first successful call");
+                None
+            }
         }
     }
 
@@ -146,6 +203,28 @@ impl NodeService {
         let token = match new.http_token.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => input::node_token(t)?,
             _ => util::random_hex(32),
+        };
+        let given_pin = new
+            .tls_fingerprint
+            .as_deref()
+            .map(channel::fingerprint)
+            .transpose()?;
+        if given_pin.is_some() && new.insecure_http {
+            return Err(ServiceError::invalid(
+                "tls_fingerprint",
+                "a plain HTTP node has no certificate to pin",
+            ));
+        }
+        // Refuse a taken address before talking to it.
+        taken_by(
+            &NodeEntity::find().all(&self.ctx.db).await?,
+            &host,
+            new.http_port,
+        )?;
+        let pin = match given_pin {
+            Some(pin) => Some(pin),
+            None if new.insecure_http => None,
+            None => self.first_use_pin(&host, new.http_port, &token).await,
         };
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let others = NodeEntity::find().all(&txn).await?;
@@ -174,6 +253,11 @@ impl NodeService {
             internal_port: Set(pick_port(&internal_taken, bindable)),
             created_at: Set(now),
             updated_at: Set(now),
+            tls_fingerprint: Set(pin.map(|p| p.to_string())),
+            presented_fingerprint: Set(None),
+            insecure_http: Set(new.insecure_http),
+            pending_token: Set(None),
+            refused_calls: Set(0),
             ..Default::default()
         }
         .insert(&txn)
@@ -181,7 +265,20 @@ impl NodeService {
         .map_err(|e| unique_violation(e, "host", "a node with this host and HTTP port exists"))?;
         settings::touch(&txn).await?;
         txn.commit().await?;
-        tracing::info!(node.id = row.id, node.host = %row.host, node.port = row.http_port, "node added");
+        tracing::info!(
+            node.id = row.id,
+            node.host = %row.host,
+            node.port = row.http_port,
+            node.insecure_http = row.insecure_http,
+            tls.fingerprint = row.tls_fingerprint.as_deref().unwrap_or(""),
+            "node added"
+        );
+        if new.insecure_http {
+            tracing::warn!(
+                node.id = row.id,
+                "node registered as plain HTTP: its token and configs cross the network in clear"
+            );
+        }
         self.changed();
         Ok(row)
     }
@@ -226,6 +323,8 @@ impl NodeService {
         }
         if let Some(t) = new_token {
             am.http_token = Set(t);
+            // A token set by hand ends any rotation in progress.
+            am.pending_token = Set(None);
         }
         if !am.is_changed() {
             return Ok(current);
@@ -295,7 +394,7 @@ impl NodeService {
         Ok(())
     }
 
-    fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.ctx.events.send(Event::NodesChanged);
         self.ctx.changes.notify();
     }

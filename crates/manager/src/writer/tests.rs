@@ -65,6 +65,11 @@ fn node(id: i64, healthy: bool) -> node::Model {
         internal_port: 30000 + id as i32,
         created_at: 0,
         updated_at: 0,
+        tls_fingerprint: None,
+        presented_fingerprint: None,
+        insecure_http: false,
+        pending_token: None,
+        refused_calls: 0,
     }
 }
 

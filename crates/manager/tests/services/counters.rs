@@ -66,6 +66,8 @@ async fn lying_node_changes_nothing_and_honest_counters_still_count() {
             host: "127.0.0.1".into(),
             http_port: fake.port,
             http_token: None,
+            insecure_http: true,
+            ..Default::default()
         })
         .await
         .expect("node");

@@ -180,7 +180,7 @@ async fn node_check_reports_a_short_verdict_and_never_the_answer() {
     ];
     for (port, want) in cases {
         let err = nodes
-            .check("127.0.0.1", port, token)
+            .check("127.0.0.1", port, token, true)
             .await
             .expect_err("not a node");
         assert_eq!(err.to_string(), want, "port {port}");
@@ -193,6 +193,7 @@ async fn node_check_reports_a_short_verdict_and_never_the_answer() {
             "127.0.0.1",
             answering("500 Internal Server Error", secret).await,
             token,
+            true,
         )
         .await
         .expect_err("not a node");
@@ -204,7 +205,7 @@ async fn node_check_reports_a_short_verdict_and_never_the_answer() {
         "{err:?}"
     );
     let err = nodes
-        .check("127.0.0.1", closed, token)
+        .check("127.0.0.1", closed, token, true)
         .await
         .expect_err("closed");
     assert!(
@@ -222,6 +223,7 @@ async fn the_same_node_cannot_be_added_under_another_spelling() {
             host: host.into(),
             http_port: port,
             http_token: None,
+            ..Default::default()
         })
     };
     let v4 = add("127.0.0.1", 8081).await.expect("v4");
