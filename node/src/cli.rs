@@ -30,6 +30,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate a config file as `POST /v1/configs` would, without applying it.
     CheckConfig(CheckConfigArgs),
+    /// Print the SHA-256 fingerprint of the node API's certificate (64 hex digits), the value
+    /// to give the manager as `tls_fingerprint` when registering this node.
+    Fingerprint(FingerprintArgs),
+}
+
+/// Which certificate `arch-node fingerprint` reads: the one `serve` generated in the data dir,
+/// or an operator's own.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The node's data dir (the certificate is its `tls-cert.pem`).
+    #[arg(long, env = "ARCH_NODE_DATA_DIR", default_value = "/var/lib/arch-node")]
+    pub data_dir: PathBuf,
+    /// A certificate file (PEM, leaf first) in place of the data dir's, as given to `serve
+    /// --tls-cert`.
+    #[arg(long, env = "ARCH_NODE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+}
+
+impl FingerprintArgs {
+    /// The fingerprint of the certificate these flags name.
+    pub fn fingerprint(&self) -> anyhow::Result<Fingerprint> {
+        let path = match &self.tls_cert {
+            Some(cert) => cert.clone(),
+            None => self.data_dir.join(daemon::tls::CERT_FILE),
+        };
+        Fingerprint::of_pem_file(&path).with_context(|| {
+            format!(
+                "reading the node certificate {} (arch-node serve creates it on first start)",
+                path.display()
+            )
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -304,7 +336,7 @@ mod tests {
             .command
         {
             Command::Serve(a) => a.http,
-            Command::CheckConfig(_) => unreachable!("serve was parsed"),
+            _ => unreachable!("serve was parsed"),
         }
     }
 
@@ -440,7 +472,7 @@ mod tests {
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).map(|c| match c.command {
             Command::Serve(a) => a,
-            Command::CheckConfig(_) => unreachable!("serve was parsed"),
+            _ => unreachable!("serve was parsed"),
         })
     }
 
@@ -548,6 +580,50 @@ mod tests {
             )),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn fingerprint_prints_the_pin_of_the_data_dirs_or_a_given_certificate() {
+        let parse = |argv: &[&str]| match Cli::try_parse_from(argv).expect("parse").command {
+            Command::Fingerprint(a) => a,
+            _ => unreachable!("fingerprint was parsed"),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_str().expect("utf-8 path");
+        let err = parse(&["arch-node", "fingerprint", "--data-dir", data])
+            .fingerprint()
+            .err()
+            .expect("no certificate yet");
+        let cert = dir.path().join(daemon::tls::CERT_FILE);
+        assert!(
+            format!("{err:#}").starts_with(&format!(
+                "reading the node certificate {} (arch-node serve creates it on first start): reading {}",
+                cert.display(),
+                cert.display()
+            )),
+            "{err:#}"
+        );
+
+        let (identity, _) = NodeIdentity::load_or_create(dir.path(), &[]).expect("cert");
+        let printed = parse(&["arch-node", "fingerprint", "--data-dir", data])
+            .fingerprint()
+            .expect("fingerprint");
+        assert_eq!(printed, identity.fingerprint());
+        assert_eq!(printed.to_string().len(), 64);
+
+        let other = tempfile::tempdir().expect("tempdir");
+        let (own, _) = NodeIdentity::load_or_create(other.path(), &[]).expect("cert");
+        let own_cert = other.path().join(daemon::tls::CERT_FILE);
+        let given = parse(&[
+            "arch-node",
+            "fingerprint",
+            "--data-dir",
+            data,
+            "--tls-cert",
+            own_cert.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(given.fingerprint().expect("fingerprint"), own.fingerprint());
+        assert_ne!(own.fingerprint(), identity.fingerprint());
     }
 
     #[test]

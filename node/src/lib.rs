@@ -29,6 +29,10 @@ pub async fn run(command: cli::Command) -> anyhow::Result<()> {
     match command {
         cli::Command::Serve(args) => serve(args).await,
         cli::Command::CheckConfig(args) => check_config(&args),
+        cli::Command::Fingerprint(args) => {
+            println!("{}", args.fingerprint()?);
+            Ok(())
+        }
     }
 }
 

@@ -98,6 +98,25 @@ impl Fingerprint {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// The fingerprint of the first (leaf) certificate in a PEM file such as a node's
+    /// [`CERT_FILE`]: what the manager pins for a node serving that certificate.
+    pub fn of_pem_file(path: &Path) -> Result<Self, TlsError> {
+        let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        match CertificateDer::pem_slice_iter(&pem).next() {
+            Some(Ok(leaf)) => Ok(Self::of(&leaf)),
+            Some(Err(e)) => Err(TlsError::BadCertificate {
+                path: path.to_owned(),
+                source: e.into(),
+            }),
+            None => Err(TlsError::NoCertificate {
+                path: path.to_owned(),
+            }),
+        }
+    }
 }
 
 impl fmt::Display for Fingerprint {

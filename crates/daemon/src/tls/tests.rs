@@ -98,6 +98,14 @@ fn the_identity_is_created_once_then_loaded() {
     assert_eq!(second.fingerprint(), first.fingerprint());
     let der = CertificateDer::from_pem_file(&cert).expect("cert pem");
     assert_eq!(Fingerprint::of(&der), first.fingerprint());
+    assert_eq!(
+        Fingerprint::of_pem_file(&cert).expect("fingerprint of the file"),
+        first.fingerprint()
+    );
+    assert!(matches!(
+        Fingerprint::of_pem_file(&key),
+        Err(TlsError::NoCertificate { .. })
+    ));
 
     // A key opened to others is narrowed back on load.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
