@@ -1,11 +1,16 @@
 //! Server-only glue between the panel and the `manager` crate (compiled with `ssr` only).
 //!
-//! Owns: the session cookie (name, parsing, `Set-Cookie` values), the "who is signed in" check
+//! Owns: the session cookie (name, parsing, `Set-Cookie` values), the rule for "this request
+//! came over HTTPS" ([`is_https`], also used for the panel's HSTS), the "who is signed in" check
 //! used by server functions, pages and the server's `/events` route, the mapping from
 //! `manager::ServiceError` to [`AppError`], and conversions from manager types to the panel's
 //! DTOs. It must not hold state of its own: everything comes from `manager::Services` in context.
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use axum::http::{header, request::Parts, Extensions, HeaderMap, HeaderValue};
+use daemon::http::Transport;
 use leptos::prelude::*;
 use manager::{Admin, ServiceError, Services};
 
@@ -42,16 +47,47 @@ pub async fn admin_from_headers(
     }
 }
 
-/// Whether the request reached the panel over https (directly or through a proxy), in which case
-/// the session cookie is marked `Secure`.
-pub fn is_https(headers: &HeaderMap) -> bool {
-    let header_is = |name: &str, prefix: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with(prefix))
-    };
-    header_is("x-forwarded-proto", "https") || header_is("origin", "https://")
+/// Whether a request reached the manager over HTTPS: the one rule behind the session cookie's
+/// `Secure` flag and the panel's HSTS header. True when it arrived on the manager's own TLS
+/// listener (the [`Transport`] extension `daemon::http::serve` puts on every request is `Tls`),
+/// or when its peer (`ConnectInfo`) is a `--trusted-proxy` and says `X-Forwarded-Proto: https`
+/// (its last value: the one the nearest proxy appended). The header from any other peer, and
+/// `Origin`, count for nothing: a client can send whatever it likes.
+pub fn is_https(headers: &HeaderMap, extensions: &Extensions, services: &Services) -> bool {
+    https_rule(headers, extensions, |peer| {
+        services.auth.is_trusted_proxy(peer)
+    })
+}
+
+/// [`is_https`] for the current server-function call or page render.
+pub fn request_is_https(services: &Services) -> Result<bool, AppError> {
+    let parts = use_context::<Parts>().ok_or_else(|| {
+        tracing::error!("request parts missing from the Leptos context");
+        AppError::Internal
+    })?;
+    Ok(is_https(&parts.headers, &parts.extensions, services))
+}
+
+/// [`is_https`] with the trusted-proxy check given as a function.
+fn https_rule(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    is_trusted_proxy: impl Fn(IpAddr) -> bool,
+) -> bool {
+    if extensions.get::<Transport>() == Some(&Transport::Tls) {
+        return true;
+    }
+    let forwarded_https = headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .last()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    forwarded_https
+        && extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|peer| is_trusted_proxy(peer.0.ip()))
 }
 
 /// The Content-Security-Policy of a panel page whose inline scripts carry `nonce`.
@@ -170,6 +206,11 @@ pub fn node_view(node: manager::Node) -> NodeView {
         pulled_at: node.pulled_at,
         applied_version: node.applied_version,
         last_error: node.last_error,
+        tls_fingerprint: node.tls_fingerprint,
+        presented_fingerprint: node.presented_fingerprint,
+        insecure_http: node.insecure_http,
+        refused_calls: node.refused_calls,
+        token_rotation_pending: node.pending_token.is_some(),
     }
 }
 
@@ -191,6 +232,7 @@ pub fn node_check(info: manager::NodeInfo) -> NodeCheck {
             "{} {} is reachable (up {} s, config version {config})",
             info.name, info.version, info.uptime_seconds
         ),
+        fingerprint: None,
     }
 }
 
@@ -275,14 +317,91 @@ mod tests {
         assert!(clear_session_cookie(false).contains("Max-Age=0"));
     }
 
+    /// A request's headers and extensions as `daemon::http::serve` delivers them.
+    fn request(
+        transport: Transport,
+        peer: &str,
+        headers: &[(&'static str, &'static str)],
+    ) -> (HeaderMap, Extensions) {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        let mut ext = Extensions::new();
+        ext.insert(transport);
+        ext.insert(ConnectInfo(
+            format!("{peer}:40000").parse::<SocketAddr>().expect("addr"),
+        ));
+        (map, ext)
+    }
+
+    fn https(transport: Transport, peer: &str, headers: &[(&'static str, &'static str)]) -> bool {
+        let (h, e) = request(transport, peer, headers);
+        let trusted: IpAddr = "10.0.0.1".parse().expect("ip");
+        https_rule(&h, &e, |p| p == trusted)
+    }
+
     #[test]
-    fn https_detection() {
-        let mut headers = HeaderMap::new();
-        assert!(!is_https(&headers));
-        headers.insert("origin", HeaderValue::from_static("http://127.0.0.1:8080"));
-        assert!(!is_https(&headers));
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert!(is_https(&headers));
+    fn https_is_tls_or_a_trusted_proxys_word() {
+        // Directly over TLS, whatever the headers say.
+        assert!(https(Transport::Tls, "198.51.100.7", &[]));
+        assert!(https(
+            Transport::Tls,
+            "198.51.100.7",
+            &[("x-forwarded-proto", "http")]
+        ));
+        // Plain HTTP.
+        assert!(!https(Transport::Plain, "10.0.0.1", &[]));
+        // A trusted proxy that terminated TLS.
+        assert!(https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "https")]
+        ));
+        assert!(https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "HTTPS")]
+        ));
+        // Its own value is the last one; what the client sent before it does not count.
+        assert!(!https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "https, http")]
+        ));
+        assert!(https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "http, https")]
+        ));
+        assert!(!https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "http")]
+        ));
+        // The same header from anyone else, or an https Origin, is not believed.
+        assert!(!https(
+            Transport::Plain,
+            "198.51.100.7",
+            &[("x-forwarded-proto", "https")]
+        ));
+        assert!(!https(
+            Transport::Plain,
+            "198.51.100.7",
+            &[("origin", "https://panel.example")]
+        ));
+        assert!(!https(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("origin", "https://panel.example")]
+        ));
+        // Without the extensions (not served by daemon::http) nothing is believed.
+        let (h, _) = request(
+            Transport::Plain,
+            "10.0.0.1",
+            &[("x-forwarded-proto", "https")],
+        );
+        assert!(!https_rule(&h, &Extensions::new(), |_| true));
     }
 
     #[test]

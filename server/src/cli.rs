@@ -98,9 +98,17 @@ pub struct ServeArgs {
     /// Timeout of each call to a node.
     #[arg(long, env = "ARCH_NODE_TIMEOUT", default_value = "5s", value_parser = daemon::http::parse_duration)]
     pub node_timeout: Duration,
-    /// Directory with the panel's static files (`pkg/`), built by scripts/build-site.sh.
-    #[arg(long, env = "ARCH_SITE_ROOT", default_value = "target/site")]
-    pub site_root: PathBuf,
+    /// Serve the panel's static files (`pkg/`) from this directory instead of the bundle built
+    /// into the binary (for development: `target/site` after scripts/build-site.sh).
+    #[arg(long, env = "ARCH_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+    /// Serve the panel, the REST API and /events over HTTPS with this certificate (PEM: the leaf
+    /// first, then its chain). Needs --tls-key.
+    #[arg(long, env = "ARCH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM). Keep it readable by the manager only.
+    #[arg(long, env = "ARCH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// A reverse proxy in front of the manager (IP or CIDR; repeatable, comma-separated in the
     /// environment). Only from these peers are `X-Forwarded-For` (client address for sign-in
     /// limits) and `X-Forwarded-Proto` (HSTS) believed.
@@ -193,8 +201,43 @@ impl ServeArgs {
             );
         }
         self.admin_token()?;
+        self.tls()?;
         self.db.url()?;
         Ok(())
+    }
+
+    /// The panel's HTTPS identity from --tls-cert / --tls-key: `None` without both flags, an
+    /// error when only one is given or the files do not hold a certificate and its key.
+    pub fn tls(&self) -> anyhow::Result<Option<daemon::tls::NodeIdentity>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(_), None) => {
+                bail!("--tls-cert (ARCH_TLS_CERT) needs --tls-key (ARCH_TLS_KEY): the certificate's private key")
+            }
+            (None, Some(_)) => {
+                bail!("--tls-key (ARCH_TLS_KEY) needs --tls-cert (ARCH_TLS_CERT): the certificate it belongs to")
+            }
+            (Some(cert), Some(key)) => daemon::tls::NodeIdentity::from_files(cert, key)
+                .map(Some)
+                .context("loading the panel's TLS certificate (--tls-cert, --tls-key)"),
+        }
+    }
+
+    /// The panel's rustls configuration, when --tls-cert / --tls-key are given.
+    pub fn tls_config(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+        self.tls()?
+            .map(|identity| {
+                daemon::tls::server_config(&identity).context("configuring the panel's TLS")
+            })
+            .transpose()
+    }
+
+    /// Where the panel's `/pkg` files come from: --site-root, or the bundle in the binary.
+    pub fn bundle(&self) -> crate::Bundle {
+        match &self.site_root {
+            Some(dir) => crate::Bundle::Dir(dir.clone()),
+            None => crate::Bundle::Embedded,
+        }
     }
 }
 
@@ -278,6 +321,77 @@ mod tests {
             panic!("serve")
         };
         assert!(args.validate().is_err());
+    }
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let cli =
+            Cli::try_parse_from(["arch-manager", "serve"].iter().chain(extra)).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        args
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(serve_args(&[]).tls().expect("no tls").is_none());
+        let only_cert = serve_args(&["--tls-cert", "c.pem"]).tls();
+        assert_eq!(
+            only_cert.map(|_| ()).map_err(|e| format!("{e:#}")),
+            Err("--tls-cert (ARCH_TLS_CERT) needs --tls-key (ARCH_TLS_KEY): the certificate's private key".to_owned())
+        );
+        let only_key = serve_args(&["--tls-key", "k.pem"]).tls();
+        assert_eq!(
+            only_key.map(|_| ()).map_err(|e| format!("{e:#}")),
+            Err("--tls-key (ARCH_TLS_KEY) needs --tls-cert (ARCH_TLS_CERT): the certificate it belongs to".to_owned())
+        );
+        // Missing files are named; validation fails before anything is bound.
+        let missing = dir.path().join("missing.pem");
+        let missing = missing.to_str().expect("utf-8");
+        let args = serve_args(&["--tls-cert", missing, "--tls-key", missing]);
+        let err = format!("{:#}", args.validate().expect_err("missing files"));
+        assert!(
+            err.starts_with("loading the panel's TLS certificate (--tls-cert, --tls-key): "),
+            "{err}"
+        );
+        assert!(err.contains(missing), "{err}");
+        // A generated certificate and key load; a key of another certificate does not.
+        let (identity, _) =
+            daemon::tls::NodeIdentity::load_or_create(dir.path(), &["127.0.0.1".into()])
+                .expect("identity");
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).expect("mkdir");
+        daemon::tls::NodeIdentity::load_or_create(&other, &["127.0.0.1".into()])
+            .expect("other identity");
+        let cert = dir.path().join(daemon::tls::CERT_FILE);
+        let key = dir.path().join(daemon::tls::KEY_FILE);
+        let args = serve_args(&[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            key.to_str().expect("utf-8"),
+        ]);
+        let loaded = args.tls().expect("loads").expect("configured");
+        assert_eq!(loaded.fingerprint(), identity.fingerprint());
+        assert!(args.tls_config().expect("config").is_some());
+        let wrong_key = other.join(daemon::tls::KEY_FILE);
+        let args = serve_args(&[
+            "--tls-cert",
+            cert.to_str().expect("utf-8"),
+            "--tls-key",
+            wrong_key.to_str().expect("utf-8"),
+        ]);
+        assert!(args.tls().is_err());
+    }
+
+    #[test]
+    fn bundle_is_embedded_unless_a_site_root_is_given() {
+        assert!(matches!(serve_args(&[]).bundle(), crate::Bundle::Embedded));
+        match serve_args(&["--site-root", "target/site"]).bundle() {
+            crate::Bundle::Dir(dir) => assert_eq!(dir, PathBuf::from("target/site")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

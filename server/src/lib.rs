@@ -7,6 +7,9 @@
 //! whole HTTP surface and [`serve_on`] runs a manager on a listener until cancelled, so tests can
 //! start managers in their own process on port 0.
 
+// The panel's page types (Leptos views) nest deeper than rustc's default query depth.
+#![recursion_limit = "256"]
+
 pub mod cli;
 
 mod api;
@@ -70,27 +73,53 @@ async fn open_db(db: &cli::DbArgs) -> anyhow::Result<Manager> {
 }
 
 /// The whole HTTP surface; a function so tests can serve it on port 0.
-pub fn router(m: &Manager, site_root: std::path::PathBuf) -> Router {
+pub fn router(m: &Manager, bundle: &Bundle) -> Router {
     let services = m.services.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/events", get(sse::events).with_state(services.clone()))
         .merge(api::routes(services.clone()))
-        .merge(panel::routes(services, site_root))
+        .merge(panel::routes(services, bundle))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// `arch-manager serve`: validates the flags, binds, opens the database and the local data plane,
-/// prints the first-run setup URL when no administrator exists, and serves until SIGINT or
-/// SIGTERM (see [`serve_on`]).
+/// `arch-manager serve`: validates the flags (the TLS files loaded), binds, opens the database
+/// and the local data plane, prints the first-run setup URL when no administrator exists, and
+/// serves until SIGINT or SIGTERM (see [`serve_on`]).
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.validate()?;
     let opts = options(&args)?;
+    let tls = args.tls()?;
+    let tls_config = args.tls_config()?;
+    let bundle = args.bundle();
+    bundle.warn_if_missing();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = match &tls {
+        Some(identity) => {
+            tracing::info!(
+                listen = %addr,
+                tls.fingerprint = %identity.fingerprint(),
+                "serving the panel over HTTPS"
+            );
+            "https"
+        }
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    listen = %addr,
+                    "serving the panel over plain HTTP on a non-loopback address: sign-ins, \
+                     session cookies and API tokens cross the network in clear; give \
+                     --tls-cert/--tls-key, or put a TLS-terminating reverse proxy in front \
+                     and name it with --trusted-proxy"
+                );
+            }
+            "http"
+        }
+    };
     let engine = engine::Engine::new();
     // The local engine's replay filter outlives restarts, like a node's.
     daemon::fs::create_private_dir(&args.db.data_dir)?;
@@ -99,19 +128,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
 
-    println!("arch-manager listening on http://{addr}");
+    println!("arch-manager listening on {scheme}://{addr}");
     if let Some(token) = m.services.auth.setup_token().await? {
-        println!("No administrator yet. First-run setup URL: http://{addr}/setup?token={token}");
+        println!(
+            "No administrator yet. First-run setup URL: {scheme}://{addr}/setup?token={token}"
+        );
         println!("(or create one with: arch-manager admin create --username NAME)");
     }
     let cancel = CancellationToken::new();
     tokio::spawn(daemon::shutdown_signal(cancel.clone()));
     let replay_keeper = tokio::spawn(replay.clone().keep(cancel.clone()));
-    let site = Site {
-        root: args.site_root.clone(),
+    let serving = Serving {
+        bundle,
         limits: args.http.limits(),
+        tls: tls_config,
     };
-    let served = serve_on(listener, m, Some(engine), site, cancel).await;
+    let served = serve_on(listener, m, Some(engine), serving, cancel).await;
     let _ = replay_keeper.await;
     if let Err(e) = replay.save() {
         tracing::warn!(error = %e, "saving the replay filter failed");
@@ -119,12 +151,59 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     served
 }
 
-/// Where the panel's static files are and the limits of the HTTP server.
+/// Where the panel's `/pkg` files (the browser bundle) come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bundle {
+    /// The bundle built into the binary (crate `site`): the default, from any directory.
+    Embedded,
+    /// A site root on disk whose `pkg/` is served (`--site-root`, for development).
+    Dir(std::path::PathBuf),
+}
+
+impl Bundle {
+    /// Logs a warning when there is no bundle to serve: the pages then render but never
+    /// hydrate (no sign-in form that works, no live updates).
+    pub fn warn_if_missing(&self) {
+        match self {
+            Bundle::Embedded if site::is_empty() => tracing::warn!(
+                "this arch-manager was built without the panel bundle: the panel will not \
+                 work; run scripts/build-site.sh, then cargo build --release -p server"
+            ),
+            Bundle::Dir(root) if !root.join("pkg").is_dir() => tracing::warn!(
+                site_root = %root.display(),
+                "--site-root has no pkg/ directory: the panel will not work; run \
+                 scripts/build-site.sh or leave out --site-root to use the built-in bundle"
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// How [`serve_on`] serves HTTP: the panel bundle, the server limits and, for HTTPS, the TLS
+/// configuration (plain HTTP with `None`).
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub bundle: Bundle,
+    pub limits: daemon::http::Limits,
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+/// Plain HTTP with the panel's files from a directory: the form the in-process tests use.
 #[derive(Debug, Clone)]
 pub struct Site {
     /// Directory with the panel's `pkg/` (built by `scripts/build-site.sh`).
     pub root: std::path::PathBuf,
     pub limits: daemon::http::Limits,
+}
+
+impl From<Site> for Serving {
+    fn from(site: Site) -> Serving {
+        Serving {
+            bundle: Bundle::Dir(site.root),
+            limits: site.limits,
+            tls: None,
+        }
+    }
 }
 
 /// Runs an opened manager on `listener` until `cancel`: the coordinator's loops and the HTTP
@@ -135,13 +214,15 @@ pub async fn serve_on(
     listener: TcpListener,
     m: Manager,
     engine: Option<engine::Engine>,
-    site: Site,
+    serving: impl Into<Serving>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    let serving = serving.into();
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
-    let app = router(&m, site.root);
-    // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address).
-    let served = daemon::http::serve(listener, app, site.limits, None, cancel.clone())
+    let app = router(&m, &serving.bundle);
+    // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address) and
+    // the `Transport` it came on (HTTPS decides the cookie's `Secure` and HSTS).
+    let served = daemon::http::serve(listener, app, serving.limits, serving.tls, cancel.clone())
         .await
         .context("serving HTTP");
     cancel.cancel();
@@ -211,7 +292,17 @@ async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
     };
     println!("listen         {}", args.listen);
     println!("database       {redacted}");
-    println!("site root      {}", args.site_root.display());
+    match args.bundle() {
+        Bundle::Embedded => println!("panel files    built in ({} files)", site::names().len()),
+        Bundle::Dir(root) => println!("panel files    {}", root.display()),
+    }
+    match args.tls()? {
+        Some(identity) => println!(
+            "https          on (certificate SHA-256 {})",
+            identity.fingerprint()
+        ),
+        None => println!("https          off"),
+    }
     println!(
         "admin token    {}",
         if args.admin_token()?.is_some() {
@@ -227,3 +318,4 @@ async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
     println!("ok");
     Ok(())
 }
+

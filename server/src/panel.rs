@@ -4,10 +4,13 @@
 //!
 //! Owns the panel's request policy: pages need a session (otherwise 303 → `/login`), server
 //! functions are POST-only and accept a browser request only when it comes from the panel's own
-//! origin (CSRF), request bodies are bounded, and responses carry anti-framing headers. Knows
-//! nothing of the REST API or `/events`; `lib.rs` merges this router with those.
+//! origin (CSRF), request bodies are bounded, and responses carry anti-framing headers, and HSTS
+//! when the request came over HTTPS (by `app::ssr::is_https`, the rule the session cookie's
+//! `Secure` follows too). `/pkg` comes from the bundle built into the binary (crate `site`) or,
+//! with `--site-root`, from a directory. Knows nothing of the REST API or `/events`; `lib.rs`
+//! merges this router with those.
 
-use std::path::PathBuf;
+use crate::Bundle;
 
 use axum::{
     extract::{Request, State},
@@ -27,14 +30,17 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Pages reachable without a session.
 const PUBLIC_PAGES: [&str; 2] = ["/login", "/setup"];
 
-/// Router for the panel: pages, server functions and `/pkg` static files from `site_root/pkg`
-/// (built by `scripts/build-site.sh`).
-pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
-    let options = LeptosOptions::builder()
+/// Router for the panel: pages, server functions and the `/pkg` static files of `bundle`.
+pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
+    // Leptos reads only the names from these options (the `/pkg/arch.*` URLs of the shell);
+    // the site root is a path it would serve files from, and nothing here asks it to.
+    let builder = LeptosOptions::builder()
         .output_name(env!("LEPTOS_OUTPUT_NAME"))
-        .site_root(site_root.to_string_lossy().as_ref())
-        .site_pkg_dir("pkg")
-        .build();
+        .site_pkg_dir("pkg");
+    let options = match bundle {
+        Bundle::Dir(root) => builder.site_root(root.to_string_lossy().as_ref()).build(),
+        Bundle::Embedded => builder.build(),
+    };
     let context_services = services.clone();
     let services_for_headers = services.clone();
     let shell_options = options.clone();
@@ -50,9 +56,12 @@ pub fn routes(services: manager::Services, site_root: PathBuf) -> Router {
         .layer(middleware::from_fn(error_status))
         .layer(middleware::from_fn(same_origin_only))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
-    let pkg = Router::new()
-        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
-        .layer(middleware::map_response(revalidate));
+    let pkg = match bundle {
+        Bundle::Embedded => Router::new().nest("/pkg", site::router()),
+        Bundle::Dir(root) => Router::new()
+            .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+            .layer(middleware::map_response(revalidate)),
+    };
     leptos.merge(pkg).layer(middleware::from_fn_with_state(
         services_for_headers,
         security_headers,
@@ -182,22 +191,6 @@ const FALLBACK_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri
 /// HSTS for panels reached over https: a year, subdomains untouched (the host may be shared).
 const HSTS: &str = "max-age=31536000";
 
-/// Whether the request reached the panel over https: `X-Forwarded-Proto: https` counts only from
-/// a `--trusted-proxy` peer (the manager itself serves plain HTTP).
-fn arrived_over_https(req: &Request, services: &manager::Services) -> bool {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded_https = req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-    forwarded_https && peer.is_some_and(|p| services.auth.is_trusted_proxy(p))
-}
-
 /// Headers on every panel response: a Content-Security-Policy, no framing (clickjacking), no
 /// MIME sniffing, no referrer outside the panel, and HSTS when the request came over https.
 async fn security_headers(
@@ -205,7 +198,7 @@ async fn security_headers(
     req: Request,
     next: Next,
 ) -> Response {
-    let https = arrived_over_https(&req, &services);
+    let https = app::ssr::is_https(req.headers(), req.extensions(), &services);
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -288,6 +281,7 @@ mod tests {
         );
     }
 
+    use daemon::http::Transport;
     use tower::ServiceExt as _;
 
     /// A manager on a fresh SQLite file, trusting `proxies`.
@@ -321,7 +315,7 @@ mod tests {
     #[tokio::test]
     async fn pages_carry_a_csp_whose_nonce_is_on_every_inline_script() {
         let (m, dir) = manager(&[]).await;
-        let app = routes(m.services.clone(), dir.path().to_path_buf());
+        let app = routes(m.services.clone(), &Bundle::Dir(dir.path().to_path_buf()));
         let res = app
             .oneshot(get("/login", "127.0.0.1", None))
             .await
@@ -355,7 +349,7 @@ mod tests {
             );
         }
         // A second page gets a fresh nonce.
-        let app = routes(m.services.clone(), dir.path().to_path_buf());
+        let app = routes(m.services.clone(), &Bundle::Dir(dir.path().to_path_buf()));
         let again = app
             .oneshot(get("/login", "127.0.0.1", None))
             .await
@@ -366,30 +360,139 @@ mod tests {
         assert!(!csp2.contains(&nonce));
     }
 
+    /// Signs `admin` in through the `login` server function as a request from `peer` that
+    /// arrived on `transport`; returns the response's `Set-Cookie` and HSTS headers.
+    async fn sign_in(
+        m: &manager::Manager,
+        transport: Transport,
+        peer: &str,
+        proto: Option<&str>,
+    ) -> (String, Option<String>) {
+        let mut req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let mut req = req
+            .body(axum::body::Body::from(format!(
+                "username=admin&password={PASSWORD}"
+            )))
+            .expect("request");
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().expect("addr");
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req.extensions_mut().insert(transport);
+        let res = routes(m.services.clone(), &Bundle::Embedded)
+            .oneshot(req)
+            .await
+            .expect("response");
+        let h = res.headers();
+        let cookie = h
+            .get(header::SET_COOKIE)
+            .unwrap_or_else(|| panic!("no session cookie: {}", res.status()))
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let hsts = h
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        (cookie, hsts)
+    }
+
+    const PASSWORD: &str = "correct-horse-battery";
+
+    /// One rule for "came over HTTPS": direct TLS, or `X-Forwarded-Proto: https` from a
+    /// trusted proxy; both the session cookie's `Secure` and HSTS follow it.
     #[tokio::test]
-    async fn hsts_only_for_https_through_a_trusted_proxy() {
+    async fn secure_cookie_and_hsts_follow_the_one_https_rule() {
+        let (m, _dir) = manager(&["127.0.0.1"]).await;
+        m.services
+            .auth
+            .create_admin("admin", PASSWORD)
+            .await
+            .expect("admin");
+        let cases = [
+            (Transport::Tls, "198.51.100.7", None, true),
+            (Transport::Plain, "198.51.100.7", None, false),
+            (Transport::Plain, "127.0.0.1", None, false),
+            (Transport::Plain, "127.0.0.1", Some("https"), true),
+            (Transport::Plain, "127.0.0.1", Some("http"), false),
+            (Transport::Plain, "198.51.100.7", Some("https"), false),
+        ];
+        for (transport, peer, proto, https) in cases {
+            let (cookie, hsts) = sign_in(&m, transport, peer, proto).await;
+            let case = format!("{transport:?} from {peer}, X-Forwarded-Proto {proto:?}");
+            assert!(cookie.starts_with("arch_session="), "{case}: {cookie}");
+            assert_eq!(cookie.ends_with("; Secure"), https, "{case}: {cookie}");
+            assert_eq!(cookie.contains("Secure"), https, "{case}: {cookie}");
+            assert_eq!(hsts.as_deref(), https.then_some(HSTS), "{case}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hsts_only_for_https() {
         let (m, dir) = manager(&["127.0.0.1"]).await;
         let cases = [
-            ("127.0.0.1", Some("https"), true),
-            ("127.0.0.1", Some("http"), false),
-            ("127.0.0.1", None, false),
-            ("198.51.100.7", Some("https"), false),
+            ("127.0.0.1", Transport::Plain, Some("https"), true),
+            ("127.0.0.1", Transport::Plain, Some("http"), false),
+            ("127.0.0.1", Transport::Plain, None, false),
+            ("198.51.100.7", Transport::Plain, Some("https"), false),
+            ("198.51.100.7", Transport::Tls, None, true),
         ];
-        for (peer, proto, want) in cases {
-            let app = routes(m.services.clone(), dir.path().to_path_buf());
-            let res = app
-                .oneshot(get("/pkg/arch.js", peer, proto))
-                .await
-                .expect("response");
+        for (peer, transport, proto, want) in cases {
+            let app = routes(m.services.clone(), &Bundle::Dir(dir.path().to_path_buf()));
+            let mut req = get("/pkg/arch.js", peer, proto);
+            req.extensions_mut().insert(transport);
+            let res = app.oneshot(req).await.expect("response");
             let h = res.headers();
             assert_eq!(
                 h.get(header::STRICT_TRANSPORT_SECURITY)
                     .map(|v| v.to_str().expect("ascii")),
                 want.then_some(HSTS),
-                "{peer} {proto:?}"
+                "{peer} {transport:?} {proto:?}"
             );
             assert_eq!(h[header::CONTENT_SECURITY_POLICY], FALLBACK_CSP);
             assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+        }
+    }
+
+    /// `/pkg` from the built-in bundle: every file with its type and validators, the security
+    /// headers, and nothing outside the bundle whichever way the path is spelled.
+    #[tokio::test]
+    async fn pkg_from_the_embedded_bundle() {
+        let (m, dir) = manager(&[]).await;
+        for name in site::names() {
+            let res = routes(m.services.clone(), &Bundle::Embedded)
+                .oneshot(get(&format!("/pkg/{name}"), "127.0.0.1", None))
+                .await
+                .expect("response");
+            assert_eq!(res.status(), StatusCode::OK, "{name}");
+            let file = site::file(&name).expect("embedded");
+            let h = res.headers();
+            assert_eq!(h[header::CONTENT_TYPE], file.content_type);
+            assert_eq!(h[header::ETAG], file.etag.as_str());
+            assert_eq!(h[header::CACHE_CONTROL], "no-cache");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        }
+        // A file that exists next to the data dir, and the crate's own sources.
+        std::fs::write(dir.path().join("secret.txt"), "x").expect("write");
+        for bundle in [Bundle::Embedded, Bundle::Dir(dir.path().join("site"))] {
+            for uri in [
+                "/pkg/../Cargo.toml",
+                "/pkg/%2e%2e/Cargo.toml",
+                "/pkg/%2e%2e%2fCargo.toml",
+                "/pkg/../../secret.txt",
+                "/pkg/%2e%2e/%2e%2e/secret.txt",
+                "/pkg/missing.js",
+            ] {
+                let res = routes(m.services.clone(), &bundle)
+                    .oneshot(get(uri, "127.0.0.1", None))
+                    .await
+                    .expect("response");
+                assert_eq!(res.status(), StatusCode::NOT_FOUND, "{bundle:?} {uri}");
+            }
         }
     }
 

@@ -52,7 +52,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         &session.token,
         session.expires_at,
         now,
-        ssr::is_https(&headers),
+        ssr::request_is_https(&services)?,
     ))?;
     leptos_axum::redirect("/nodes");
     Ok(())
@@ -68,7 +68,6 @@ pub async fn setup(
 ) -> Result<(), AppError> {
     use crate::ssr;
     let services = ssr::services()?;
-    let headers = ssr::request_headers().await?;
     let username = crate::validate::username(&username)?;
     crate::validate::new_password(&password, &confirm)?;
     let session = services
@@ -85,7 +84,7 @@ pub async fn setup(
         &session.token,
         session.expires_at,
         now,
-        ssr::is_https(&headers),
+        ssr::request_is_https(&services)?,
     ))?;
     leptos_axum::redirect("/nodes");
     Ok(())
@@ -104,7 +103,9 @@ pub async fn logout() -> Result<(), AppError> {
             .await
             .map_err(ssr::service_error)?;
     }
-    ssr::set_cookie(&ssr::clear_session_cookie(ssr::is_https(&headers)))?;
+    ssr::set_cookie(&ssr::clear_session_cookie(ssr::request_is_https(
+        &services,
+    )?))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
