@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC=/usr/bin/rustc
 
 scripts/setup.sh --runtime
-cargo build --release -p server -p node
+# The bundle first: the manager binary embeds target/site/pkg when it is compiled.
 scripts/build-site.sh
+cargo build --release -p server -p node
 
 listen=${ARCH_LISTEN:-127.0.0.1:8080}
 node_port=${ARCH_RUN_NODE_PORT:-8081}

@@ -17,12 +17,16 @@ cargo fmt --all -- --check
 step "clippy (ssr and hydrate)"
 # `app` with `ssr` is linted here, in the same build as the server that uses it (server
 # functions and app/src/ssr.rs); with `hydrate` below.
-cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p app --features app/ssr --all-targets -- -D warnings
+cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p site -p app --features app/ssr --all-targets -- -D warnings
 cargo clippy --release -p app --features hydrate -- -D warnings
 
-step "build (release binaries and panel bundle)"
-cargo build --release -p server -p node
+step "build (panel bundle, then the release binaries that embed it)"
 scripts/build-site.sh
+cargo build --release -p server -p node
+
+step "self-contained manager (panel bundle built in)"
+# arch-manager from a directory with no target/site in reach must serve the bundle it embeds.
+scripts/check-embedded-site.sh
 
 step "tests (SQLite)"
 # A test that hangs fails the run after this long instead of holding CI until its own limit.

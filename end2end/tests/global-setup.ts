@@ -83,7 +83,8 @@ export default async function globalSetup() {
   const manager = binary('ARCH_MANAGER_BIN', 'arch-manager');
   const node = binary('ARCH_NODE_BIN', 'arch-node');
   if (!fs.existsSync(path.join(root, 'target', 'site', 'pkg', 'arch.wasm'))) {
-    throw new Error('target/site/pkg/arch.wasm not found: run scripts/build-site.sh');
+    // The manager serves the bundle built into it; without one built first, it has none.
+    throw new Error('target/site/pkg/arch.wasm not found: run scripts/build-site.sh, then cargo build --release -p server');
   }
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-e2e-'));
   const [managerPort, nodePort] = [await freePort(), await freePort()];
@@ -95,7 +96,7 @@ export default async function globalSetup() {
   ], path.join(runDir, 'node.log'));
   const managerProc = start(manager, [
     'serve', '--listen', `127.0.0.1:${managerPort}`, '--data-dir', path.join(runDir, 'manager'),
-    '--site-root', path.join(root, 'target', 'site'), '--pull-interval', '1s', '--pull-timeout', '3s',
+    '--pull-interval', '1s', '--pull-timeout', '3s',
   ], path.join(runDir, 'manager.log'));
   const stopAll = () =>
     Promise.all([managerProc, nodeProc].map((p) => new Promise<void>((resolve) => {
