@@ -1,6 +1,6 @@
 //! Pure formatting helpers shared by server rendering and the browser: sizes in GB, relative
-//! times, ISO-8601 timestamps. No I/O, no clock — callers pass "now" in. Parsing typed values is
-//! `crate::validate`'s job.
+//! times, ISO-8601 timestamps, certificate fingerprints in blocks. No I/O, no clock — callers
+//! pass "now" in. Parsing typed values is `crate::validate`'s job.
 
 /// Bytes in one GB as the panel counts it (10^9, as the manager's REST `usage` fields do).
 pub const GB: f64 = rules::input::GB as f64;
@@ -62,6 +62,13 @@ pub fn iso8601(at_ms: i64) -> String {
     )
 }
 
+/// A certificate fingerprint in blocks of four characters for reading (`"ab12"`, `"cd34"`, …);
+/// the page spaces the blocks with CSS, so a copy of the value stays one unbroken string.
+pub fn fingerprint_blocks(fingerprint: &str) -> Vec<String> {
+    let chars: Vec<char> = fingerprint.chars().collect();
+    chars.chunks(4).map(|c| c.iter().collect()).collect()
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -117,6 +124,18 @@ mod tests {
         assert_eq!(relative(now, now - 5 * 3_600_000), "5 h ago");
         assert_eq!(relative(now, now - 2 * 86_400_000), "2 d ago");
         assert_eq!(relative(now, now + 60_000), "in the future");
+    }
+
+    #[test]
+    fn fingerprints_in_blocks() {
+        let fp = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let blocks = fingerprint_blocks(fp);
+        assert_eq!(blocks.len(), 16);
+        assert_eq!(blocks[0], "0011");
+        assert_eq!(blocks[15], "eeff");
+        assert_eq!(blocks.concat(), fp);
+        assert_eq!(fingerprint_blocks("abcdef"), vec!["abcd", "ef"]);
+        assert!(fingerprint_blocks("").is_empty());
     }
 
     #[test]

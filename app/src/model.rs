@@ -33,6 +33,17 @@ pub struct NodeView {
     pub pulled_at: i64,
     pub applied_version: Option<String>,
     pub last_error: Option<String>,
+    /// The pinned certificate fingerprint (64 lowercase hex digits); `None` until pinned, and
+    /// always for a plain HTTP node.
+    pub tls_fingerprint: Option<String>,
+    /// A different certificate the node presented: its calls are refused until it is re-pinned.
+    pub presented_fingerprint: Option<String>,
+    /// The node API is plain HTTP (`arch-node --insecure-http`), not protected.
+    pub insecure_http: bool,
+    /// The node's refused calls since it started, as of the last pull.
+    pub refused_calls: i64,
+    /// A token rotation is under way (the token itself is never part of a view).
+    pub token_rotation_pending: bool,
 }
 
 /// A node that was just added. `token` is set only when the manager generated it: it is shown
@@ -66,6 +77,10 @@ pub struct CreatedToken {
 pub struct NodeCheck {
     /// Human-readable summary (version, applied config) of the node's `/v1/info`.
     pub summary: String,
+    /// The fingerprint of the certificate the node presented (64 lowercase hex digits), for the
+    /// administrator to compare with the one arch-node printed; `None` over plain HTTP.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// The add-node form.
@@ -75,6 +90,13 @@ pub struct NodeForm {
     pub http_port: u16,
     /// Empty = let the manager generate one.
     pub http_token: String,
+    /// The certificate fingerprint arch-node printed; empty = pin the certificate the node
+    /// presents now. Only read when adding a node.
+    #[serde(default)]
+    pub tls_fingerprint: String,
+    /// The node API is plain HTTP (`arch-node --insecure-http`). Only read when adding a node.
+    #[serde(default)]
+    pub insecure_http: bool,
 }
 
 /// One user as the users table shows it.
@@ -154,6 +176,11 @@ impl NodeView {
         self.usage_bytes = live.usage_bytes;
         self.applied_version.clone_from(&live.applied_version);
         self.last_error.clone_from(&live.last_error);
+        self.tls_fingerprint.clone_from(&live.tls_fingerprint);
+        self.presented_fingerprint
+            .clone_from(&live.presented_fingerprint);
+        self.refused_calls = live.refused_calls;
+        self.token_rotation_pending = live.token_rotation_pending;
         self
     }
 }

@@ -1,4 +1,5 @@
-//! Nodes: list, connection check, add, delete.
+//! Nodes: list, connection check, add, edit, delete, and the secure channel's actions: re-pin
+//! a changed certificate and rotate a node's token (never shown).
 
 use leptos::prelude::*;
 use server_fn::codec::Json;
@@ -26,12 +27,23 @@ pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
     let host = validate::host("host", &form.host)?;
     let port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
-    match services.nodes.check(&host, port, &token, false).await {
-        Ok(checked) => Ok(ssr::node_check(checked.info)),
+    if !form.tls_fingerprint.trim().is_empty() {
+        rules::input::fingerprint(&form.tls_fingerprint)?;
+    }
+    match services
+        .nodes
+        .check(&host, port, &token, form.insecure_http)
+        .await
+    {
+        Ok(checked) => Ok(NodeCheck {
+            fingerprint: checked.fingerprint.map(|f| f.to_string()),
+            ..ssr::node_check(checked.info)
+        }),
         // Without a token (one will be generated) a rejection still proves the node answers.
         Err(err) if token.is_empty() && err.field() == Some("http_token") => Ok(NodeCheck {
             summary: "The node answers; start it with the generated token shown after adding."
                 .to_owned(),
+            fingerprint: None,
         }),
         Err(err) => Err(ssr::service_error(err)),
     }
@@ -46,13 +58,18 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
     let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
     let generated = token.is_empty();
+    let tls_fingerprint = match form.tls_fingerprint.trim() {
+        "" => None,
+        given => Some(rules::input::fingerprint(given)?),
+    };
     let node = services
         .nodes
         .create(manager::NewNode {
             host,
             http_port,
             http_token: (!generated).then_some(token),
-            ..Default::default()
+            tls_fingerprint,
+            insecure_http: form.insecure_http,
         })
         .await
         .map_err(ssr::service_error)?;
@@ -95,4 +112,30 @@ pub async fn delete_node(id: i64) -> Result<(), AppError> {
         .delete(id)
         .await
         .map_err(crate::ssr::service_error)
+}
+
+/// Pins the certificate the node presented after its pinned one changed (a reinstall, or an
+/// attacker: the administrator confirms first). The node is pushed to at once.
+#[server(endpoint = "repin_node", input = Json)]
+pub async fn repin_node(id: i64) -> Result<NodeView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let node = services
+        .nodes
+        .repin(id, None)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::node_view(node))
+}
+
+/// Gives the node a new random token without downtime. The token is never returned: the manager
+/// keeps it and the node stores only its hash.
+#[server(endpoint = "rotate_node_token", input = Json)]
+pub async fn rotate_node_token(id: i64) -> Result<NodeView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let node = services
+        .nodes
+        .rotate_token(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::node_view(node))
 }

@@ -1,15 +1,22 @@
 //! The add-node form of the nodes page: checks the connection (`check_node`) before adding, shows
-//! why a check failed (unreachable, wrong token) with an "add anyway" option, and shows a
-//! generated token once.
+//! why a check failed (unreachable, wrong token, another certificate than the one given) with an
+//! "add anyway" option, shows the certificate the node presented for the administrator to compare
+//! with the one arch-node printed, and shows a generated token once.
+//!
+//! The optional TLS fingerprint is checked in the browser by the manager's rule
+//! (`rules::input::fingerprint`); empty means the manager pins the certificate the node presents
+//! when it is added. A plain HTTP node (`arch-node --insecure-http`) has no certificate.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{add_node, check_node};
-use crate::components::{FormErrors, FormMessage, TextField};
+use crate::components::{CheckField, FormErrors, FormMessage, TextField};
 use crate::error::AppError;
 use crate::model::{CreatedNode, NodeForm};
 use crate::validate;
+
+use super::nodes::Fingerprint;
 
 /// Where the add-node flow is.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +26,41 @@ enum Step {
     Adding,
     /// The check failed; the admin may still add the node.
     CheckFailed(AppError),
-    Added(CreatedNode),
+    /// Added; `presented` is the certificate the connection check saw.
+    Added {
+        created: Box<CreatedNode>,
+        presented: Option<String>,
+    },
+}
+
+/// The form's values, checked in the browser by the rules the manager applies.
+fn read_form(
+    host: &str,
+    port: &str,
+    token: &str,
+    fingerprint: &str,
+    insecure_http: bool,
+) -> Result<NodeForm, AppError> {
+    let host = validate::host("host", host)?;
+    let http_port = validate::port("http_port", port, false)?;
+    let http_token = validate::node_token(token)?;
+    let tls_fingerprint = match fingerprint.trim() {
+        "" => String::new(),
+        _ if insecure_http => {
+            return Err(AppError::invalid(
+                "tls_fingerprint",
+                "A plain HTTP node has no certificate to pin: leave this empty.",
+            ));
+        }
+        given => rules::input::fingerprint(given)?,
+    };
+    Ok(NodeForm {
+        host,
+        http_port,
+        http_token,
+        tls_fingerprint,
+        insecure_http,
+    })
 }
 
 /// The "Add node" form. `on_added` runs after a node was saved.
@@ -29,30 +70,48 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
     let host = RwSignal::new(String::new());
     let port = RwSignal::new(String::new());
     let token = RwSignal::new(String::new());
+    let fingerprint = RwSignal::new(String::new());
+    let insecure = RwSignal::new(false);
     let step = RwSignal::new(Step::Idle);
 
     let submit = move |skip_check: bool| {
         errors.clear();
-        let form = validate::host("host", &host.get_untracked()).and_then(|host| {
-            let http_port = validate::port("http_port", &port.get_untracked(), false)?;
-            let http_token = validate::node_token(&token.get_untracked())?;
-            Ok(NodeForm {
-                host,
-                http_port,
-                http_token,
-            })
-        });
+        let form = read_form(
+            &host.get_untracked(),
+            &port.get_untracked(),
+            &token.get_untracked(),
+            &fingerprint.get_untracked(),
+            insecure.get_untracked(),
+        );
         let Some(form) = errors.check(form) else {
             step.set(Step::Idle);
             return;
         };
         spawn_local(async move {
+            let mut presented = None;
             if !skip_check {
                 step.set(Step::Checking);
-                if let Err(err) = check_node(form.clone()).await {
-                    errors.show(&err);
-                    step.set(Step::CheckFailed(err));
-                    return;
+                match check_node(form.clone()).await {
+                    Ok(check) => presented = check.fingerprint,
+                    Err(err) => {
+                        errors.show(&err);
+                        step.set(Step::CheckFailed(err));
+                        return;
+                    }
+                }
+                if let Some(seen) = presented
+                    .as_ref()
+                    .filter(|_| !form.tls_fingerprint.is_empty())
+                {
+                    if *seen != form.tls_fingerprint {
+                        let err = AppError::invalid(
+                            "tls_fingerprint",
+                            format!("The node presented another certificate: {seen}. Compare it with the one arch-node printed."),
+                        );
+                        errors.show(&err);
+                        step.set(Step::CheckFailed(err));
+                        return;
+                    }
                 }
             }
             step.set(Step::Adding);
@@ -61,7 +120,12 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
                     host.set(String::new());
                     port.set(String::new());
                     token.set(String::new());
-                    step.set(Step::Added(created));
+                    fingerprint.set(String::new());
+                    insecure.set(false);
+                    step.set(Step::Added {
+                        created: Box::new(created),
+                        presented,
+                    });
                     on_added.run(());
                 }
                 Err(err) => {
@@ -83,10 +147,20 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
                     inputmode="numeric" hint="The port of the node API (arch-node serve --listen)."/>
                 <TextField id="node-token" field="http_token" label="Token (optional)" value=token errors
                     autocomplete="off" hint="Leave empty to generate one."/>
+                <TextField id="node-fingerprint" field="tls_fingerprint" label="TLS fingerprint (optional)"
+                    value=fingerprint errors autocomplete="off"
+                    hint="printed by arch-node on first start; empty = trust the certificate the node presents now"/>
+                <CheckField id="node-insecure" field="insecure_http" label="Plain HTTP node (--insecure-http)"
+                    checked=insecure errors/>
                 <div class="form-actions">
                     <button type="submit" class="primary" data-testid="add-node" disabled=busy>"Add node"</button>
                 </div>
             </form>
+            <Show when=move || insecure.get()>
+                <p class="notice warn" data-testid="insecure-warning">
+                    "Plain HTTP is not protected: the node's token and every user's password cross the network in clear, and anyone on the path can read or change them. Use it only on a network you trust."
+                </p>
+            </Show>
             <FormMessage errors/>
             <div aria-live="polite" data-testid="add-node-status">
                 {move || match step.get() {
@@ -99,20 +173,40 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
                             <button type="button" data-testid="add-node-anyway" on:click=move |_| submit(true)>"Add anyway"</button>
                         </div>
                     }.into_any(),
-                    Step::Added(created) => view! { <Added created/> }.into_any(),
+                    Step::Added { created, presented } => view! { <Added created=*created presented/> }.into_any(),
                 }}
             </div>
         </section>
     }
 }
 
-/// Confirmation after adding, with the generated token (shown only this once).
+/// Confirmation after adding: the certificate the node presented and the one pinned, and the
+/// generated token (shown only this once).
 #[component]
-fn Added(created: CreatedNode) -> impl IntoView {
+fn Added(created: CreatedNode, presented: Option<String>) -> impl IntoView {
     let CreatedNode { node, token } = created;
+    let pinned = node.tls_fingerprint.clone();
     view! {
         <div class="notice ok" data-testid="node-added">
             <p>"Node " {node.id} " (" {node.host.clone()} ":" {node.http_port} ") was added."</p>
+            {presented.map(|fp| view! {
+                <p>
+                    "The node presented certificate "
+                    <Fingerprint value=fp testid="add-node-presented".to_owned()/>
+                    ": compare it with the one arch-node printed."
+                </p>
+            })}
+            {match (node.insecure_http, pinned) {
+                (true, _) => view! {
+                    <p>"Plain HTTP node: nothing is pinned and the channel is not protected."</p>
+                }.into_any(),
+                (false, Some(fp)) => view! {
+                    <p>"Pinned certificate: " <Fingerprint value=fp testid="add-node-pinned".to_owned()/></p>
+                }.into_any(),
+                (false, None) => view! {
+                    <p>"The node was not reached: its certificate is pinned at the first successful call."</p>
+                }.into_any(),
+            }}
             {token.map(|token| view! {
                 <p>"Its generated token is shown only now. Start the node with it:"</p>
                 <pre data-testid="node-token"><code>{format!("arch-node serve --token {token}")}</code></pre>

@@ -5,7 +5,9 @@
 //! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
 //! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
-//! `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`.
+//! `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`. Under each
+//! row, [`channel`] shows the node's secure channel (pinned certificate, refused calls) with the
+//! re-pin and token rotation actions.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -22,10 +24,14 @@ use crate::validate;
 
 use super::add_node::AddNodeForm;
 
+mod channel;
+pub use channel::Fingerprint;
+
 /// The nodes page.
 #[component]
 pub fn NodesPage() -> impl IntoView {
     let live = expect_context::<LiveState>();
+    provide_context(channel::ChannelNotes::new());
     let nodes = Resource::new(move || live.nodes_version.get(), |_| list_nodes());
     let reload = Callback::new(move |()| live.reload_nodes());
     let rows = move || {
@@ -160,6 +166,7 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                 {move || error().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
             </td>
         </tr>
+        <channel::ChannelRow node/>
     }
 }
 
@@ -202,6 +209,7 @@ impl NodeEdit {
                 host,
                 http_port: validate::port("http_port", &self.port.get_untracked(), false)?,
                 http_token: validate::node_token(&self.token.get_untracked())?,
+                ..NodeForm::default()
             })
         });
         let Some(form) = self.errors.check(form) else {

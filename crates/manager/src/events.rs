@@ -16,6 +16,10 @@ pub(crate) fn node(n: &crate::entity::node::Model) -> Event {
         usage_bytes: n.usage_bytes,
         applied_version: n.applied_version.clone(),
         last_error: n.last_error.clone(),
+        tls_fingerprint: n.tls_fingerprint.clone(),
+        presented_fingerprint: n.presented_fingerprint.clone(),
+        refused_calls: n.refused_calls,
+        token_rotation_pending: n.pending_token.is_some(),
     })
 }
 

@@ -43,6 +43,18 @@ pub struct NodeLive {
     pub applied_version: Option<String>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The pinned certificate fingerprint (64 hex digits), once pinned.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
+    /// A different certificate the node presented (its calls are refused until re-pinned).
+    #[serde(default)]
+    pub presented_fingerprint: Option<String>,
+    /// The node's refused calls since it started, as of the last pull.
+    #[serde(default)]
+    pub refused_calls: i64,
+    /// A token rotation is under way (never the token itself).
+    #[serde(default)]
+    pub token_rotation_pending: bool,
 }
 
 /// The live part of a user, carried by [`Event::UserUsage`].
@@ -100,6 +112,10 @@ impl Event {
                 usage_bytes: 7,
                 applied_version: Some("v1".into()),
                 last_error: None,
+                tls_fingerprint: Some("ab".repeat(32)),
+                presented_fingerprint: None,
+                refused_calls: 2,
+                token_rotation_pending: false,
             }),
             Event::NodeRemoved { id: 3 },
             Event::NodesChanged,
@@ -138,7 +154,7 @@ mod tests {
     fn wire_form_is_flat() {
         assert_eq!(
             serde_json::to_string(&Event::examples()[0]).expect("serialize"),
-            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable","pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","last_error":null}"#
+            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable","pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","last_error":null,"tls_fingerprint":"abababababababababababababababababababababababababababababababab","presented_fingerprint":null,"refused_calls":2,"token_rotation_pending":false}"#
         );
         assert_eq!(
             serde_json::to_string(&Event::UserUsage(UserLive {

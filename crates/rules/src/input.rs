@@ -209,6 +209,33 @@ pub fn node_token(value: &str) -> Result<String> {
     Ok(value.to_owned())
 }
 
+/// A certificate's SHA-256 fingerprint (`tls_fingerprint`), trimmed, as 64 lowercase hex digits
+/// (the way arch-node prints it): 64 hex digits in either case, or 32 colon-separated pairs
+/// (`AB:CD:…`, as browsers and `openssl x509 -fingerprint -sha256` show it).
+pub fn fingerprint(value: &str) -> Result<String> {
+    let value = value.trim();
+    let digits: String = if value.contains(':') {
+        let pairs: Vec<&str> = value.split(':').collect();
+        if pairs.len() != 32 || pairs.iter().any(|p| p.len() != 2) {
+            return Err(fingerprint_invalid());
+        }
+        pairs.concat()
+    } else {
+        value.to_owned()
+    };
+    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(fingerprint_invalid());
+    }
+    Ok(digits.to_ascii_lowercase())
+}
+
+fn fingerprint_invalid() -> Invalid {
+    Invalid::new(
+        "tls_fingerprint",
+        "must be a SHA-256 certificate fingerprint: 64 hex digits, optionally as 32 colon-separated pairs",
+    )
+}
+
 /// The fallback proxy (`proxy_url`), trimmed: empty (none), or `scheme://[user:pass@]host:port`
 /// with a scheme of [`PROXY_SCHEMES`].
 pub fn proxy_url(value: &str) -> Result<String> {

@@ -7,6 +7,9 @@ const HOST_MSG: &str = "must be a domain name or an IP address";
 const NAME_MSG: &str = "must be 1–64 letters, digits or _ - . @ (no spaces)";
 const PORT1_MSG: &str = "must be between 1 and 65535";
 const PORT0_MSG: &str = "must be between 0 and 65535";
+const FP_MSG: &str =
+    "must be a SHA-256 certificate fingerprint: 64 hex digits, optionally as 32 colon-separated pairs";
+const FP_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const TOKEN_MSG: &str = "must be 16–256 printable characters without spaces";
 const QUOTA_NEG: &str = "must be 0 (unlimited) or more";
 const QUOTA_BIG: &str = "must be at most 1000000000 GB";
@@ -46,6 +49,7 @@ const RULES: &[(&str, Rule)] = &[
         show(port_text("ss_relay_port", s, true))
     }),
     ("node_token", |s| node_token(s)),
+    ("fingerprint", |s| fingerprint(s)),
     ("proxy_url", |s| proxy_url(s)),
     ("traffic_ratio", |s| show(traffic_ratio(num(s)))),
     ("traffic_ratio_text", |s| show(traffic_ratio_text(s))),
@@ -169,6 +173,38 @@ const CASES: &[Case] = &[
         "node_token",
         "0123456789abcdéf",
         Err(("http_token", TOKEN_MSG)),
+    ),
+    // certificate fingerprints
+    (
+        "fingerprint",
+        " 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff ",
+        Ok(FP_HEX),
+    ),
+    (
+        "fingerprint",
+        "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
+        Ok(FP_HEX),
+    ),
+    ("fingerprint", "", Err(("tls_fingerprint", FP_MSG))),
+    (
+        "fingerprint",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef",
+        Err(("tls_fingerprint", FP_MSG)),
+    ),
+    (
+        "fingerprint",
+        "g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        Err(("tls_fingerprint", FP_MSG)),
+    ),
+    (
+        "fingerprint",
+        "001:12:23:34:45:56:67:78:89:9a:ab:bc:cd:de:ef:f0:01:12:23:34:45:56:67:78:89:9a:ab:bc:cd:de:ef:f",
+        Err(("tls_fingerprint", FP_MSG)),
+    ),
+    (
+        "fingerprint",
+        "+0:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
+        Err(("tls_fingerprint", FP_MSG)),
     ),
     // the fallback proxy
     ("proxy_url", "", Ok("")),
