@@ -101,6 +101,31 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
     }
 }
 
+/// An optional strict JSON body: absent when the request has no body and no content type.
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return <Body<T> as axum::extract::FromRequest<S>>::from_request(req, state)
+                .await
+                .map(Some);
+        }
+        let bytes = <Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.body_text(), None))?;
+        if bytes.is_empty() {
+            Ok(None)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected application/json",
+                None,
+            ))
+        }
+    }
+}
+
 /// A node as the API shows it; the token only when just created.
 #[derive(Serialize)]
 struct NodeJson {
@@ -124,6 +149,16 @@ struct NodeJson {
     created_at: i64,
     /// Is the node's reverse bridge connected to the manager right now?
     reverse_connected: bool,
+    /// The pinned SHA-256 fingerprint of the node's certificate (hex), if any yet.
+    tls_fingerprint: Option<String>,
+    /// A different certificate the node presented (its calls are refused until a re-pin).
+    presented_fingerprint: Option<String>,
+    /// The node API is plain HTTP (registered so by the operator).
+    insecure_http: bool,
+    /// The node's own count of refused calls since it started, as of the last pull.
+    refused_calls: i64,
+    /// A token rotation is in progress (the pending token itself is never shown).
+    token_rotation_pending: bool,
 }
 
 impl NodeJson {
@@ -145,6 +180,11 @@ impl NodeJson {
             applied_version: n.applied_version,
             last_error: n.last_error,
             created_at: n.created_at,
+            tls_fingerprint: n.tls_fingerprint,
+            presented_fingerprint: n.presented_fingerprint,
+            insecure_http: n.insecure_http,
+            refused_calls: n.refused_calls,
+            token_rotation_pending: n.pending_token.is_some(),
         }
     }
 }
@@ -158,12 +198,18 @@ pub fn routes(services: Services) -> Router {
             get(get_node).patch(patch_node).delete(delete_node),
         )
         .route("/v1/nodes/{id}/rotate-keys", post(rotate_node_keys))
+        .route("/v1/nodes/{id}/repin", post(repin_node))
+        .route("/v1/nodes/{id}/rotate-token", post(rotate_node_token))
         .route("/v1/users", post(create_user).get(list_users))
         .route(
             "/v1/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
         )
         .route("/v1/users/{id}/links", get(user_links))
+        .route(
+            "/v1/users/{id}/rotate-subscription",
+            post(rotate_subscription),
+        )
         .route("/v1/settings", get(get_settings).put(put_settings))
         .route("/v1/tokens", post(create_token).get(list_tokens))
         .route("/v1/tokens/{id}", delete(revoke_token))
@@ -226,35 +272,105 @@ async fn rotate_node_keys(
     )))
 }
 
+/// Body of `POST /v1/nodes/{id}/repin` (optional: without it the presented certificate is
+/// pinned).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Repin {
+    #[serde(default)]
+    tls_fingerprint: Option<String>,
+}
+
+async fn repin_node(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    body: Option<Body<Repin>>,
+) -> ApiResult<Json<NodeJson>> {
+    let Repin { tls_fingerprint } = body.map(|Body(b)| b).unwrap_or_default();
+    Ok(Json(NodeJson::new(
+        &s,
+        s.nodes.repin(id, tls_fingerprint).await?,
+        false,
+    )))
+}
+
+async fn rotate_node_token(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<NodeJson>> {
+    Ok(Json(NodeJson::new(
+        &s,
+        s.nodes.rotate_token(id).await?,
+        false,
+    )))
+}
+
 async fn delete_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.nodes.delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user as REST shows it: the stored fields plus the whole subscription URL.
+#[derive(Serialize)]
+struct UserJson {
+    #[serde(flatten)]
+    user: manager::User,
+    subscription_url: String,
+}
+
+async fn user_json(s: &Services, users: Vec<manager::User>) -> ApiResult<Vec<UserJson>> {
+    let urls = s.subscriptions.urls(&users).await?;
+    Ok(users
+        .into_iter()
+        .zip(urls)
+        .map(|(user, subscription_url)| UserJson {
+            user,
+            subscription_url,
+        })
+        .collect())
+}
+
+async fn one_user(s: &Services, user: manager::User) -> ApiResult<Json<UserJson>> {
+    let mut list = user_json(s, vec![user]).await?;
+    list.pop()
+        .map(Json)
+        .ok_or_else(|| ServiceError::Internal("no user".into()).into())
 }
 
 async fn create_user(
     State(s): State<Services>,
     Body(new): Body<NewUser>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok((StatusCode::CREATED, Json(s.users.create(new).await?)))
+    let user = s.users.create(new).await?;
+    Ok((StatusCode::CREATED, one_user(&s, user).await?))
 }
 
-async fn list_users(State(s): State<Services>) -> ApiResult<Json<Vec<manager::User>>> {
-    Ok(Json(s.users.list().await?))
+async fn list_users(State(s): State<Services>) -> ApiResult<Json<Vec<UserJson>>> {
+    let users = s.users.list().await?;
+    Ok(Json(user_json(&s, users).await?))
 }
 
-async fn get_user(
-    State(s): State<Services>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<manager::User>> {
-    Ok(Json(s.users.get(id).await?))
+async fn get_user(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<Json<UserJson>> {
+    let user = s.users.get(id).await?;
+    one_user(&s, user).await
 }
 
 async fn patch_user(
     State(s): State<Services>,
     Path(id): Path<i64>,
     Body(p): Body<UserPatch>,
-) -> ApiResult<Json<manager::User>> {
-    Ok(Json(s.users.update(id, p).await?))
+) -> ApiResult<Json<UserJson>> {
+    let user = s.users.update(id, p).await?;
+    one_user(&s, user).await
+}
+
+/// A new subscription secret: the old URL answers 404 from now on.
+async fn rotate_subscription(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserJson>> {
+    let user = s.subscriptions.rotate(id).await?;
+    one_user(&s, user).await
 }
 
 async fn delete_user(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {

@@ -7,4 +7,6 @@
 mod events;
 mod rest;
 mod sessions;
+mod subscription;
 mod support;
+mod tls;

@@ -3,12 +3,15 @@
 //! dropping a handle stops what it started.
 //!
 //! The manager runs without a local data plane (no user ports are opened); the nodes run their
-//! engines bound to 127.0.0.1.
+//! engines bound to 127.0.0.1 and serve their API over TLS with a fresh self-signed certificate
+//! each; every request that reaches a node's router is counted.
 
+use daemon::tls::{Fingerprint, NodeIdentity};
 use manager::{CoordinatorConfig, Manager, Options};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::net::LOCALHOST;
@@ -86,17 +89,22 @@ impl TestApp {
         }
     }
 
-    /// Registers node `i` with the manager over REST; returns the manager's record.
+    /// Registers node `i` with the manager over REST (over TLS, the certificate pinned on first
+    /// use); returns the manager's record.
     pub async fn register(&self, i: usize) -> Value {
+        self.register_with(i, json!({})).await
+    }
+
+    /// Registers node `i` with the fields of `extra` added to (or replacing) the defaults:
+    /// host `127.0.0.1`, the node's port, [`NODE_TOKEN`].
+    pub async fn register_with(&self, i: usize, extra: Value) -> Value {
         let node = &self.nodes[i];
-        let (st, created) = self
-            .manager
-            .api
-            .post(
-                "/v1/nodes",
-                &json!({"host": "127.0.0.1", "http_port": node.port(), "http_token": NODE_TOKEN}),
-            )
-            .await;
+        let mut body =
+            json!({"host": "127.0.0.1", "http_port": node.port(), "http_token": NODE_TOKEN});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let (st, created) = self.manager.api.post("/v1/nodes", &body).await;
         assert_eq!(st, StatusCode::CREATED, "{created}");
         created
     }
@@ -158,51 +166,105 @@ impl TestManager {
     }
 }
 
-/// A node: its API client (node token) and the task serving it.
+/// A node: its API client (node token, pinned to its certificate), its certificate's
+/// fingerprint, the number of requests that reached its router, and the task serving it.
 pub struct TestNode {
     pub addr: SocketAddr,
-    /// JSON client of the node API with the node token.
+    /// JSON client of the node API with the node token, pinned to [`TestNode::fingerprint`].
     pub api: Api,
     pub state: Arc<node::NodeState>,
+    /// The SHA-256 fingerprint of the node's certificate.
+    pub fingerprint: Fingerprint,
+    /// Requests that reached the node's router (a refused TLS handshake never does).
+    requests: Arc<AtomicU64>,
+    identity: NodeIdentity,
     cancel: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestNode {
-    async fn start() -> TestNode {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state = Arc::new(
-            node::NodeState::open(dir.path(), Some(LOCALHOST))
-                .await
-                .expect("open the node state"),
-        );
+    /// A new node (fresh data dir and certificate) on a free port.
+    pub async fn start() -> TestNode {
         let listener = TcpListener::bind((LOCALHOST, 0)).await.expect("bind");
+        Self::start_on(listener, tempfile::tempdir().expect("tempdir")).await
+    }
+
+    /// A new node (fresh data dir and certificate) on `port`: another node taking over an
+    /// address.
+    pub async fn start_at(port: u16) -> TestNode {
+        let listener = TcpListener::bind((LOCALHOST, port)).await.expect("bind");
+        Self::start_on(listener, tempfile::tempdir().expect("tempdir")).await
+    }
+
+    async fn start_on(listener: TcpListener, dir: tempfile::TempDir) -> TestNode {
+        let (identity, _) =
+            NodeIdentity::load_or_create(dir.path(), &["127.0.0.1".to_owned()]).expect("identity");
+        let fingerprint = identity.fingerprint();
+        let (tls, _) = daemon::tls::pinned_client_config(Some(fingerprint)).expect("client config");
         let addr = listener.local_addr().expect("address");
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(node::serve_on(
-            listener,
-            state.clone(),
-            NODE_TOKEN.to_owned(),
-            daemon::http::Limits::with_max_connections(16),
-            cancel.clone(),
-        ));
-        TestNode {
+        let mut node = TestNode {
             addr,
             api: Api {
-                http: client(),
-                base: format!("http://{addr}"),
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(Duration::from_secs(10))
+                    .use_preconfigured_tls(tls)
+                    .build()
+                    .expect("HTTP client"),
+                base: format!("https://{addr}"),
                 token: NODE_TOKEN.to_owned(),
             },
-            state,
-            cancel,
-            task: Some(task),
-            _dir: dir,
-        }
+            state: Arc::new(
+                node::NodeState::open(dir.path(), Some(LOCALHOST))
+                    .await
+                    .expect("open the node state"),
+            ),
+            fingerprint,
+            requests: Arc::default(),
+            identity,
+            cancel: CancellationToken::new(),
+            task: None,
+            dir,
+        };
+        node.serve(listener);
+        node
+    }
+
+    /// Serves the node API on `listener` over TLS, as `arch-node serve` does: on cancel the API
+    /// closes, the replay filter is kept, the data plane stops and the counters are flushed.
+    fn serve(&mut self, listener: TcpListener) {
+        let requests = self.requests.clone();
+        let app = node::router(self.state.clone(), NODE_TOKEN.to_owned()).layer(
+            axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    next.run(req)
+                },
+            ),
+        );
+        let tls = daemon::tls::server_config(&self.identity).expect("server config");
+        let (state, cancel) = (self.state.clone(), self.cancel.clone());
+        self.task = Some(tokio::spawn(async move {
+            let keeper = tokio::spawn(state.replay_file().keep(cancel.clone()));
+            let limits = daemon::http::Limits::with_max_connections(16);
+            let served =
+                daemon::http::serve(listener, app, limits, Some(tls), cancel.clone()).await;
+            cancel.cancel();
+            keeper.await?;
+            state.shutdown().await?;
+            Ok(served?)
+        }));
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How many requests reached the node's router so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
     }
 
     /// Stops the node as SIGTERM would (the API closes, the data plane stops, the counters are
@@ -216,6 +278,18 @@ impl TestNode {
                 .expect("node task")
                 .expect("node shutdown");
         }
+    }
+
+    /// Starts a stopped node again: same data dir, certificate, port and token.
+    pub async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("bind again");
+        self.state = Arc::new(
+            node::NodeState::open(self.dir.path(), Some(LOCALHOST))
+                .await
+                .expect("open the node state"),
+        );
+        self.cancel = CancellationToken::new();
+        self.serve(listener);
     }
 }
 
