@@ -592,8 +592,7 @@ mod tests {
         let data = dir.path().to_str().expect("utf-8 path");
         let err = parse(&["arch-node", "fingerprint", "--data-dir", data])
             .fingerprint()
-            .err()
-            .expect("no certificate yet");
+            .expect_err("no certificate yet");
         let cert = dir.path().join(daemon::tls::CERT_FILE);
         assert!(
             format!("{err:#}").starts_with(&format!(

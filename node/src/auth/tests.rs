@@ -198,7 +198,7 @@ fn a_corrupt_state_file_stops_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(TOKEN_STATE_FILE);
     std::fs::write(&path, r#"{"seed": null, "current": "xyz", "next": null}"#).expect("write");
-    let err = Auth::open(dir.path(), None).err().expect("refused");
+    let err = Auth::open(dir.path(), None).expect_err("refused");
     assert_eq!(
         err.to_string(),
         format!(
