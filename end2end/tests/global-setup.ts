@@ -1,5 +1,5 @@
 // Starts the processes the tests drive: a fresh arch-manager (empty data directory, so it prints a
-// one-time setup URL) and a fresh arch-node, both on free loopback ports. Exposes them to the
+// one-time setup URL) and two fresh arch-nodes over TLS, all on free loopback ports. Exposes them to the
 // tests through environment variables and stops them (and removes the data) afterwards.
 // ARCH_MANAGER_BIN / ARCH_NODE_BIN override the binaries; ARCH_E2E_KEEP=1 keeps the run
 // directory (data + logs) for inspection.
@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -79,6 +79,15 @@ function setupUrl(child: ChildProcess, timeoutMs: number): Promise<string> {
   });
 }
 
+/**
+ * The SHA-256 fingerprint of the certificate arch-node generated in `dataDir`, as arch-node
+ * prints it: 64 lowercase hex digits.
+ */
+function certificateFingerprint(dataDir: string): string {
+  const pem = fs.readFileSync(path.join(dataDir, 'tls-cert.pem'), 'utf8');
+  return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
+}
+
 export default async function globalSetup() {
   const manager = binary('ARCH_MANAGER_BIN', 'arch-manager');
   const node = binary('ARCH_NODE_BIN', 'arch-node');
@@ -87,19 +96,26 @@ export default async function globalSetup() {
     throw new Error('target/site/pkg/arch.wasm not found: run scripts/build-site.sh, then cargo build --release -p server');
   }
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-e2e-'));
-  const [managerPort, nodePort] = [await freePort(), await freePort()];
+  const [managerPort, nodePort, tlsNodePort] = [await freePort(), await freePort(), await freePort()];
   const nodeToken = randomBytes(24).toString('hex');
+  const tlsNodeToken = randomBytes(24).toString('hex');
 
+  // Two nodes serving their API over TLS with generated certificates: `node` for nodes.spec.ts
+  // (killed there), `tls-node` for node-tls.spec.ts (re-pin and token rotation).
   const nodeProc = start(node, [
-    'serve', '--insecure-http', '--listen', `127.0.0.1:${nodePort}`, '--token', nodeToken,
+    'serve', '--listen', `127.0.0.1:${nodePort}`, '--token', nodeToken,
     '--data-dir', path.join(runDir, 'node'),
   ], path.join(runDir, 'node.log'));
+  const tlsNodeProc = start(node, [
+    'serve', '--listen', `127.0.0.1:${tlsNodePort}`, '--token', tlsNodeToken,
+    '--data-dir', path.join(runDir, 'tls-node'),
+  ], path.join(runDir, 'tls-node.log'));
   const managerProc = start(manager, [
     'serve', '--listen', `127.0.0.1:${managerPort}`, '--data-dir', path.join(runDir, 'manager'),
     '--pull-interval', '1s', '--pull-timeout', '3s',
   ], path.join(runDir, 'manager.log'));
   const stopAll = () =>
-    Promise.all([managerProc, nodeProc].map((p) => new Promise<void>((resolve) => {
+    Promise.all([managerProc, nodeProc, tlsNodeProc].map((p) => new Promise<void>((resolve) => {
       if (p.exitCode !== null || p.signalCode !== null) return resolve();
       const force = setTimeout(() => p.kill('SIGKILL'), 10_000);
       p.once('exit', () => { clearTimeout(force); resolve(); });
@@ -109,12 +125,18 @@ export default async function globalSetup() {
     const url = await setupUrl(managerProc, 60_000);
     await waitForPort(managerPort, 30_000);
     await waitForPort(nodePort, 30_000);
+    await waitForPort(tlsNodePort, 30_000);
     Object.assign(process.env, {
       ARCH_BASE_URL: `http://127.0.0.1:${managerPort}`,
       ARCH_SETUP_URL: url,
       ARCH_NODE_PORT: String(nodePort),
       ARCH_NODE_TOKEN: nodeToken,
       ARCH_NODE_PID: String(nodeProc.pid),
+      ARCH_NODE_FINGERPRINT: certificateFingerprint(path.join(runDir, 'node')),
+      ARCH_TLS_NODE_PORT: String(tlsNodePort),
+      ARCH_TLS_NODE_TOKEN: tlsNodeToken,
+      ARCH_TLS_NODE_PID: String(tlsNodeProc.pid),
+      ARCH_TLS_NODE_FINGERPRINT: certificateFingerprint(path.join(runDir, 'tls-node')),
       ARCH_RUN_DIR: runDir,
     });
   } catch (err) {

@@ -1,5 +1,6 @@
-// Adding the real arch-node (after a failed check with a wrong token) and following its push and
-// pull status live over SSE, without reloading, until the node process is killed.
+// Adding the real arch-node over TLS (after a failed check with a wrong token), seeing the
+// certificate it presented pinned, and following its push and pull status and refused calls live
+// over SSE, without reloading, until the node process is killed.
 import { test, expect, open, env } from './support';
 
 test('add a node and follow its status live', async ({ page }) => {
@@ -21,12 +22,31 @@ test('add a node and follow its status live', async ({ page }) => {
   await expect(page.locator('#node-token-error')).toHaveText('The node rejected this token.');
   await expect(page.getByTestId('add-node-anyway')).toBeVisible();
 
-  // Right token: checked, added, shown.
+  // The fingerprint is checked in the browser by the manager's rule; plain HTTP comes with a warning.
+  await page.getByLabel('TLS fingerprint (optional)').fill('ab:cd');
+  await page.getByTestId('add-node').click();
+  await expect(page.locator('#node-fingerprint-error')).toHaveText(
+    'Must be a SHA-256 certificate fingerprint: 64 hex digits, optionally as 32 colon-separated pairs.');
+  await page.getByLabel('TLS fingerprint (optional)').fill('');
+  await page.getByLabel('Plain HTTP node (--insecure-http)').check();
+  await expect(page.getByTestId('insecure-warning')).toContainText('Plain HTTP is not protected');
+  await page.getByLabel('Plain HTTP node (--insecure-http)').uncheck();
+  await expect(page.getByTestId('insecure-warning')).toHaveCount(0);
+
+  // Right token: checked, added, shown with the certificate the node presented, which is pinned.
+  const fingerprint = env('ARCH_NODE_FINGERPRINT');
   await page.getByLabel('Token (optional)').fill(env('ARCH_NODE_TOKEN'));
   await page.getByTestId('add-node').click();
   await expect(page.getByTestId('node-added')).toBeVisible();
+  await expect(page.getByTestId('add-node-presented')).toHaveText(fingerprint);
+  await expect(page.getByTestId('node-added')).toContainText('compare it with the one arch-node printed');
+  await expect(page.getByTestId('add-node-pinned')).toHaveText(fingerprint);
   const row = page.locator('[data-testid^="node-"][data-testid$="-push-status"]').first();
   const id = (await row.getAttribute('data-testid'))!.split('-')[1];
+  await expect(page.getByTestId(`node-${id}-fingerprint`)).toHaveText(fingerprint);
+  await expect(page.getByTestId(`node-${id}-insecure`)).toHaveCount(0);
+  // The check with the wrong token is the node's one refused call, reported by the next pull.
+  await expect(page.getByTestId(`node-${id}-refused`)).toHaveText('1', { timeout: 30_000 });
 
   await expect(page.getByTestId(`node-${id}-pull-status`)).toHaveText('available', { timeout: 30_000 });
   await expect(page.getByTestId(`node-${id}-push-status`)).toHaveText('available', { timeout: 30_000 });
