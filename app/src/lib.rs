@@ -80,6 +80,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/u/:secret") view=pages::profile::ProfilePage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=pages::layout::SignedIn ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/nodes"/> }/>
                     <Route path=path!("nodes") view=pages::nodes::NodesPage ssr=SsrMode::Async/>

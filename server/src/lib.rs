@@ -15,6 +15,7 @@ pub mod cli;
 mod api;
 mod panel;
 mod sse;
+mod subscription;
 
 use anyhow::Context as _;
 use axum::http::HeaderMap;
@@ -79,9 +80,19 @@ pub fn router(m: &Manager, bundle: &Bundle) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/events", get(sse::events).with_state(services.clone()))
         .merge(api::routes(services.clone()))
+        .merge(subscription::routes(services.clone()))
         .merge(panel::routes(services, bundle))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+}
+
+/// The span of one request: method and path, with subscription secrets redacted.
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = %subscription::redacted_path(req.uri().path()),
+    )
 }
 
 /// `arch-manager serve`: validates the flags (the TLS files loaded), binds, opens the database
@@ -218,6 +229,14 @@ pub async fn serve_on(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let serving = serving.into();
+    if let Ok(addr) = listener.local_addr() {
+        m.services
+            .subscriptions
+            .set_public_panel(manager::PublicPanel {
+                https: serving.tls.is_some(),
+                port: addr.port(),
+            });
+    }
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
     let app = router(&m, &serving.bundle);
     // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address) and

@@ -83,3 +83,58 @@ pub async fn delete_user(id: i64) -> Result<(), AppError> {
         .await
         .map_err(crate::ssr::service_error)
 }
+
+/// A user's subscription as the admin's user page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserSubscription {
+    /// `{base}/sub/{secret}`.
+    pub url: String,
+    /// `{base}/u/{secret}`: the user's profile page.
+    pub page_url: String,
+    /// The URL as an inline `<svg>` QR code.
+    pub qr_svg: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+async fn user_subscription(
+    services: &manager::Services,
+    user: &manager::User,
+) -> Result<UserSubscription, AppError> {
+    let url = services
+        .subscriptions
+        .url(user)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    let base = url
+        .strip_suffix(&format!("/sub/{}", user.sub_secret))
+        .unwrap_or_default();
+    Ok(UserSubscription {
+        page_url: format!("{base}/u/{}", user.sub_secret),
+        qr_svg: manager::links::qr_svg(&url),
+        url,
+    })
+}
+
+/// A user's subscription URL, profile page and QR code.
+#[server(endpoint = "user_subscription", input = Json)]
+pub async fn load_user_subscription(id: i64) -> Result<UserSubscription, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let user = services
+        .users
+        .get(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    user_subscription(&services, &user).await
+}
+
+/// Gives a user a new subscription secret; the old URL answers 404 from now on.
+#[server(endpoint = "rotate_subscription", input = Json)]
+pub async fn rotate_subscription(id: i64) -> Result<UserSubscription, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let user = services
+        .subscriptions
+        .rotate(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    user_subscription(&services, &user).await
+}

@@ -4,6 +4,7 @@ pub mod add_node;
 pub mod layout;
 pub mod login;
 pub mod nodes;
+pub mod profile;
 pub mod settings;
 pub mod setup;
 pub mod tokens;

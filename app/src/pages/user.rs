@@ -1,12 +1,14 @@
 //! A user's page (`/users/{id}`): state, quota and live usage, and one client link per enabled
-//! mode, each with its QR code (rendered on the server) and a copy button.
-//! Test ids: `user-detail`, `user-detail-usage`, `link-{mode}[-{node}]`, `…-url`, `…-qr`, `…-copy`.
+//! mode, each with its QR code (rendered on the server) and a copy button; the subscription URL,
+//! its QR code, the profile page link and the two-step "Regenerate subscription URL".
+//! Test ids: `user-detail`, `user-detail-usage`, `link-{mode}[-{node}]`, `…-url`, `…-qr`, `…-copy`,
+//! `subscription-url`, `subscription-qr`, `subscription-page`, `subscription-rotate[-confirm]`.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::load_user_detail;
+use crate::api::{load_user_detail, load_user_subscription, rotate_subscription, UserSubscription};
 use crate::components::ErrorBox;
 use crate::error::AppError;
 use crate::format;
@@ -44,6 +46,7 @@ pub fn UserPage() -> impl IntoView {
 fn UserSummary(detail: UserDetail) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let user = detail.user;
+    let user_id = user.id;
     let name = user.name.clone();
     let current = live.user(user);
     let links = detail.links;
@@ -78,6 +81,77 @@ fn UserSummary(detail: UserDetail) -> impl IntoView {
         <div class="links">
             {links.into_iter().map(|link| view! { <LinkCard link/> }).collect_view()}
         </div>
+        <SubscriptionCard id=user_id/>
+    }
+}
+
+/// The user's subscription URL, its QR code, the profile page, and "Regenerate" (two steps:
+/// the first click asks, the second replaces the secret; the old URL then answers 404).
+#[component]
+fn SubscriptionCard(id: i64) -> impl IntoView {
+    let loaded = Resource::new(|| (), move |_| load_user_subscription(id));
+    let rotated = RwSignal::new(None::<UserSubscription>);
+    let confirming = RwSignal::new(false);
+    let rotate = Action::new(move |_: &()| async move { rotate_subscription(id).await });
+    Effect::new(move |_| {
+        if let Some(Ok(sub)) = rotate.value().get() {
+            rotated.set(Some(sub));
+            confirming.set(false);
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby="subscription-title" data-testid="subscription">
+            <h2 id="subscription-title">"Subscription"</h2>
+            <p class="hint">
+                "One URL for every client app: it lists this user's servers and keeps them current. "
+                "The profile page shows the user their usage and links."
+            </p>
+            <Transition fallback=|| view! { <p>"Loading the subscription…"</p> }>
+                {move || {
+                    let current = rotated.get().map(Ok).or_else(|| loaded.get());
+                    current.map(|r| match r {
+                        Ok(sub) => view! {
+                            <label for="subscription-url" class="visually-hidden">"Subscription URL"</label>
+                            <input id="subscription-url" type="text" readonly value=sub.url.clone()
+                                data-testid="subscription-url" class="link-url" on:focus=|ev| select_target(&ev)/>
+                            <p><a href=sub.page_url.clone() data-testid="subscription-page" rel="noreferrer">"Open the profile page"</a></p>
+                            {sub.qr_svg.map(|svg| view! {
+                                <div class="qr" role="img" aria-label="QR code of the subscription URL"
+                                    data-testid="subscription-qr" inner_html=svg></div>
+                            })}
+                        }.into_any(),
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    })
+                }}
+            </Transition>
+            <div class="form-actions">
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button type="button" data-testid="subscription-rotate"
+                            on:click=move |_| confirming.set(true)>"Regenerate subscription URL"</button>
+                    }
+                >
+                    <span>"The current URL stops working at once. "</span>
+                    <button type="button" class="danger" data-testid="subscription-rotate-confirm"
+                        disabled=move || rotate.pending().get()
+                        on:click=move |_| { rotate.dispatch(()); }>"Yes, regenerate"</button>
+                    <button type="button" data-testid="subscription-rotate-cancel"
+                        on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </Show>
+                <span aria-live="polite" data-testid="subscription-rotate-status">
+                    {move || if rotate.pending().get() {
+                        Some("Regenerating…".to_owned())
+                    } else {
+                        match rotate.value().get() {
+                            Some(Ok(_)) => Some("A new URL was made; the old one no longer works.".to_owned()),
+                            Some(Err(e)) => Some(e.to_string()),
+                            None => None,
+                        }
+                    }}
+                </span>
+            </div>
+        </section>
     }
 }
 
@@ -123,7 +197,7 @@ fn LinkCard(link: LinkView) -> impl IntoView {
 }
 
 /// Selects the text of the input an event came from (so it can be copied by hand).
-fn select_target(ev: &leptos::ev::FocusEvent) {
+pub(crate) fn select_target(ev: &leptos::ev::FocusEvent) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
@@ -140,7 +214,7 @@ fn select_target(ev: &leptos::ev::FocusEvent) {
 
 /// Writes `text` to the clipboard. `Err` carries what to tell the user: the browser offers no
 /// clipboard API (plain HTTP outside localhost) or refused the write.
-async fn copy_to_clipboard(text: String) -> Result<(), &'static str> {
+pub(crate) async fn copy_to_clipboard(text: String) -> Result<(), &'static str> {
     const BY_HAND: &str = "Copying is not allowed here: select the link and copy it.";
     #[cfg(feature = "hydrate")]
     {
