@@ -1,7 +1,8 @@
 //! Independent Shadowsocks clients through the `arch-node` binary: configs pushed over
-//! `POST /v1/configs`, counters read from `GET /v1/stats`, traffic to a counting HTTP server and a
-//! UDP echo on 127.0.0.1. `ss-local` / `ss-tunnel` come from shadowsocks-libev, `sslocal` from
-//! shadowsocks-rust; a missing client fails the test unless `ARCH_SKIP_INTEROP=1`.
+//! `POST /v1/configs` (HTTPS, pinned to the node's certificate), counters read from
+//! `GET /v1/stats`, traffic to a counting HTTP server and a UDP echo on 127.0.0.1. `ss-local` /
+//! `ss-tunnel` come from shadowsocks-libev, `sslocal` from shadowsocks-rust; a missing client
+//! fails the test unless `ARCH_SKIP_INTEROP=1`.
 
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ async fn node() -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let proc = start_node(LOCALHOST, port, dir.path(), None);
-    let api = Api::new(LOCALHOST, port, NODE_TOKEN);
+    let api = Api::node(LOCALHOST, port, dir.path(), NODE_TOKEN).await;
     wait_until("arch-node to listen", Duration::from_secs(20), || api.up()).await;
     Node {
         _proc: proc,
@@ -301,7 +302,7 @@ async fn a_recorded_connection_stays_refused_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api_port = free_port();
     let mut proc = start_node(LOCALHOST, api_port, dir.path(), None);
-    let api = Api::new(LOCALHOST, api_port, NODE_TOKEN);
+    let api = Api::node(LOCALHOST, api_port, dir.path(), NODE_TOKEN).await;
     wait_until("arch-node to listen", Duration::from_secs(20), || api.up()).await;
     let port = free_port();
     let c = config(vec![inbound(

@@ -177,7 +177,22 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
         Some(spawn_node(1, nports[1], dir.path())),
     ];
     let m = Api::new(LOCALHOST, mport, ADMIN_TOKEN);
-    let napi = [0, 1].map(|i| Api::new(NODE_IPS[i], nports[i], NODE_TOKEN));
+    let napi = [
+        Api::node(
+            NODE_IPS[0],
+            nports[0],
+            &dir.path().join("node1"),
+            NODE_TOKEN,
+        )
+        .await,
+        Api::node(
+            NODE_IPS[1],
+            nports[1],
+            &dir.path().join("node2"),
+            NODE_TOKEN,
+        )
+        .await,
+    ];
     wait_until("processes to listen", Duration::from_secs(20), || async {
         m.up().await && napi[0].up().await && napi[1].up().await
     })

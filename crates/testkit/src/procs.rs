@@ -1,6 +1,7 @@
 //! The `arch-manager` and `arch-node` binaries as child processes, and a small client for their
 //! HTTP APIs.
 
+use daemon::tls::Fingerprint;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -58,25 +59,51 @@ impl ArchProc {
     }
 }
 
-/// Starts `arch-node serve` with its API on `ip`:`port` over plain HTTP (`--insecure-http`) and
-/// the token [`NODE_TOKEN`]; `bind` replaces the data plane's wildcard listen address.
+/// Starts `arch-node serve` with its API on `ip`:`port` over HTTPS (the certificate it
+/// generates in `data` on first start; reach it with [`Api::node`]) and the token
+/// [`NODE_TOKEN`]; `bind` replaces the data plane's wildcard listen address.
 pub fn start_node(ip: IpAddr, port: u16, data: &Path, bind: Option<IpAddr>) -> ArchProc {
+    spawn_node(ip, port, data, bind, &[])
+}
+
+/// Like [`start_node`] with the API over plain HTTP (`--insecure-http`): for tests that must see
+/// what crosses the network without TLS.
+pub fn start_insecure_node(ip: IpAddr, port: u16, data: &Path, bind: Option<IpAddr>) -> ArchProc {
+    spawn_node(ip, port, data, bind, &["--insecure-http"])
+}
+
+fn spawn_node(
+    ip: IpAddr,
+    port: u16,
+    data: &Path,
+    bind: Option<IpAddr>,
+    extra: &[&str],
+) -> ArchProc {
     let mut cmd = Command::new(binary("arch-node"));
-    cmd.args([
-        "serve",
-        "--insecure-http",
-        "--listen",
-        &format!("{ip}:{port}"),
-        "--data-dir",
-    ])
-    .arg(data)
-    .env("ARCH_NODE_TOKEN", NODE_TOKEN)
-    .env("ARCH_NODE_LOG", "warn")
-    .stdout(Stdio::null());
+    cmd.arg("serve")
+        .args(extra)
+        .args(["--listen", &format!("{ip}:{port}"), "--data-dir"])
+        .arg(data)
+        .env("ARCH_NODE_TOKEN", NODE_TOKEN)
+        .env("ARCH_NODE_LOG", "warn")
+        .stdout(Stdio::null());
     if let Some(bind) = bind {
         cmd.args(["--bind", &bind.to_string()]);
     }
     ArchProc(cmd.spawn().expect("spawn arch-node"))
+}
+
+/// The fingerprint of the certificate a node keeps in its data dir `data`, once the node has
+/// written it (waits at most 20 s).
+pub async fn node_fingerprint(data: &Path) -> Fingerprint {
+    let cert = data.join(daemon::tls::CERT_FILE);
+    wait_until(
+        "the node's certificate file",
+        Duration::from_secs(20),
+        || async { cert.exists() },
+    )
+    .await;
+    Fingerprint::of_pem_file(&cert).expect("the node's certificate")
 }
 
 /// Starts `arch-manager serve` on 127.0.0.1:`port` with fast loops (pull every 500 ms, a node is
@@ -130,7 +157,7 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API at `ip`:`port`, authenticated with `token`.
+    /// The API at `ip`:`port` over plain HTTP, authenticated with `token`.
     pub fn new(ip: IpAddr, port: u16, token: &str) -> Api {
         Api {
             http: reqwest::Client::builder()
@@ -141,6 +168,32 @@ impl Api {
             base: format!("http://{ip}:{port}"),
             token: token.to_owned(),
         }
+    }
+
+    /// The API at `ip`:`port` over HTTPS, accepting only the certificate with `fingerprint`
+    /// (TLS 1.3, as the manager connects), authenticated with `token`.
+    pub fn pinned(ip: IpAddr, port: u16, fingerprint: Fingerprint, token: &str) -> Api {
+        let (tls, _) = daemon::tls::pinned_client_config(Some(fingerprint)).expect("TLS config");
+        let host = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        Api {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .no_proxy()
+                .use_preconfigured_tls(tls)
+                .build()
+                .expect("client"),
+            base: format!("https://{host}:{port}"),
+            token: token.to_owned(),
+        }
+    }
+
+    /// The API of the TLS node started at `ip`:`port` with data dir `data` (see [`start_node`]),
+    /// pinned to the certificate the node wrote there.
+    pub async fn node(ip: IpAddr, port: u16, data: &Path, token: &str) -> Api {
+        Api::pinned(ip, port, node_fingerprint(data).await, token)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
