@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, and starts arch-manager (SQLite in
-# ./data/manager) with one local arch-node (./data/node) registered to it. On first start the
-# manager prints the one-time setup URL for the first administrator; open it in a browser.
+# ./data/manager) with one local arch-node (./data/node) registered to it. The node API is HTTPS
+# with the certificate the node generates in ./data/node; the manager pins its fingerprint. On
+# first start the manager prints the one-time setup URL for the first administrator; open it in
+# a browser.
 # Ctrl-C stops both gracefully (counters flushed). If either process does not come up or dies,
 # the script says which, shows the last lines of its log, stops the other and exits 1.
 # Environment:
@@ -72,7 +74,7 @@ check_alive() {
   done
 }
 
-launch arch-node target/release/arch-node serve --insecure-http --listen "127.0.0.1:$node_port" \
+launch arch-node target/release/arch-node serve --listen "127.0.0.1:$node_port" \
   --data-dir "$data/node" --token-file "$data/node-token"
 launch arch-manager target/release/arch-manager serve --listen "$listen" --data-dir "$data/manager" \
   --admin-token-file "$data/admin-token" --site-root target/site
@@ -95,13 +97,23 @@ manager_up || fail 1 "arch-manager did not come up within 30 s (no answer from $
 api() { curl -sS --fail-with-body -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' "$@"; }
 nodes=$(api "$base/v1/nodes") || fail 1 "arch-manager refused to list nodes (GET $base/v1/nodes: $nodes)"
 if [ "$nodes" = "[]" ]; then
-  body="{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node-token")\"}"
+  # The manager pins the certificate the node wrote (arch-node prints its SHA-256); without it,
+  # the manager trusts the certificate the node presents at registration (trust on first use).
+  if fingerprint=$(target/release/arch-node fingerprint --data-dir "$data/node"); then
+    pin=",\"tls_fingerprint\":\"$fingerprint\""
+  else
+    pin=""
+    echo "run: could not read the node's certificate; the manager pins the one it presents (trust on first use)" >&2
+  fi
+  body="{\"host\":\"127.0.0.1\",\"http_port\":$node_port,\"http_token\":\"$(head -n1 "$data/node-token")\"$pin}"
   out=$(api -X POST "$base/v1/nodes" -d "$body") ||
     fail 1 "registering the local node failed (POST $base/v1/nodes: $out)"
   out=$(api -X PUT "$base/v1/settings" \
     -d '{"host":"127.0.0.1","ss_direct_port":8001,"ss_relay_port":8002,"ss_reverse_port":8003,"ss_remote_port":8004}') ||
     fail 1 "enabling the four modes failed (PUT $base/v1/settings: $out)"
-  echo "run: registered the local node (127.0.0.1:$node_port) and enabled the four modes on ports 8001-8004"
+  echo "run: registered the local node (https://127.0.0.1:$node_port, certificate ${fingerprint:-pinned on first use}) and enabled the four modes on ports 8001-8004"
+elif [[ $nodes == *'"insecure_http":true'* ]]; then
+  echo "run: a node is registered as plain HTTP by an earlier version, but the local node now serves HTTPS: delete it in the panel and run again to register it with its certificate" >&2
 fi
 echo "run: panel at $base  (REST API token in $data/admin-token; logs in $data/logs; Ctrl-C stops)"
 while true; do
