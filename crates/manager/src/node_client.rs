@@ -496,22 +496,29 @@ fn certificate_refusal(e: &reqwest::Error) -> Option<Option<(Fingerprint, Finger
             _ => None,
         }
     }
-    let mut current: Option<&(dyn Error + 'static)> = Some(e);
-    while let Some(err) = current {
+    /// Depth-first through `source()` and through io::Errors' payloads, which `source()` skips
+    /// (hyper wraps the TLS connector's io::Error, itself holding rustls' error, in another one).
+    fn walk(
+        err: &(dyn Error + 'static),
+        depth: usize,
+    ) -> Option<Option<(Fingerprint, Fingerprint)>> {
+        if depth > 16 {
+            return None;
+        }
         if let Some(found) = from_rustls(err) {
             return Some(found);
         }
-        // io::Error hides its payload from `source()`: look inside.
-        if let Some(found) = err
+        if let Some(inner) = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-            .and_then(|inner| from_rustls(inner))
         {
-            return Some(found);
+            if let Some(found) = walk(inner, depth + 1) {
+                return Some(found);
+            }
         }
-        current = err.source();
+        err.source().and_then(|next| walk(next, depth + 1))
     }
-    None
+    walk(e, 0)
 }
 
 /// A transport error with its causes, in one line ("timed out" for a timeout).

@@ -31,7 +31,6 @@ fn id_of(record: &Value) -> i64 {
 }
 
 #[tokio::test]
-#[ignore = "known defect: a direct call refused for its certificate is recorded as unreachable, not as 'certificate changed' (the proxy route is)"]
 async fn first_use_pin_and_a_wrong_pin_sends_nothing() {
     let app = TestApp::builder().nodes(2).start().await;
     let m = &app.manager.api;
@@ -130,7 +129,6 @@ async fn first_use_pin_and_a_wrong_pin_sends_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "known defect: a direct call refused for its certificate is recorded as unreachable, not as 'certificate changed' (the proxy route is)"]
 async fn a_node_taking_over_the_address_is_refused_until_repinned() {
     let mut app = TestApp::builder().nodes(1).start().await;
     let id = id_of(&app.register(0).await);
