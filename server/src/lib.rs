@@ -337,4 +337,3 @@ async fn check_config(args: ServeArgs) -> anyhow::Result<()> {
     println!("ok");
     Ok(())
 }
-
