@@ -17,7 +17,7 @@ cargo fmt --all -- --check
 step "clippy (ssr and hydrate)"
 # `app` with `ssr` is linted here, in the same build as the server that uses it (server
 # functions and app/src/ssr.rs); with `hydrate` below.
-cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p site -p app --features app/ssr --all-targets -- -D warnings
+cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p site -p subscription -p app --features app/ssr --all-targets -- -D warnings
 cargo clippy --release -p app --features hydrate -- -D warnings
 
 step "build (panel bundle, then the release binaries that embed it)"
