@@ -61,6 +61,23 @@ pub(crate) async fn after_call(
             changed = true;
         }
     }
+    // A call that passed the pin settles any earlier refusal, also one recorded by a call that
+    // was still in flight with an older pin when the operator re-pinned.
+    if let (Some(pin), false) = (&n.tls_fingerprint, n.insecure_http) {
+        let res = NodeEntity::update_many()
+            .col_expr(
+                node::Column::PresentedFingerprint,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(node::Column::Id.eq(n.id))
+            .filter(node::Column::TlsFingerprint.eq(pin.clone()))
+            .filter(node::Column::PresentedFingerprint.is_not_null())
+            .exec(db)
+            .await?;
+        if res.rows_affected > 0 {
+            changed = true;
+        }
+    }
     if let (Some(PendingToken::Refused), Some(pending)) = (reached.pending_token, &n.pending_token)
     {
         let res = NodeEntity::update_many()
