@@ -51,6 +51,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Longest wait for a client's Shadowsocks request header (and a bridge's hello).
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -65,6 +66,8 @@ pub(crate) const DRAIN_SPREAD: Duration = Duration::from_secs(60);
 /// Most refused connections held open at once; beyond this a refused peer is closed at once
 /// (so a flood of probes cannot exhaust file descriptors).
 pub(crate) const MAX_DRAINING: usize = 4096;
+/// How long [`Engine::shutdown`] waits for the sessions it ended to finish.
+const SESSIONS_STOP: Duration = Duration::from_secs(5);
 
 /// Why a config could not be applied. When `apply` returns one, nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +111,9 @@ pub(crate) struct Shared {
     /// Refused connections being drained now (see [`MAX_DRAINING`]).
     pub(crate) draining: std::sync::atomic::AtomicUsize,
     pub(crate) root: CancellationToken,
+    /// Every connection and association task (TCP and UDP sessions, bridged streams), so that
+    /// shutdown can wait until none of them counts any more.
+    pub(crate) sessions: TaskTracker,
 }
 
 impl Shared {
@@ -124,6 +130,7 @@ impl Shared {
             portals: reverse::Portals::default(),
             draining: std::sync::atomic::AtomicUsize::new(0),
             root: CancellationToken::new(),
+            sessions: TaskTracker::new(),
         }
     }
 
@@ -340,10 +347,20 @@ impl Engine {
         self.state.lock().await.version()
     }
 
-    /// Closes every listener and live connection and stops the bridges. Later applies fail.
+    /// Closes every listener and live connection and stops the bridges, then waits (at most
+    /// 5 s) until every session task has ended: once this returns, [`Engine::counters`] no
+    /// longer change. Later applies fail. Calling it again does nothing more.
     pub async fn shutdown(&self) {
         let mut state = self.state.lock().await;
         self.shared.root.cancel();
         state.close_all().await;
+        self.shared.sessions.close();
+        let stopped = tokio::time::timeout(SESSIONS_STOP, self.shared.sessions.wait()).await;
+        if stopped.is_err() {
+            tracing::warn!(
+                sessions = self.shared.sessions.len(),
+                "sessions still running after the engine was shut down"
+            );
+        }
     }
 }

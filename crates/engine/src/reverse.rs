@@ -221,7 +221,8 @@ async fn bridge_once(
                     let shared = shared.clone();
                     let tag = tag.to_owned();
                     let token = token.clone();
-                    tokio::spawn(async move { serve_bridged(shared, tag, handle, token).await });
+                    let sessions = shared.sessions.clone();
+                    sessions.spawn(async move { serve_bridged(shared, tag, handle, token).await });
                 }
                 Some(Err(e)) => {
                     tracing::info!(bridge = tag, error = %e, "bridge tunnel failed");

@@ -54,7 +54,8 @@ pub(crate) async fn serve(
         };
         let rt = port.current();
         let shared = shared.clone();
-        tokio::spawn(async move { handle(stream, peer, rt, shared).await });
+        let sessions = shared.sessions.clone();
+        sessions.spawn(async move { handle(stream, peer, rt, shared).await });
     }
 }
 

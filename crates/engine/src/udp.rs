@@ -288,7 +288,8 @@ fn association(port: impl FnOnce() -> Port, peer: SocketAddr, pkt: &Packet) -> O
     if let Some(old) = replaced {
         old.done.cancel();
     }
-    tokio::spawn(run(assoc.clone(), rx, port, peer, pkt.addr.clone()));
+    let sessions = port.shared.sessions.clone();
+    sessions.spawn(run(assoc.clone(), rx, port, peer, pkt.addr.clone()));
     Some(assoc)
 }
 
@@ -354,7 +355,7 @@ async fn run(
             Sink::Direct(s) => Some(s.clone()),
             Sink::Uot(_) => None,
         };
-        tokio::spawn(replies(
+        port.shared.sessions.spawn(replies(
             assoc.clone(),
             reply_socket,
             reader,
