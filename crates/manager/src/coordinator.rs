@@ -8,6 +8,11 @@
 //!   writer generated for it (its users and tags), with bounded deltas.
 //! - **watchdog**: a node without a successful pull for `pull_timeout` is marked `unavailable`.
 //!
+//! Each loop runs under [`supervise`]: a loop that panics is logged with its name and the panic
+//! message and started again after a pause (1 s, doubling up to 30 s while it keeps panicking),
+//! so one bad pass cannot leave, say, the watchdog running without the pull loop. On cancel the
+//! loops end, the local engine stops and its counters are flushed one last time.
+//!
 //! Health changes re-run sync, so balancers hold only healthy nodes. One slow node never delays
 //! another: every call has a timeout and runs concurrently.
 //!
@@ -23,11 +28,15 @@ use crate::node_client::{ClientError, NodeClient, Reached, Route, Target};
 use crate::services::{settings, Changes};
 use crate::writer::Snapshot;
 use crate::{util, Result};
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Timing and fan-out of the loops.
@@ -49,6 +58,85 @@ impl Default for CoordinatorConfig {
             debounce: Duration::from_millis(200),
             concurrency: 32,
         }
+    }
+}
+
+/// How one of the coordinator's loops is started: a fresh future for every (re)start.
+pub type LoopFn = fn(Arc<Coordinator>, CancellationToken) -> BoxFuture<'static, ()>;
+
+/// When [`supervise`] restarts a loop that panicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Pause before the first restart, and again after a healthy run.
+    pub first: Duration,
+    /// Longest pause: each panic in a row doubles the pause up to this.
+    pub max: Duration,
+    /// A run that lasted this long before panicking was healthy: the pause starts over.
+    pub healthy: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            healthy: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause before restarting a loop that panicked after running for `ran`, when the pause
+    /// before its last restart was `last` (`None`: it never panicked before).
+    pub fn pause(&self, last: Option<Duration>, ran: Duration) -> Duration {
+        match last {
+            Some(last) if ran < self.healthy => last.saturating_mul(2).min(self.max),
+            _ => self.first.min(self.max),
+        }
+    }
+}
+
+/// Runs the loop `make` builds until `cancel` or until the loop returns. A loop that panics is
+/// logged (`name` and the panic message) and started again with a fresh `make()` after a pause
+/// (see [`Backoff`]); cancellation during the pause ends supervision.
+pub async fn supervise<F, Fut>(
+    name: &'static str,
+    cancel: CancellationToken,
+    backoff: Backoff,
+    mut make: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut last_pause = None;
+    while !cancel.is_cancelled() {
+        let started = Instant::now();
+        let Err(panic) = AssertUnwindSafe(make()).catch_unwind().await else {
+            return;
+        };
+        let pause = backoff.pause(last_pause, started.elapsed());
+        last_pause = Some(pause);
+        tracing::error!(
+            loop_name = name,
+            panic = panic_message(panic.as_ref()),
+            restart_in = ?pause,
+            "coordinator loop panicked; restarting it"
+        );
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// The message of a panic payload (`panic!` with a literal or a format string).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(a panic without a message)"
     }
 }
 
@@ -88,15 +176,36 @@ impl Coordinator {
         }
     }
 
-    /// Runs the loops until `cancel`; then flushes the local counters once more.
+    /// The coordinator's loops by name. [`Coordinator::run`] starts each one through
+    /// [`supervise`], so a loop that panics is logged and restarted, never silently gone.
+    pub const LOOPS: [(&'static str, LoopFn); 3] = [
+        ("sync", |c, cancel| Box::pin(c.sync_loop(cancel))),
+        ("pull", |c, cancel| Box::pin(c.pull_loop(cancel))),
+        ("watchdog", |c, cancel| Box::pin(c.watchdog_loop(cancel))),
+    ];
+
+    /// Runs the loops, each under [`supervise`], until `cancel`. Then stops the local engine
+    /// (its listeners close and its sessions end, so nothing more is counted) and flushes its
+    /// counters once more: every byte the engine counted is in the database when this returns.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let sync = tokio::spawn(self.clone().sync_loop(cancel.clone()));
-        let pull = tokio::spawn(self.clone().pull_loop(cancel.clone()));
-        let watchdog = tokio::spawn(self.clone().watchdog_loop(cancel.clone()));
-        for (name, task) in [("sync", sync), ("pull", pull), ("watchdog", watchdog)] {
+        let loops: Vec<_> = Self::LOOPS
+            .into_iter()
+            .map(|(name, make)| {
+                let (this, token) = (self.clone(), cancel.clone());
+                let restart = move || make(this.clone(), token.clone());
+                (
+                    name,
+                    tokio::spawn(supervise(name, cancel.clone(), Backoff::default(), restart)),
+                )
+            })
+            .collect();
+        for (name, task) in loops {
             if let Err(e) = task.await {
-                tracing::error!(loop_name = name, error = %e, "coordinator loop panicked");
+                tracing::error!(loop_name = name, error = %e, "coordinator loop supervisor failed");
             }
+        }
+        if let Some(engine) = &self.engine {
+            engine.shutdown().await;
         }
         if let Err(e) = self.pull_local().await {
             tracing::error!(error = %e, "final flush of local counters failed");
@@ -470,5 +579,176 @@ impl NodeStatus {
     /// Available or dirty: a push got through.
     pub fn is_reachable(self) -> bool {
         matches!(self, NodeStatus::Available | NodeStatus::Dirty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const QUICK: Backoff = Backoff {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(20),
+        healthy: Duration::from_secs(60),
+    };
+
+    /// Polls `f` every 10 ms until it holds; panics after 10 s.
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A loop that panics on its first `panics` runs, then runs until `cancel`.
+    fn flaky(
+        runs: &Arc<AtomicUsize>,
+        panics: usize,
+        cancel: &CancellationToken,
+    ) -> impl FnMut() -> BoxFuture<'static, ()> {
+        let (runs, cancel) = (runs.clone(), cancel.clone());
+        move || {
+            let (runs, cancel) = (runs.clone(), cancel.clone());
+            Box::pin(async move {
+                let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                if run <= panics {
+                    panic!("injected panic in run {run}");
+                }
+                cancel.cancelled().await;
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_loop_is_restarted_and_stops_on_cancel() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let supervisor = tokio::spawn(supervise(
+            "flaky",
+            cancel.clone(),
+            QUICK,
+            flaky(&runs, 3, &cancel),
+        ));
+        until("the fourth run", || runs.load(Ordering::SeqCst) == 4).await;
+        assert!(!supervisor.is_finished(), "the healthy run goes on");
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), supervisor)
+            .await
+            .expect("supervision ends on cancel")
+            .expect("the supervisor itself never panics");
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_loop_that_always_panics_is_retried_until_cancel() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let supervisor = tokio::spawn(supervise(
+            "broken",
+            cancel.clone(),
+            QUICK,
+            flaky(&runs, usize::MAX, &cancel),
+        ));
+        until("five runs", || runs.load(Ordering::SeqCst) >= 5).await;
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(5), supervisor)
+            .await
+            .expect("supervision ends on cancel, also while pausing")
+            .expect("the supervisor itself never panics");
+        let after_cancel = runs.load(Ordering::SeqCst);
+        // Ended: nothing restarts it any more.
+        assert!(cancel.is_cancelled());
+        assert_eq!(runs.load(Ordering::SeqCst), after_cancel);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_supervisor_starts_nothing_and_a_finished_loop_is_not_restarted() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        supervise("never", cancel.clone(), QUICK, flaky(&runs, 0, &cancel)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+
+        let live = CancellationToken::new();
+        let counted = runs.clone();
+        supervise("once", live.clone(), QUICK, move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!live.is_cancelled());
+    }
+
+    #[test]
+    fn the_pause_doubles_up_to_the_max_and_starts_over_after_a_healthy_run() {
+        let b = Backoff::default();
+        let quick = Duration::from_millis(100);
+        assert_eq!(b.pause(None, quick), Duration::from_secs(1));
+        assert_eq!(
+            b.pause(Some(Duration::from_secs(1)), quick),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            b.pause(Some(Duration::from_secs(16)), quick),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            b.pause(Some(Duration::from_secs(30)), quick),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            b.pause(Some(Duration::from_secs(30)), Duration::from_secs(60)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_both_payload_kinds() {
+        let literal = std::panic::catch_unwind(|| panic!("plain")).expect_err("panics");
+        assert_eq!(panic_message(literal.as_ref()), "plain");
+        let n = 7;
+        let formatted = std::panic::catch_unwind(|| panic!("run {n}")).expect_err("panics");
+        assert_eq!(panic_message(formatted.as_ref()), "run 7");
+    }
+
+    #[test]
+    fn every_loop_of_the_coordinator_is_supervised() {
+        // `run` starts exactly the loops of this table, each through `supervise`.
+        let names: Vec<&str> = Coordinator::LOOPS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["sync", "pull", "watchdog"]);
+    }
+
+    #[tokio::test]
+    async fn run_stops_the_local_engine_before_its_last_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = engine::Engine::new();
+        let opts = crate::Options {
+            database_url: crate::db::default_sqlite_url(dir.path()),
+            admin_token: None,
+            coordinator: CoordinatorConfig::default(),
+            node_timeout: Duration::from_secs(1),
+            trusted_proxies: Default::default(),
+        };
+        let m = crate::Manager::open(opts, Some(engine.clone()))
+            .await
+            .expect("open manager");
+        let cancel = CancellationToken::new();
+        let running = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running)
+            .await
+            .expect("run ends on cancel")
+            .expect("run does not panic");
+        let refused = engine.apply(&xray::Config::default()).await;
+        assert!(
+            matches!(refused, Err(engine::EngineError::ShutDown)),
+            "the engine is shut down: {refused:?}"
+        );
+        m.db.close().await.expect("close");
     }
 }
