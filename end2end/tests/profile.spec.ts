@@ -74,6 +74,9 @@ test('a subscription is served, shown on the profile page and regenerated', asyn
     expect(h['profile-update-interval']).toBe('12');
     expect(h['profile-web-page-url']).toBe(pageUrl);
     expect(h['cache-control']).toBe('no-store');
+    expect(h['referrer-policy']).toBe('no-referrer');
+    expect(h['content-disposition']).toBe(
+      `attachment; filename="Arch _ ${NAME}.txt"; filename*=UTF-8''Arch%20%C2%B7%20${NAME}.txt`);
     expect(Buffer.from(await list.text(), 'base64').toString('utf8')).toBe(directLink);
     // SIP008 by parameter: the same server as JSON.
     const sip008 = await page.request.get(`${subUrl}?format=sip008`, { headers: CLIENT_UA });
