@@ -20,6 +20,8 @@ pub struct AdminView {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeView {
     pub id: i64,
+    /// Unique; shown in end users' server lists.
+    pub name: String,
     pub host: String,
     pub http_port: u16,
     pub usage_bytes: i64,
@@ -86,6 +88,9 @@ pub struct NodeCheck {
 /// The add-node form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeForm {
+    /// Empty when adding = `node-{id}`; when editing, the new name.
+    #[serde(default)]
+    pub name: String,
     pub host: String,
     pub http_port: u16,
     /// Empty = let the manager generate one.

@@ -197,6 +197,7 @@ pub fn admin_view(admin: &Admin) -> AdminView {
 pub fn node_view(node: manager::Node) -> NodeView {
     NodeView {
         id: node.id,
+        name: node.name,
         host: node.host,
         http_port: u16::try_from(node.http_port).unwrap_or_default(),
         usage_bytes: node.usage_bytes,

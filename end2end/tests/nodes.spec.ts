@@ -36,6 +36,7 @@ test('add a node and follow its status live', async ({ page }) => {
   // Right token: checked, added, shown with the certificate the node presented, which is pinned.
   const fingerprint = env('ARCH_NODE_FINGERPRINT');
   await page.getByLabel('Token (optional)').fill(env('ARCH_NODE_TOKEN'));
+  await page.getByLabel('Name (optional)').fill('  Frankfurt   #1 ');
   await page.getByTestId('add-node').click();
   await expect(page.getByTestId('node-added')).toBeVisible();
   await expect(page.getByTestId('add-node-presented')).toHaveText(fingerprint);
@@ -43,6 +44,7 @@ test('add a node and follow its status live', async ({ page }) => {
   await expect(page.getByTestId('add-node-pinned')).toHaveText(fingerprint);
   const row = page.locator('[data-testid^="node-"][data-testid$="-push-status"]').first();
   const id = (await row.getAttribute('data-testid'))!.split('-')[1];
+  await expect(page.getByTestId(`node-${id}-name`)).toHaveText('Frankfurt #1');
   await expect(page.getByTestId(`node-${id}-fingerprint`)).toHaveText(fingerprint);
   await expect(page.getByTestId(`node-${id}-insecure`)).toHaveCount(0);
   // The check with the wrong token is the node's one refused call, reported by the next pull.
@@ -70,7 +72,13 @@ test('add a node and follow its status live', async ({ page }) => {
 
   // Edit the unreachable node in place: the port is validated beside its field, then saved.
   const other = (await rows.filter({ hasNot: page.getByTestId(`node-${id}-edit`) }).first().getAttribute('data-testid'))!;
+  await expect(page.getByTestId(`${other}-name`)).toHaveText(other);
   await page.getByTestId(`${other}-edit`).click();
+  // Names are unique.
+  await page.locator(`#${other}-name-input`).fill('Frankfurt #1');
+  await page.getByTestId(`${other}-save`).click();
+  await expect(page.locator(`#${other}-name-input-error`)).toHaveText('A node with this name exists.');
+  await page.locator(`#${other}-name-input`).fill('Backup');
   await page.locator(`#${other}-port-input`).fill('0');
   await page.getByTestId(`${other}-save`).click();
   await expect(page.locator(`#${other}-port-input-error`)).toHaveText('Must be between 1 and 65535.');
@@ -81,8 +89,10 @@ test('add a node and follow its status live', async ({ page }) => {
   await page.locator(`#${other}-token-input`).fill('');
   await page.getByTestId(`${other}-save`).click();
   await expect(page.getByTestId(`${other}-address`)).toHaveText('127.0.0.1:10');
+  await expect(page.getByTestId(`${other}-name`)).toHaveText('Backup');
   await page.reload();
   await expect(page.getByTestId(`${other}-address`)).toHaveText('127.0.0.1:10');
+  await expect(page.getByTestId(`${other}-name`)).toHaveText('Backup');
 
   // Delete with confirmation.
   await page.getByTestId(`node-${id}-delete`).click();

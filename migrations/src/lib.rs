@@ -7,6 +7,7 @@ mod m20261125_000001_init;
 mod m20261130_000001_private_networks;
 mod m20261201_000001_node_channel;
 mod m20261201_000002_subscriptions;
+mod m20261202_000001_node_names;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_private_networks::Migration),
             Box::new(m20261201_000001_node_channel::Migration),
             Box::new(m20261201_000002_subscriptions::Migration),
+            Box::new(m20261202_000001_node_names::Migration),
         ]
     }
 }

@@ -130,6 +130,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
 #[derive(Serialize)]
 struct NodeJson {
     id: i64,
+    name: String,
     host: String,
     http_port: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +168,7 @@ impl NodeJson {
             reverse_connected: s.nodes.reverse_connected().contains(&n.id),
             id: n.id,
             usage: n.usage_gb(),
+            name: n.name,
             host: n.host,
             http_port: n.http_port,
             relay_port: n.relay_port,

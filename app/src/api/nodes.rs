@@ -62,9 +62,14 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
         "" => None,
         given => Some(rules::input::fingerprint(given)?),
     };
+    let name = match form.name.trim() {
+        "" => None,
+        given => Some(rules::input::node_name(given)?),
+    };
     let node = services
         .nodes
         .create(manager::NewNode {
+            name,
             host,
             http_port,
             http_token: (!generated).then_some(token),
@@ -80,7 +85,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
     })
 }
 
-/// Changes a node's address and API port, and its token when one is given (empty = keep).
+/// Changes a node's name, address and API port, and its token when one is given (empty = keep).
 #[server(endpoint = "update_node", input = Json)]
 pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> {
     use crate::{ssr, validate};
@@ -88,11 +93,13 @@ pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> 
     let host = validate::host("host", &form.host)?;
     let http_port = validate::port("http_port", &form.http_port.to_string(), false)?;
     let token = validate::node_token(&form.http_token)?;
+    let name = rules::input::node_name(&form.name)?;
     let node = services
         .nodes
         .update(
             id,
             manager::NodePatch {
+                name: Some(name),
                 host: Some(host),
                 http_port: Some(http_port),
                 http_token: (!token.is_empty()).then_some(token),

@@ -35,12 +35,17 @@ enum Step {
 
 /// The form's values, checked in the browser by the rules the manager applies.
 fn read_form(
+    name: &str,
     host: &str,
     port: &str,
     token: &str,
     fingerprint: &str,
     insecure_http: bool,
 ) -> Result<NodeForm, AppError> {
+    let name = match name.trim() {
+        "" => String::new(),
+        given => rules::input::node_name(given)?,
+    };
     let host = validate::host("host", host)?;
     let http_port = validate::port("http_port", port, false)?;
     let http_token = validate::node_token(token)?;
@@ -55,6 +60,7 @@ fn read_form(
         given => rules::input::fingerprint(given)?,
     };
     Ok(NodeForm {
+        name,
         host,
         http_port,
         http_token,
@@ -67,6 +73,7 @@ fn read_form(
 #[component]
 pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
     let errors = FormErrors::new();
+    let name = RwSignal::new(String::new());
     let host = RwSignal::new(String::new());
     let port = RwSignal::new(String::new());
     let token = RwSignal::new(String::new());
@@ -77,6 +84,7 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
     let submit = move |skip_check: bool| {
         errors.clear();
         let form = read_form(
+            &name.get_untracked(),
             &host.get_untracked(),
             &port.get_untracked(),
             &token.get_untracked(),
@@ -117,6 +125,7 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
             step.set(Step::Adding);
             match add_node(form).await {
                 Ok(created) => {
+                    name.set(String::new());
                     host.set(String::new());
                     port.set(String::new());
                     token.set(String::new());
@@ -141,6 +150,8 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
         <section class="card" aria-labelledby="add-node-title">
             <h2 id="add-node-title">"Add node"</h2>
             <form class="inline-form" novalidate on:submit=move |ev| { ev.prevent_default(); submit(false); }>
+                <TextField id="node-name" field="name" label="Name (optional)" value=name errors
+                    autocomplete="off" hint="Shown to end users in their server lists; empty = node-ID."/>
                 <TextField id="node-host" field="host" label="Host" value=host errors required=true
                     hint="Host name or IP address of the node."/>
                 <TextField id="node-port" field="http_port" label="HTTP port" value=port errors required=true
@@ -188,7 +199,7 @@ fn Added(created: CreatedNode, presented: Option<String>) -> impl IntoView {
     let pinned = node.tls_fingerprint.clone();
     view! {
         <div class="notice ok" data-testid="node-added">
-            <p>"Node " {node.id} " (" {node.host.clone()} ":" {node.http_port} ") was added."</p>
+            <p>"Node " {node.name.clone()} " (" {node.host.clone()} ":" {node.http_port} ") was added."</p>
             {presented.map(|fp| view! {
                 <p>
                     "The node presented certificate "

@@ -5,7 +5,7 @@
 //! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
 //! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
-//! `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`. Under each
+//! `node-{id}-name`, `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`. Under each
 //! row, [`channel`] shows the node's secure channel (pinned certificate, refused calls) with the
 //! re-pin and token rotation actions.
 
@@ -55,6 +55,7 @@ pub fn NodesPage() -> impl IntoView {
                     <thead>
                         <tr>
                             <th scope="col">"ID"</th>
+                            <th scope="col">"Name"</th>
                             <th scope="col">"Address"</th>
                             <th scope="col">"Push"</th>
                             <th scope="col">"Pull"</th>
@@ -118,6 +119,17 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                 <Show
                     when=move || edit.open.get()
                     fallback=move || view! {
+                        <span data-testid=t("name")>{move || node.with(|n| n.name.clone())}</span>
+                    }
+                >
+                    <TextField id=format!("node-{id}-name-input") field="name" label="Name" value=edit.name
+                        errors=edit.errors autocomplete="off"/>
+                </Show>
+            </td>
+            <td>
+                <Show
+                    when=move || edit.open.get()
+                    fallback=move || view! {
                         <span data-testid=t("address")>{shown.clone()}</span>
                         {move || node.with(|n| n.last_error.clone()).map(|e| view! {
                             <span class="row-note" title=e.clone()>"last error: " {e.clone()}</span>
@@ -147,9 +159,9 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                     fallback=move || {
                         let address = address.clone();
                         view! {
-                            <button type="button" data-testid=t("edit") aria-label=format!("Edit node {id}")
+                            <button type="button" data-testid=t("edit") aria-label=move || format!("Edit node {}", node.with(|n| n.name.clone()))
                                 on:click=start>"Edit"</button>
-                            <ConfirmDelete what=format!("node {id} ({address})") testid=format!("node-{id}")
+                            <ConfirmDelete what=format!("node {} ({address})", node.with_untracked(|n| n.name.clone())) testid=format!("node-{id}")
                                 on_confirm=Callback::new(move |()| { delete.dispatch(id); })
                                 pending=delete.pending()/>
                         }
@@ -174,6 +186,7 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
 #[derive(Clone, Copy)]
 struct NodeEdit {
     open: RwSignal<bool>,
+    name: RwSignal<String>,
     host: RwSignal<String>,
     port: RwSignal<String>,
     token: RwSignal<String>,
@@ -185,6 +198,7 @@ impl NodeEdit {
     fn new() -> Self {
         NodeEdit {
             open: RwSignal::new(false),
+            name: RwSignal::new(String::new()),
             host: RwSignal::new(String::new()),
             port: RwSignal::new(String::new()),
             token: RwSignal::new(String::new()),
@@ -195,6 +209,7 @@ impl NodeEdit {
 
     fn start(&self, node: &NodeView) {
         self.errors.clear();
+        self.name.set(node.name.clone());
         self.host.set(node.host.clone());
         self.port.set(node.http_port.to_string());
         self.token.set(String::new());
@@ -206,6 +221,7 @@ impl NodeEdit {
         self.errors.clear();
         let form = validate::host("host", &self.host.get_untracked()).and_then(|host| {
             Ok(NodeForm {
+                name: rules::input::node_name(&self.name.get_untracked())?,
                 host,
                 http_port: validate::port("http_port", &self.port.get_untracked(), false)?,
                 http_token: validate::node_token(&self.token.get_untracked())?,

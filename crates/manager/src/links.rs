@@ -65,7 +65,7 @@ pub fn entries(u: &user::Model, s: &settings::Model, nodes: &[node::Model]) -> V
     }
     if let Ok(port @ 1..) = u16::try_from(s.ss_remote_port) {
         for n in nodes {
-            let name = format!("node-{} · remote", n.id);
+            let name = format!("{} · remote", n.name);
             out.push(server(Mode::Remote, Some(n.id), name, &n.host, port));
         }
     }

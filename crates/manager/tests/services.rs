@@ -233,6 +233,64 @@ async fn nodes_generate_tokens_and_keys_once() {
 }
 
 #[tokio::test]
+async fn nodes_have_unique_names() {
+    let t = open().await;
+    let nodes = &t.manager.services.nodes;
+    let add = |name: Option<&str>, port: u16| {
+        nodes.create(NewNode {
+            name: name.map(str::to_owned),
+            host: "203.0.113.7".into(),
+            http_port: port,
+            insecure_http: true,
+            ..Default::default()
+        })
+    };
+    let first = add(None, 8001).await.expect("unnamed");
+    assert_eq!(first.name, format!("node-{}", first.id));
+    // A name the next unnamed node would get by default: the default moves aside.
+    let next = format!("node-{}", first.id + 2);
+    let squatter = add(Some(&next), 8002).await.expect("named");
+    assert_eq!(squatter.name, next);
+    let third = add(Some("  "), 8003).await.expect("blank name = default");
+    assert_eq!(third.name, format!("node-{}-2", third.id));
+    let named = add(Some(" Frankfurt  #1 "), 8004).await.expect("named");
+    assert_eq!(named.name, "Frankfurt #1");
+    let dup = add(Some("Frankfurt #1"), 8005).await;
+    assert!(matches!(&dup, Err(e @ ServiceError::Conflict { .. }) if field(e) == "name"));
+    let bad = add(Some("a: b"), 8005).await;
+    assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "name"));
+    assert_eq!(nodes.list().await.expect("list").len(), 4);
+
+    // Renaming changes only the name: the channel's state stays proven.
+    let renamed = nodes
+        .update(
+            first.id,
+            NodePatch {
+                name: Some("Tokyo".into()),
+                host: Some(first.host.clone()),
+                http_port: Some(8001),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("rename");
+    assert_eq!(renamed.name, "Tokyo");
+    assert_eq!(renamed.relay_key, first.relay_key);
+    assert!(renamed.updated_at >= first.updated_at);
+    let clash = nodes
+        .update(
+            first.id,
+            NodePatch {
+                name: Some("Frankfurt #1".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(&clash, Err(e @ ServiceError::Conflict { .. }) if field(e) == "name"));
+    assert_eq!(nodes.get(first.id).await.expect("get").name, "Tokyo");
+}
+
+#[tokio::test]
 async fn settings_validate_before_changing() {
     let t = open().await;
     let s = &t.manager.services.settings;

@@ -68,6 +68,27 @@ pub fn user_name(value: &str) -> Result<String> {
     name("name", value)
 }
 
+/// A node's name (`name`), trimmed: 1–64 characters, letters, digits, spaces and
+/// `_ - . @ ( ) #`; it names the node in the panel and in end users' server lists (where clients
+/// show it), so nothing that could break a list line or a YAML scalar. Runs of spaces become one.
+pub fn node_name(value: &str) -> Result<String> {
+    let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    if value.is_empty() {
+        return Err(Invalid::new("name", "must not be empty"));
+    }
+    let ok = value.chars().count() <= MAX_NAME_CHARS
+        && value.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '@' | '(' | ')' | '#')
+        });
+    if !ok {
+        return Err(Invalid::new(
+            "name",
+            "must be 1–64 letters, digits, spaces or _ - . @ ( ) #",
+        ));
+    }
+    Ok(value)
+}
+
 /// An administrator's name (`username`), by the user-name rule.
 pub fn admin_name(value: &str) -> Result<String> {
     name("username", value)

@@ -43,6 +43,9 @@ impl NodeStatus {
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// Unique; shown in the panel and in end users' server lists (`node-{id}` unless named).
+    #[sea_orm(unique)]
+    pub name: String,
     pub host: String,
     pub http_port: i32,
     pub http_token: String,

@@ -32,6 +32,9 @@ const INTERNAL_PORTS: std::ops::RangeInclusive<u16> = 20000..=59999;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewNode {
+    /// Unique; `node-{id}` when absent or empty.
+    #[serde(default)]
+    pub name: Option<String>,
     pub host: String,
     pub http_port: u16,
     /// Generated (32 random bytes, hex) when absent.
@@ -61,6 +64,7 @@ pub struct CheckedNode {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodePatch {
+    pub name: Option<String>,
     pub host: Option<String>,
     pub http_port: Option<u16>,
     pub http_token: Option<String>,
@@ -107,6 +111,30 @@ fn taken_by(others: &[Node], host: &str, port: u16) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether another node already has this name.
+fn name_taken(others: &[Node], name: &str) -> Result<()> {
+    if others.iter().any(|n| n.name == name) {
+        return Err(ServiceError::conflict(
+            "name",
+            "a node with this name exists",
+        ));
+    }
+    Ok(())
+}
+
+/// `node-{id}`, or `node-{id}-2`, `-3`, … when another node was given that name.
+fn default_name(others: &[Node], id: i64) -> String {
+    let base = format!("node-{id}");
+    let taken = |n: &str| others.iter().any(|o| o.name == n);
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|k| format!("{base}-{k}"))
+        .find(|n| !taken(n))
+        .unwrap_or(base)
 }
 
 /// Can the manager bind this port now (for its `internal-N` inbound)?
@@ -197,6 +225,10 @@ impl NodeService {
     }
 
     pub async fn create(&self, new: NewNode) -> Result<Node> {
+        let name = match new.name.as_deref().map(str::trim) {
+            Some(n) if !n.is_empty() => Some(input::node_name(n)?),
+            _ => None,
+        };
         let host = input::host("host", &new.host)?;
         input::port("http_port", new.http_port, false)?;
         // Absent or empty: generate one.
@@ -229,6 +261,9 @@ impl NodeService {
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let others = NodeEntity::find().all(&txn).await?;
         taken_by(&others, &host, new.http_port)?;
+        if let Some(name) = &name {
+            name_taken(&others, name)?;
+        }
         let relay_taken: Vec<i32> = others
             .iter()
             .filter(|n| n.host == host)
@@ -237,6 +272,8 @@ impl NodeService {
         let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
         let now = util::now_ms();
         let row = node::ActiveModel {
+            // Unique until the id is known; replaced below when no name was given.
+            name: Set(name.clone().unwrap_or_else(|| util::random_hex(16))),
             host: Set(host),
             http_port: Set(new.http_port.into()),
             http_token: Set(token),
@@ -263,10 +300,20 @@ impl NodeService {
         .insert(&txn)
         .await
         .map_err(|e| unique_violation(e, "host", "a node with this host and HTTP port exists"))?;
+        let row = match name {
+            Some(_) => row,
+            None => {
+                let name = default_name(&others, row.id);
+                let mut am = row.into_active_model();
+                am.name = Set(name);
+                am.update(&txn).await?
+            }
+        };
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(
             node.id = row.id,
+            node.name = %row.name,
             node.host = %row.host,
             node.port = row.http_port,
             node.insecure_http = row.insecure_http,
@@ -284,6 +331,7 @@ impl NodeService {
     }
 
     pub async fn update(&self, id: i64, patch: NodePatch) -> Result<Node> {
+        let new_name = patch.name.as_deref().map(input::node_name).transpose()?;
         let new_host = patch
             .host
             .as_deref()
@@ -314,29 +362,46 @@ impl NodeService {
             None => input::host("host", &current.host).unwrap_or_else(|_| current.host.clone()),
         };
         taken_by(&others, &host_after, port)?;
+        if let Some(name) = &new_name {
+            name_taken(&others, name)?;
+        }
         let mut am = current.clone().into_active_model();
-        if let Some(h) = new_host {
+        // A new name changes only what is shown; a different address or token must be proven
+        // again. Values equal to the current ones change nothing.
+        let mut reprove = false;
+        if let Some(name) = new_name.filter(|n| *n != current.name) {
+            am.name = Set(name);
+        }
+        if let Some(h) = new_host.filter(|h| *h != current.host) {
             am.host = Set(h);
+            reprove = true;
         }
-        if let Some(p) = patch.http_port {
+        if let Some(p) = patch
+            .http_port
+            .filter(|p| i32::from(*p) != current.http_port)
+        {
             am.http_port = Set(p.into());
+            reprove = true;
         }
-        if let Some(t) = new_token {
+        if let Some(t) = new_token.filter(|t| *t != current.http_token) {
             am.http_token = Set(t);
             // A token set by hand ends any rotation in progress.
             am.pending_token = Set(None);
+            reprove = true;
         }
         if !am.is_changed() {
             return Ok(current);
         }
-        // A different address or token must be proven again.
-        am.push_status = Set(NodeStatus::Processing);
-        am.pull_status = Set(NodeStatus::Processing);
-        am.applied_version = Set(None);
+        if reprove {
+            am.push_status = Set(NodeStatus::Processing);
+            am.pull_status = Set(NodeStatus::Processing);
+            am.applied_version = Set(None);
+        }
         am.updated_at = Set(util::now_ms());
-        let row = am.update(&txn).await.map_err(|e| {
-            unique_violation(e, "host", "a node with this host and HTTP port exists")
-        })?;
+        let row = am
+            .update(&txn)
+            .await
+            .map_err(|e| unique_violation(e, "host", "a node with this host or name exists"))?;
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node updated");

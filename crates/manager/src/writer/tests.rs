@@ -41,6 +41,7 @@ fn user(id: i64, enabled: bool) -> user::Model {
 fn node(id: i64, healthy: bool) -> node::Model {
     node::Model {
         id,
+        name: format!("node-{id}"),
         host: format!("203.0.113.{id}"),
         http_port: 8080,
         http_token: "t".repeat(32),

@@ -5,6 +5,7 @@ use super::*;
 
 const HOST_MSG: &str = "must be a domain name or an IP address";
 const NAME_MSG: &str = "must be 1–64 letters, digits or _ - . @ (no spaces)";
+const NODE_NAME_MSG: &str = "must be 1–64 letters, digits, spaces or _ - . @ ( ) #";
 const PORT1_MSG: &str = "must be between 1 and 65535";
 const PORT0_MSG: &str = "must be between 0 and 65535";
 const FP_MSG: &str =
@@ -38,6 +39,7 @@ fn num<T: std::str::FromStr>(s: &str) -> T {
 const RULES: &[(&str, Rule)] = &[
     ("user_name", |s| user_name(s)),
     ("admin_name", |s| admin_name(s)),
+    ("node_name", |s| node_name(s)),
     ("password", |s| show(password(s))),
     ("quota_bytes", |s| show(quota_bytes(int(s)))),
     ("quota_gb", |s| show(quota_gb(s))),
@@ -76,6 +78,16 @@ const CASES: &[Case] = &[
     ("admin_name", " admin ", Ok("admin")),
     ("admin_name", "", Err(("username", "must not be empty"))),
     ("admin_name", "ad min", Err(("username", NAME_MSG))),
+    // node names: spaces allowed (runs collapse), nothing that breaks a list line or YAML
+    ("node_name", "  Frankfurt   #2 (edge) ", Ok("Frankfurt #2 (edge)")),
+    ("node_name", "東京-1", Ok("東京-1")),
+    ("node_name", " \t ", Err(("name", "must not be empty"))),
+    ("node_name", "a: b", Err(("name", NODE_NAME_MSG))),
+    ("node_name", "quote\"d", Err(("name", NODE_NAME_MSG))),
+    ("node_name", "line\u{2028}sep", Ok("line sep")),
+    ("node_name", "new\nline", Ok("new line")),
+    ("node_name", "ctl\u{7}x", Err(("name", NODE_NAME_MSG))),
+    ("node_name", "x\u{200b}y", Err(("name", NODE_NAME_MSG))),
     // passwords: characters counted, bytes bounded
     ("password", "twelve chars", Ok("()")),
     ("password", "ääääääääääää", Ok("()")),
