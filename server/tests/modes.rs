@@ -1,16 +1,19 @@
 //! The four connection modes end to end with real processes: `arch-manager` on 127.0.0.1 and two
 //! `arch-node`s whose APIs and data planes listen on 127.0.0.2 and 127.0.0.3 (`--bind`), stock
-//! `ss-local` clients set up from the links the manager hands out, and a counting HTTP server.
+//! `ss-local` clients set up from the users' subscriptions (one user's base64 list, the other's
+//! SIP008), and a counting HTTP server. The subscriptions follow node 1 leaving and rejoining.
 //!
 //! Build the binaries in the test profile first (`cargo build --release -p server -p node` for
 //! `cargo test --release`); `cargo test --workspace` builds them itself.
 
+use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
-use testkit::clients::{client_bin, curl, ss_local_for, Proc};
+use testkit::clients::{client_bin, curl, parse_sip002, ss_local_for, Proc};
 use testkit::net::{free_port_on, Http, LOCALHOST};
 use testkit::procs::{
     start_manager, start_node, wait_until, Api, ArchProc, ADMIN_TOKEN, NODE_TOKEN,
@@ -22,8 +25,9 @@ const NODE_IPS: [IpAddr; 2] = [
 ];
 /// Body size of each fetch.
 const BODY: u64 = 100_000;
-/// Longest time relay / reverse traffic may fail after a node dies: the pull timeout (3 s) plus
-/// one pull period, the node request timeout and the local apply.
+/// Longest time relay / reverse traffic may fail, and subscriptions may still list its remote
+/// entry, after a node dies: the pull timeout (3 s) plus one pull period, the node request
+/// timeout and the local apply.
 const FAILOVER: Duration = Duration::from_secs(6);
 
 /// `n` distinct ports free on 127.0.0.1 and on the wildcard address.
@@ -44,24 +48,173 @@ struct Clients {
     _procs: Vec<Proc>,
 }
 
-async fn clients_for(m: &Api, user: i64) -> Option<Clients> {
-    let (st, links) = m.get(&format!("/v1/users/{user}/links")).await;
-    assert_eq!(st, StatusCode::OK, "{links}");
+/// The link name of each server address a subscription may list: `direct`, `relay` and
+/// `reverse` on 127.0.0.1 at their mode ports, `remote-{node id}` on the node's address at the
+/// remote port. Entries are told apart by where they point, not by their remarks.
+struct Names(BTreeMap<(IpAddr, u16), String>);
+
+impl Names {
+    fn new(mode_ports: &[u16], ids: &[i64]) -> Names {
+        let mut names = BTreeMap::new();
+        for (mode, port) in ["direct", "relay", "reverse"].into_iter().zip(mode_ports) {
+            names.insert((LOCALHOST, *port), mode.to_owned());
+        }
+        for (ip, id) in NODE_IPS.iter().zip(ids) {
+            names.insert((*ip, mode_ports[3]), format!("remote-{id}"));
+        }
+        Names(names)
+    }
+
+    /// Every name but `except`, sorted.
+    fn all_but(&self, except: Option<&str>) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .0
+            .values()
+            .filter(|n| Some(n.as_str()) != except)
+            .cloned()
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+/// A user's subscription in one format, read as a client app reads it.
+struct Subscription {
+    url: String,
+    sip008: bool,
+}
+
+impl Subscription {
+    /// The subscription of `user` (REST JSON), in base64 or (`sip008`) SIP008.
+    fn of(user: &serde_json::Value, sip008: bool) -> Subscription {
+        let url = user["subscription_url"].as_str().expect("subscription_url");
+        Subscription {
+            url: if sip008 {
+                format!("{url}?format=sip008")
+            } else {
+                url.to_owned()
+            },
+            sip008,
+        }
+    }
+
+    /// Every entry as a SIP002 link: the base64 list's lines, or one built from each SIP008
+    /// server (userinfo = base64url(`method:password`)).
+    async fn links(&self) -> Vec<String> {
+        let body = get_subscription(&self.url).await;
+        if !self.sip008 {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(body.trim())
+                .expect("base64 subscription");
+            let text = String::from_utf8(text).expect("utf-8 subscription");
+            return text.lines().map(str::to_owned).collect();
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).expect("SIP008 JSON");
+        assert_eq!(v["version"], 1, "{v}");
+        v["servers"]
+            .as_array()
+            .expect("SIP008 servers")
+            .iter()
+            .map(|s| {
+                let field = |k: &str| s[k].as_str().unwrap_or_else(|| panic!("no {k}: {s}"));
+                let port = s["server_port"].as_u64().expect("server_port");
+                let userinfo = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+                    "{}:{}",
+                    field("method"),
+                    field("password")
+                ));
+                format!("ss://{userinfo}@{}:{port}", field("server"))
+            })
+            .collect()
+    }
+
+    /// The entries as (link name, SIP002 link), sorted by name; an entry at an address of no
+    /// link fails the test.
+    async fn named(&self, names: &Names) -> Vec<(String, String)> {
+        let mut named: Vec<(String, String)> = self
+            .links()
+            .await
+            .into_iter()
+            .map(|link| {
+                let l = parse_sip002(&link).unwrap_or_else(|| panic!("not SIP002: {link}"));
+                let ip: IpAddr = l
+                    .host
+                    .parse()
+                    .expect("entries in this test use IP addresses");
+                match names.0.get(&(ip, l.port)) {
+                    Some(name) => (name.clone(), link),
+                    None => panic!("{}: entry at no known address: {link}", self.url),
+                }
+            })
+            .collect();
+        named.sort();
+        named
+    }
+
+    /// The names of the entries listed now, sorted.
+    async fn listed(&self, names: &Names) -> Vec<String> {
+        self.named(names)
+            .await
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+}
+
+/// GETs a subscription document, each time from a source address of its own (127.0.1.x,
+/// rotating): the manager rate-limits `/sub` per address, and the waits below poll it.
+async fn get_subscription(url: &str) -> String {
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 250 + 1;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, n)))
+        .build()
+        .expect("HTTP client");
+    let r = http.get(url).send().await.expect("subscription request");
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    r.text().await.expect("subscription body")
+}
+
+/// One `ss-local` per entry of `user`'s subscription, which must list exactly every link, once,
+/// each with the user's method and password.
+async fn clients_from(
+    m: &Api,
+    user: i64,
+    sip008: bool,
+    names: &Names,
+) -> Option<(Clients, Subscription)> {
+    let (st, u) = m.get(&format!("/v1/users/{user}")).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    let sub = Subscription::of(&u, sip008);
+    let named = sub.named(names).await;
+    assert_eq!(
+        named.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        names.all_but(None),
+        "{}",
+        sub.url
+    );
     let mut socks = BTreeMap::new();
     let mut procs = Vec::new();
-    for l in links.as_array().expect("links") {
-        let name = match l["node_id"].as_i64() {
-            Some(n) => format!("{}-{n}", l["mode"].as_str().unwrap_or_default()),
-            None => l["mode"].as_str().unwrap_or_default().to_owned(),
-        };
-        let (p, port) = ss_local_for(l["url"].as_str().expect("url")).await?;
+    for (name, link) in named {
+        let l = parse_sip002(&link).expect("SIP002");
+        assert_eq!(
+            (Some(l.method.as_str()), Some(l.password.as_str())),
+            (u["method"].as_str(), u["password"].as_str()),
+            "{name}"
+        );
+        let (p, port) = ss_local_for(&link).await?;
         socks.insert(name, port);
         procs.push(p);
     }
-    Some(Clients {
-        socks,
-        _procs: procs,
-    })
+    Some((
+        Clients {
+            socks,
+            _procs: procs,
+        },
+        sub,
+    ))
 }
 
 /// Fetches `BODY` bytes through `client`'s `link`; returns the bytes the HTTP server exchanged
@@ -233,16 +386,19 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
         )
         .await;
     }
-    let Some(alice) = clients_for(&m, users[0]).await else {
+    // alice sets her clients up from her base64 subscription, bob from his SIP008 one.
+    let names = Names::new(mode_ports, &ids);
+    let Some((alice, alice_sub)) = clients_from(&m, users[0], false, &names).await else {
         return;
     };
-    let Some(bob) = clients_for(&m, users[1]).await else {
+    let Some((bob, bob_sub)) = clients_from(&m, users[1], true, &names).await else {
         return;
     };
     let remote: Vec<String> = ids.iter().map(|id| format!("remote-{id}")).collect();
     let [remote1, remote2] = [remote[0].as_str(), remote[1].as_str()];
 
-    // 1. Every mode carries traffic; relay and reverse alternate over both nodes.
+    // 1. Every mode, so every subscription entry, carries traffic; relay and reverse alternate
+    // over both nodes.
     let mut user_bytes = [0u64; 2];
     let mut by_mode: BTreeMap<&str, u64> = BTreeMap::new();
     for (u, c) in [&alice, &bob].into_iter().enumerate() {
@@ -330,6 +486,24 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
         fetch(&http, &alice, remote1).await.is_none(),
         "node 1 is down"
     );
+    // Its remote entry leaves both subscriptions within the same bound; the other four stay.
+    let without_node1 = names.all_but(Some(remote1));
+    loop {
+        let listed = [alice_sub.listed(&names).await, bob_sub.listed(&names).await];
+        if listed.iter().all(|l| *l == without_node1) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < FAILOVER,
+            "subscriptions still list {listed:?} {:?} after node 1 died",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "node 1 left both subscriptions {:?} after it died",
+        killed.elapsed()
+    );
     wait_until(
         "node 1 reported unavailable",
         Duration::from_secs(10),
@@ -345,6 +519,15 @@ async fn four_modes_two_nodes_failover_and_rejoin() {
     wait_until("node 1 rejoined", Duration::from_secs(20), || {
         node_ready(&m, ids[0])
     })
+    .await;
+    wait_until(
+        "node 1's remote entry back in both subscriptions",
+        FAILOVER,
+        || async {
+            alice_sub.listed(&names).await == names.all_but(None)
+                && bob_sub.listed(&names).await == names.all_but(None)
+        },
+    )
     .await;
     // The balancers take it back once the manager re-applies its config (one debounce).
     let rejoin = Instant::now();
