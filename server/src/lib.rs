@@ -1,7 +1,8 @@
 //! `arch-manager`: the control plane as a library. It opens the database, starts the local data
 //! plane and the coordinator, and serves the panel (Leptos SSR + server functions), the REST API
-//! (`/v1`) and live events (`/events`). On SIGTERM it stops accepting, drains the loops, flushes
-//! the local counters and closes the database. Business rules live in the `manager` crate.
+//! (`/v1`) and live events (`/events`). On SIGTERM it stops the local data plane before the last
+//! flush of its counters, stops accepting, ends the event streams, drains HTTP within a grace
+//! period and closes the database (see [`serve_on`]). Business rules live in the `manager` crate.
 //!
 //! The binary (`src/main.rs`) parses the command line and calls [`run`]. [`router`] builds the
 //! whole HTTP surface and [`serve_on`] runs a manager on a listener until cancelled, so tests can
@@ -218,9 +219,12 @@ impl From<Site> for Serving {
 }
 
 /// Runs an opened manager on `listener` until `cancel`: the coordinator's loops and the HTTP
-/// surface of [`router`]. Then, in order: stops accepting and drains HTTP (bounded grace), joins
-/// the loops (final flush of the local counters), stops `engine` (the manager's own data plane,
-/// the one given to [`Manager::open`]) and closes the database.
+/// surface of [`router`]. When `cancel` fires, two things run side by side: the coordinator ends
+/// its loops, stops the local data plane given to [`Manager::open`] (listeners closed, sessions
+/// ended, so nothing more is counted) and only then flushes its counters a last time; HTTP stops
+/// accepting, ends the open event streams (`/events`) and drains the other requests within the
+/// grace period of `serving.limits`. Once both are done, `engine` is stopped too (a no-op when it
+/// is the one the coordinator already stopped) and the database is closed.
 pub async fn serve_on(
     listener: TcpListener,
     m: Manager,
@@ -238,14 +242,15 @@ pub async fn serve_on(
             });
     }
     let coordinator = tokio::spawn(m.coordinator.clone().run(cancel.clone()));
-    let app = router(&m, &serving.bundle);
+    // The event streams end with `cancel`, so an open panel never holds the drain for its grace.
+    let app = router(&m, &serving.bundle).layer(axum::Extension(sse::Shutdown(cancel.clone())));
     // Every request carries `ConnectInfo<SocketAddr>` (sign-in limits use the peer address) and
     // the `Transport` it came on (HTTPS decides the cookie's `Secure` and HSTS).
     let served = daemon::http::serve(listener, app, serving.limits, serving.tls, cancel.clone())
         .await
         .context("serving HTTP");
     cancel.cancel();
-    tracing::info!("HTTP stopped; draining the coordinator");
+    tracing::info!("HTTP stopped; waiting for the coordinator's last flush");
     if let Err(e) = coordinator.await {
         tracing::error!(error = %e, "coordinator task failed");
     }

@@ -1,16 +1,29 @@
 //! `GET /events`: the event hub as Server-Sent Events, for signed-in admins (session cookie) or a
 //! Bearer token. Each message is `event: <type>` + `data: <json>`; keep-alive comments flow while
-//! idle. A subscriber that falls behind gets `event: resync` and should refetch.
+//! idle. A subscriber that falls behind gets `event: resync` and should refetch. Every stream ends
+//! when the manager shuts down ([`Shutdown`]), so open panels never hold the HTTP drain.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures::StreamExt as _;
 use manager::{ServiceError, Services};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
-pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Response {
+/// The manager's shutdown token, a request extension: event streams end when it is cancelled.
+/// Without it (a router served by other means) a stream ends only with its client.
+#[derive(Debug, Clone)]
+pub struct Shutdown(pub CancellationToken);
+
+pub async fn events(
+    State(services): State<Services>,
+    shutdown: Option<Extension<Shutdown>>,
+    headers: HeaderMap,
+) -> Response {
     match allowed(&services, &headers).await {
         Ok(true) => {}
         Ok(false) => return StatusCode::UNAUTHORIZED.into_response(),
@@ -28,6 +41,13 @@ pub async fn events(State(services): State<Services>, headers: HeaderMap) -> Res
         };
         Some((Ok::<_, std::convert::Infallible>(ev), rx))
     });
+    let stopped = async move {
+        match shutdown {
+            Some(Extension(Shutdown(token))) => token.cancelled_owned().await,
+            None => std::future::pending().await,
+        }
+    };
+    let stream = stream.take_until(stopped);
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
