@@ -525,3 +525,208 @@ async fn a_capture_of_the_node_channel_shows_no_secret() {
         assert!(!contains(&tls_bytes, &bytes), "the capture shows {what}");
     }
 }
+
+/// Bytes each short fetch of [`sigterm_stops_the_data_plane_before_the_last_flush_and_loses_no_byte`]
+/// asks for.
+const SHORT_BODY: usize = 50_000;
+/// Short fetches made while the streams run.
+const SHORT_FETCHES: usize = 20;
+/// Body of each long fetch (`/slow/`, about 8 MB/s): far more than arrives before the signal.
+const STREAM_BODY: u64 = 400_000_000;
+/// Long fetches in flight when the manager is told to stop.
+const STREAMS: usize = 2;
+/// How soon the manager must exit after SIGTERM with an event stream open: well within the
+/// 10 s HTTP grace period (`daemon::http::GRACE`), which an open stream would use up whole.
+const EXIT_BOUND: Duration = Duration::from_secs(5);
+
+/// `GET {path}` through the SOCKS proxy on 127.0.0.1:`socks` to `http`; adds every response byte
+/// to `received` as it arrives and reads until the server or the proxy closes. `None` when the
+/// proxy refused; otherwise whether the whole response arrived is for the caller to check.
+async fn fetch_counted(
+    socks: u16,
+    http: &testkit::net::Http,
+    path: &str,
+    received: &std::sync::atomic::AtomicU64,
+) -> Option<u64> {
+    use std::sync::atomic::Ordering;
+    let mut s = testkit::net::socks5_connect(socks, &http.ip.to_string(), http.port).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", http.ip);
+    s.write_all(request.as_bytes()).await.ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0u64;
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return Some(got),
+            Ok(n) => {
+                got += n as u64;
+                received.fetch_add(n as u64, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// The size of the whole response to `GET /{body}` from `testkit::net::Http`.
+fn response_len(body: u64) -> u64 {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\nConnection: close\r\n\r\n").len() as u64
+        + body
+}
+
+/// SIGTERM while traffic flows through the manager's own data plane (direct mode): the engine
+/// stops before the last flush of its counters, so after a restart the user's usage is exactly
+/// what crossed: every request byte the web server read plus every response byte the client got,
+/// for the fetches that completed and for those the shutdown cut. The streams cut are the proof:
+/// they would keep flowing (uncounted) if the engine outlived the flush. An open `/events` stream
+/// ends with the shutdown instead of holding the HTTP drain for its whole grace period.
+///
+/// Counted at the client, not from the web server's log, for the cut streams: the server logs
+/// each answer's full size before sending it. No new fetch starts once the signal is sent, so
+/// no request is half way between client and server when the engine stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_stops_the_data_plane_before_the_last_flush_and_loses_no_byte() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    testkit::init_logs();
+    if testkit::clients::client_bin("ss-local").is_none() {
+        return;
+    }
+    let http = Arc::new(testkit::net::Http::start().await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("manager");
+    let (proc, m) = manager(&data).await;
+    let direct = free_port();
+    let (st, s) = m
+        .put(
+            "/v1/settings",
+            // The web server is on loopback, which user traffic may not reach by default.
+            &json!({"host": "127.0.0.1", "ss_direct_port": direct,
+                    "allowed_private_networks": ["127.0.0.0/8"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{s}");
+    let user = add_user(&m, "alice").await;
+    let uid = user["id"].as_i64().expect("id");
+    let (st, links) = m.get(&format!("/v1/users/{uid}/links")).await;
+    assert_eq!(st, StatusCode::OK, "{links}");
+    let link = links
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["mode"] == "direct")
+        .and_then(|l| l["url"].as_str())
+        .unwrap_or_else(|| panic!("no direct link in {links}"))
+        .to_owned();
+    let Some((_ss_local, socks)) = testkit::clients::ss_local_for(&link).await else {
+        return;
+    };
+    let received = Arc::new(AtomicU64::new(0));
+
+    // The local engine runs the user once a whole fetch comes back. A try before that gets
+    // nothing: the engine answers no unknown user and refuses connections before it listens.
+    let short = format!("/{SHORT_BODY}");
+    wait_until(
+        "a first fetch through the direct mode",
+        Duration::from_secs(30),
+        || async {
+            let once = fetch_counted(socks, &http, &short, &received);
+            matches!(
+                tokio::time::timeout(Duration::from_secs(3), once).await,
+                Ok(Some(n)) if n == response_len(SHORT_BODY as u64)
+            )
+        },
+    )
+    .await;
+
+    // Long fetches, in flight from here to the signal.
+    let streams: Vec<_> = (0..STREAMS)
+        .map(|_| {
+            let (http, received) = (http.clone(), received.clone());
+            tokio::spawn(async move {
+                let path = format!("/slow/{STREAM_BODY}");
+                fetch_counted(socks, &http, &path, &received).await
+            })
+        })
+        .collect();
+    // Short fetches one after another while they flow; each one completes.
+    for i in 0..SHORT_FETCHES {
+        let got = tokio::time::timeout(
+            Duration::from_secs(10),
+            fetch_counted(socks, &http, &short, &received),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("short fetch {i} timed out"));
+        assert_eq!(
+            got,
+            Some(response_len(SHORT_BODY as u64)),
+            "short fetch {i}"
+        );
+    }
+    // Every request has reached the web server, and the streams are well under way.
+    let first = 1 + SHORT_FETCHES;
+    wait_until(
+        "the streams to be answered and flowing",
+        Duration::from_secs(20),
+        || async {
+            let short_bytes = first as u64 * response_len(SHORT_BODY as u64);
+            http.requests() >= first + STREAMS
+                && received.load(Ordering::SeqCst) > short_bytes + 2_000_000
+        },
+    )
+    .await;
+
+    // An admin's live view is open.
+    let sse = reqwest::Client::new()
+        .get(format!("{}/events", m.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET /events");
+    assert_eq!(sse.status(), StatusCode::OK);
+    let sse_reader = tokio::spawn(async move {
+        let mut sse = sse;
+        // Keep-alive comments or events until the manager ends the stream.
+        while let Ok(Some(_)) = sse.chunk().await {}
+    });
+
+    let (proc, took) = tokio::task::spawn_blocking(move || {
+        let mut proc = proc;
+        let sent = Instant::now();
+        proc.signal("-TERM");
+        (proc, sent.elapsed())
+    })
+    .await
+    .expect("signal");
+    assert!(
+        took < EXIT_BOUND,
+        "the manager took {took:?} to exit after SIGTERM with an event stream open"
+    );
+    tokio::time::timeout(Duration::from_secs(5), sse_reader)
+        .await
+        .expect("the event stream ended with the manager")
+        .expect("sse reader");
+    for (i, s) in streams.into_iter().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(20), s)
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} still open after the manager exited"))
+            .expect("stream task")
+            .unwrap_or_else(|| panic!("stream {i} refused"));
+        assert!(
+            got < response_len(STREAM_BODY),
+            "stream {i} was cut by the shutdown, yet got all {got} bytes"
+        );
+    }
+    drop(proc);
+
+    let exchanged = http.totals().request + received.load(Ordering::SeqCst);
+    eprintln!(
+        "exit {took:?} after SIGTERM; {} requests, {exchanged} bytes exchanged",
+        http.requests()
+    );
+    let (_proc, m) = manager(&data).await;
+    let (st, u) = m.get(&format!("/v1/users/{uid}")).await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(
+        u["usage_bytes"].as_u64(),
+        Some(exchanged),
+        "usage after the restart against the bytes exchanged ({} requests)",
+        http.requests()
+    );
+}
