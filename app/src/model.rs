@@ -116,6 +116,24 @@ pub struct UserView {
     pub usage_bytes: i64,
     /// Unix ms.
     pub created_at: i64,
+    /// Unix ms when access ends; `None` = never (or a first-use clock not started yet).
+    #[serde(default)]
+    pub expire_at: Option<i64>,
+    /// Ms of access from the first counted byte.
+    #[serde(default)]
+    pub expire_after_first_use: Option<i64>,
+    /// Unix ms of the first counted byte.
+    #[serde(default)]
+    pub first_used_at: Option<i64>,
+}
+
+/// A user's expiry as the user page edits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAccess {
+    /// Unix ms; `None` = never.
+    pub expire_at: Option<i64>,
+    /// Ms from the first counted byte; `None` = no such clock.
+    pub expire_after_first_use: Option<i64>,
 }
 
 /// One client link of a user, ready to show.

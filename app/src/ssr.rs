@@ -247,6 +247,9 @@ pub fn user_view(user: manager::User) -> UserView {
         quota_bytes: user.quota_bytes,
         usage_bytes: user.usage_bytes,
         created_at: user.created_at,
+        expire_at: user.expire_at,
+        expire_after_first_use: user.expire_after_first_use,
+        first_used_at: user.first_used_at,
     }
 }
 

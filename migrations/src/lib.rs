@@ -8,6 +8,7 @@ mod m20261130_000001_private_networks;
 mod m20261201_000001_node_channel;
 mod m20261201_000002_subscriptions;
 mod m20261202_000001_node_names;
+mod m20261202_000002_expiry;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_node_channel::Migration),
             Box::new(m20261201_000002_subscriptions::Migration),
             Box::new(m20261202_000001_node_names::Migration),
+            Box::new(m20261202_000002_expiry::Migration),
         ]
     }
 }

@@ -192,7 +192,7 @@ const FALLBACK_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri
 const HSTS: &str = "max-age=31536000";
 
 /// Headers on every panel response: a Content-Security-Policy, no framing (clickjacking), no
-/// MIME sniffing, no referrer outside the panel, and HSTS when the request came over https.
+/// MIME sniffing, no referrer outside the panel (unless the page set a stricter policy), and HSTS when the request came over https.
 async fn security_headers(
     State(services): State<manager::Services>,
     req: Request,
@@ -206,10 +206,10 @@ async fn security_headers(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // A page may ask for less (the profile page sends no referrer at all).
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::model::{NewUserForm, UserDetail, UserEdit, UserView};
+use crate::model::{NewUserForm, UserAccess, UserDetail, UserEdit, UserView};
 
 /// All users.
 #[server(endpoint = "list_users")]
@@ -48,6 +48,7 @@ pub async fn create_user(form: NewUserForm) -> Result<UserView, AppError> {
             name,
             quota_bytes,
             enabled: form.enabled,
+            ..Default::default()
         })
         .await
         .map_err(ssr::service_error)?;
@@ -71,6 +72,32 @@ pub async fn update_user(id: i64, edit: UserEdit) -> Result<UserView, AppError> 
         .await
         .map_err(ssr::service_error)?;
     Ok(ssr::user_view(user))
+}
+
+/// Sets when a user's access ends: a fixed time and/or a period from the first use. A later
+/// expiry enables a user disabled because the previous one passed; a past one disables at once.
+#[server(endpoint = "update_user_access", input = Json)]
+pub async fn update_user_access(id: i64, access: UserAccess) -> Result<UserView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    if let Some(at) = access.expire_at {
+        rules::input::expire_at(at)?;
+    }
+    if let Some(ms) = access.expire_after_first_use {
+        rules::input::expire_after_first_use(ms)?;
+    }
+    let user = services
+        .users
+        .update(
+            id,
+            manager::UserPatch {
+                expire_at: Some(access.expire_at),
+                expire_after_first_use: Some(access.expire_after_first_use),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::user_view(user))
 }
 
 /// Deletes a user.

@@ -6,7 +6,7 @@
 //! The secret is in the URL, so the page is `noindex` and sends `Referrer-Policy: no-referrer`.
 //! An unknown secret renders the same 404 page as any unknown path. Lookups go through the same
 //! service as `/sub/{secret}`, rate limited per source address.
-//! Test ids: `profile`, `profile-status`, `profile-usage`, `profile-url`, `profile-qr`,
+//! Test ids: `profile`, `profile-status`, `profile-usage`, `profile-expiry`, `profile-url`, `profile-qr`,
 //! `import-{app}`, `server-{n}`, `server-{n}-url`, `server-{n}-qr`, `server-{n}-copy`.
 
 use leptos::prelude::*;
@@ -38,6 +38,10 @@ pub struct ProfileView {
     pub used_bytes: u64,
     /// `None` = unlimited.
     pub quota_bytes: Option<u64>,
+    /// When access ends (Unix ms); `None` = never, or not started yet (see `access_days`).
+    pub expire_at_ms: Option<i64>,
+    /// Days of access that start with the first use, when that clock has not started.
+    pub access_days: Option<i64>,
     pub url: String,
     pub url_qr_svg: Option<String>,
     /// (app name, import link).
@@ -76,6 +80,12 @@ pub async fn load_profile(secret: String) -> Result<Option<ProfileView>, AppErro
         disabled_because: sub.disabled_because().map(str::to_owned),
         used_bytes: sub.profile.usage.used,
         quota_bytes: sub.profile.usage.quota,
+        expire_at_ms: sub.user.expire_at,
+        access_days: sub
+            .user
+            .expire_after_first_use
+            .filter(|_| sub.user.expire_at.is_none())
+            .map(|ms| ms / rules::input::DAY_MS),
         url_qr_svg: manager::links::qr_svg(&sub.url),
         url: sub.url,
         imports: vec![
@@ -169,6 +179,21 @@ fn Profile(profile: ProfileView) -> impl IntoView {
                 aria-describedby="profile-usage-text"></meter>
         }
     });
+    let expiry = match (profile.expire_at_ms, profile.access_days) {
+        (Some(at), _) => Some(
+            crate::format::iso8601(at)
+                .replacen('T', " ", 1)
+                .replace('Z', " UTC"),
+        ),
+        (None, Some(days)) => Some(format!("{days} days from your first use")),
+        (None, None) => None,
+    };
+    let expiry = expiry.map(|text| {
+        view! {
+            <dt>"Access until"</dt>
+            <dd data-testid="profile-expiry">{text}</dd>
+        }
+    });
     let url = profile.url.clone();
     view! {
         <Title text="Your subscription"/>
@@ -184,6 +209,7 @@ fn Profile(profile: ProfileView) -> impl IntoView {
                     {meter}
                     <span id="profile-usage-text">{usage}</span>
                 </dd>
+                {expiry}
             </dl>
             <section class="card" aria-labelledby="profile-url-title">
                 <h2 id="profile-url-title">"Subscription URL"</h2>

@@ -2,18 +2,23 @@
 //! mode, each with its QR code (rendered on the server) and a copy button; the subscription URL,
 //! its QR code, the profile page link and the two-step "Regenerate subscription URL".
 //! Test ids: `user-detail`, `user-detail-usage`, `link-{mode}[-{node}]`, `…-url`, `…-qr`, `…-copy`,
-//! `subscription-url`, `subscription-qr`, `subscription-page`, `subscription-rotate[-confirm]`.
+//! `subscription-url`, `subscription-qr`, `subscription-page`, `subscription-rotate[-confirm]`,
+//! `user-detail-expiry`, `access-save`, `access-saved`. The access form sets the expiry (a UTC
+//! date, or days from the first use).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{load_user_detail, load_user_subscription, rotate_subscription, UserSubscription};
-use crate::components::ErrorBox;
+use crate::api::{
+    load_user_detail, load_user_subscription, rotate_subscription, update_user_access,
+    UserSubscription,
+};
+use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
 use crate::error::AppError;
 use crate::format;
 use crate::live::LiveState;
-use crate::model::{LinkView, UserDetail};
+use crate::model::{LinkView, UserAccess, UserDetail, UserView};
 
 /// The user page.
 #[component]
@@ -48,6 +53,8 @@ fn UserSummary(detail: UserDetail) -> impl IntoView {
     let user = detail.user;
     let user_id = user.id;
     let name = user.name.clone();
+    let expiry = expiry_text(&user);
+    let access = user.clone();
     let current = live.user(user);
     let links = detail.links;
     let no_links = links.is_empty();
@@ -66,7 +73,10 @@ fn UserSummary(detail: UserDetail) -> impl IntoView {
             <dd>{move || current.with(|u| format::quota(u.quota_bytes))}" GB"</dd>
             <dt>"Usage"</dt>
             <dd data-testid="user-detail-usage">{move || current.with(|u| format::gb(u.usage_bytes))}" GB"</dd>
+            <dt>"Access until"</dt>
+            <dd data-testid="user-detail-expiry">{expiry}</dd>
         </dl>
+        <AccessForm user=access/>
         <h2>"Client links"</h2>
         <p class="hint">
             "Each link holds this user's password: share it only with them. Any Shadowsocks client "
@@ -235,5 +245,91 @@ pub(crate) async fn copy_to_clipboard(text: String) -> Result<(), &'static str> 
     {
         let _ = text;
         Err(BY_HAND)
+    }
+}
+
+/// The expiry in words: a UTC time, a first-use period not started yet, or "no expiry".
+fn expiry_text(u: &UserView) -> String {
+    match (u.expire_at, u.expire_after_first_use) {
+        (Some(at), _) => utc(at),
+        (None, Some(ms)) => format!("{} days from the first use", ms / rules::input::DAY_MS),
+        (None, None) => "no expiry".to_owned(),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC`, as the access form reads it back.
+fn utc(at_ms: i64) -> String {
+    let iso = format::iso8601(at_ms);
+    format!(
+        "{} UTC",
+        iso.get(..16).unwrap_or(&iso).replacen('T', " ", 1)
+    )
+}
+
+/// Sets the expiry: a UTC date (and time), and/or days of access from the first use. Saving
+/// reloads the user, whose state the manager recomputes at once (a later expiry enables a user
+/// disabled because the previous one passed).
+#[component]
+fn AccessForm(user: UserView) -> impl IntoView {
+    let live = expect_context::<LiveState>();
+    let id = user.id;
+    let errors = FormErrors::new();
+    let until = RwSignal::new(
+        user.expire_at
+            .map(utc)
+            .map(|s| s.trim_end_matches(" UTC").to_owned())
+            .unwrap_or_default(),
+    );
+    let days = RwSignal::new(
+        user.expire_after_first_use
+            .map(|ms| (ms / rules::input::DAY_MS).to_string())
+            .unwrap_or_default(),
+    );
+    let saved = RwSignal::new(false);
+    let save = Action::new(move |access: &UserAccess| {
+        let access = *access;
+        async move { update_user_access(id, access).await }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(_)) => {
+            saved.set(true);
+            live.reload_users();
+        }
+        Some(Err(err)) => errors.show(&err),
+        None => {}
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        errors.clear();
+        saved.set(false);
+        let read = rules::input::expire_at_text(&until.get_untracked()).and_then(|expire_at| {
+            Ok(UserAccess {
+                expire_at,
+                expire_after_first_use: rules::input::access_days_text(&days.get_untracked())?,
+            })
+        });
+        if let Some(access) = errors.check(read.map_err(AppError::from)) {
+            save.dispatch(access);
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="access-title">
+            <h2 id="access-title">"Access period"</h2>
+            <form class="inline-form" novalidate on:submit=submit>
+                <TextField id="access-until" field="expire_at" label="Expires (UTC)" value=until errors
+                    autocomplete="off" hint="YYYY-MM-DD or YYYY-MM-DD HH:MM; empty = never."/>
+                <TextField id="access-days" field="expire_after_first_use" label="Days from first use"
+                    value=days errors inputmode="numeric"
+                    hint="Starts with the first byte the user sends; empty = none."/>
+                <div class="form-actions">
+                    <button type="submit" class="primary" data-testid="access-save"
+                        disabled=move || save.pending().get()>"Save access period"</button>
+                </div>
+            </form>
+            <FormMessage errors/>
+            <p aria-live="polite" data-testid="access-saved">
+                {move || saved.get().then_some("Saved.")}
+            </p>
+        </section>
     }
 }

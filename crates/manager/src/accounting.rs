@@ -295,6 +295,27 @@ pub async fn apply(
         applied.user_bytes.remove(&id);
     }
     applied.user_bytes.retain(|id, _| usage.contains_key(id));
+    // First use: a first-use clock starts (unless an expiry is set), and the time is kept.
+    if !applied.user_bytes.is_empty() {
+        let first = || {
+            user::Entity::update_many()
+                .filter(user::Column::Id.is_in(applied.user_bytes.keys().copied()))
+                .filter(user::Column::FirstUsedAt.is_null())
+        };
+        first()
+            .col_expr(
+                user::Column::ExpireAt,
+                Expr::value(now).add(Expr::col(user::Column::ExpireAfterFirstUse)),
+            )
+            .filter(user::Column::ExpireAt.is_null())
+            .filter(user::Column::ExpireAfterFirstUse.is_not_null())
+            .exec(&txn)
+            .await?;
+        first()
+            .col_expr(user::Column::FirstUsedAt, Expr::value(now))
+            .exec(&txn)
+            .await?;
+    }
     // Quotas: only users whose usage moved can newly cross theirs.
     if !applied.user_bytes.is_empty() {
         let over = user::Entity::find()

@@ -6,6 +6,7 @@
 //! - **pull**: every `pull_interval`, pulls every node's counters in parallel and the local
 //!   engine's, and applies them exactly once (see `accounting`). A node may count only what the
 //!   writer generated for it (its users and tags), with bounded deltas.
+//!   Users whose expiry has passed are then disabled (reason `expired`).
 //! - **watchdog**: a node without a successful pull for `pull_timeout` is marked `unavailable`.
 //!
 //! Each loop runs under [`supervise`]: a loop that panics is logged with its name and the panic
@@ -408,7 +409,15 @@ impl Coordinator {
                 }
             })
             .await;
-        self.pull_local().await
+        let local = self.pull_local().await;
+        // Expiry is checked on the same beat: an expired user's sessions end within one pull
+        // period plus the sync that follows, as a quota's do.
+        let expired = crate::services::users::expire_due(&self.db, util::now_ms()).await?;
+        if !expired.is_empty() {
+            self.events.send(Event::UsersChanged);
+            self.changes.notify();
+        }
+        local
     }
 
     async fn pull_node(&self, n: &node::Model, expected: &Expected, proxy: &str) -> Result<()> {

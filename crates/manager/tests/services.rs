@@ -15,6 +15,8 @@ use xray::api::Stat;
 mod counters;
 #[path = "services/hardening.rs"]
 mod hardening;
+#[path = "services/lifecycle.rs"]
+mod lifecycle;
 #[path = "services/subscriptions.rs"]
 mod subscriptions;
 
@@ -72,6 +74,7 @@ async fn users_crud_and_validation() {
             name: "alice".into(),
             quota_bytes: 5_000,
             enabled: true,
+            ..Default::default()
         })
         .await
         .expect("create");
@@ -84,6 +87,7 @@ async fn users_crud_and_validation() {
             name: "has space".into(),
             quota_bytes: 0,
             enabled: true,
+            ..Default::default()
         })
         .await;
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "name"));
@@ -92,6 +96,7 @@ async fn users_crud_and_validation() {
             name: "bob".into(),
             quota_bytes: -1,
             enabled: true,
+            ..Default::default()
         })
         .await;
     assert!(matches!(&neg, Err(e @ ServiceError::Invalid { .. }) if field(e) == "quota_bytes"));
@@ -100,6 +105,7 @@ async fn users_crud_and_validation() {
             name: "alice".into(),
             quota_bytes: 0,
             enabled: true,
+            ..Default::default()
         })
         .await;
     assert!(matches!(&dup, Err(e @ ServiceError::Conflict { .. }) if field(e) == "name"));
@@ -442,6 +448,7 @@ async fn accounting_is_exactly_once_and_enforces_quotas() {
             name: "u".into(),
             quota_bytes: 10_000,
             enabled: true,
+            ..Default::default()
         })
         .await
         .expect("user");

@@ -125,6 +125,134 @@ pub fn quota_bytes(value: i64) -> Result<i64> {
     Ok(value)
 }
 
+/// Latest expiry: the last millisecond of year 9999 (UTC).
+pub const MAX_EXPIRE_AT_MS: i64 = 253_402_300_799_999;
+/// Longest access counted from first use: 100 years of 365 days, in ms.
+pub const MAX_ACCESS_MS: i64 = 100 * 365 * DAY_MS;
+/// One day in ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// When a user's access ends (`expire_at`), Unix ms: from 0 to [`MAX_EXPIRE_AT_MS`]. A time in
+/// the past is accepted: it expires the user at once.
+pub fn expire_at(value: i64) -> Result<i64> {
+    if !(0..=MAX_EXPIRE_AT_MS).contains(&value) {
+        return Err(Invalid::new(
+            "expire_at",
+            "must be a time in Unix milliseconds between 1970 and the end of 9999",
+        ));
+    }
+    Ok(value)
+}
+
+/// How long a user's access lasts from the first counted byte (`expire_after_first_use`), in
+/// ms: more than 0, at most 100 years.
+pub fn expire_after_first_use(value: i64) -> Result<i64> {
+    if !(1..=MAX_ACCESS_MS).contains(&value) {
+        return Err(Invalid::new(
+            "expire_after_first_use",
+            "must be a duration in milliseconds above 0 and at most 100 years",
+        ));
+    }
+    Ok(value)
+}
+
+/// An expiry typed in a form, in UTC: `YYYY-MM-DD` (the start of that day) or
+/// `YYYY-MM-DD HH:MM` (a `T` may stand for the space); empty = never. Checked by [`expire_at`].
+pub fn expire_at_text(value: &str) -> Result<Option<i64>> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        Invalid::new(
+            "expire_at",
+            "must be a UTC date as YYYY-MM-DD or YYYY-MM-DD HH:MM, e.g. 2027-01-31",
+        )
+    };
+    let (date, time) = match value.split_once([' ', 'T']) {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (value, None),
+    };
+    let num = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) = (
+        parts.next().and_then(|s| num(s, 4)),
+        parts.next().and_then(|s| num(s, 2)),
+        parts.next().and_then(|s| num(s, 2)),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    let (hh, mm) = match time {
+        None => (0, 0),
+        Some(t) => match t.split_once(':') {
+            Some((h, m)) => (num(h, 2).ok_or_else(bad)?, num(m, 2).ok_or_else(bad)?),
+            None => return Err(bad()),
+        },
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid = (1970..=9999).contains(&y)
+        && (1..=12).contains(&m)
+        && usize::try_from(m - 1)
+            .ok()
+            .and_then(|i| month_days.get(i))
+            .is_some_and(|max| (1..=*max).contains(&d))
+        && hh < 24
+        && mm < 60;
+    if !valid {
+        return Err(bad());
+    }
+    let ms = (days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60) * 1000;
+    expire_at(ms).map(Some)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (`m` 1–12, `d` 1–31).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Days typed in a form (`"30"`; empty = none) as the ms of [`expire_after_first_use`].
+pub fn access_days_text(value: &str) -> Result<Option<i64>> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let days: i64 = value.parse().map_err(|_| {
+        Invalid::new(
+            "expire_after_first_use",
+            "must be a whole number of days, e.g. 30",
+        )
+    })?;
+    days.checked_mul(DAY_MS)
+        .filter(|ms| *ms > 0)
+        .map_or_else(|| expire_after_first_use(0), expire_after_first_use)
+        .map(Some)
+}
+
 /// A quota typed in GB (`"2.5"`, `" 10 "`; 0 = unlimited), in bytes, by the rule of
 /// [`quota_bytes`].
 pub fn quota_gb(value: &str) -> Result<i64> {

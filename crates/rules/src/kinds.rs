@@ -57,17 +57,51 @@ pub enum DisableReason {
     /// The user's usage reached the quota.
     #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "quota"))]
     Quota,
+    /// The user's access expired (`expire_at` passed).
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "expired"))]
+    Expired,
 }
 
 impl DisableReason {
     /// Every reason.
-    pub const ALL: [DisableReason; 2] = [DisableReason::Manual, DisableReason::Quota];
+    pub const ALL: [DisableReason; 3] = [
+        DisableReason::Manual,
+        DisableReason::Quota,
+        DisableReason::Expired,
+    ];
 
     /// The wire and database value.
     pub fn as_str(self) -> &'static str {
         match self {
             DisableReason::Manual => "manual",
             DisableReason::Quota => "quota",
+            DisableReason::Expired => "expired",
+        }
+    }
+}
+
+impl DisableReason {
+    /// Whether the manager set it (a limit was reached) rather than an administrator: only
+    /// these are lifted when the limit no longer holds.
+    pub fn is_automatic(self) -> bool {
+        self != DisableReason::Manual
+    }
+
+    /// The limit a user has reached at `now` (ms), if any: expiry first, then the quota
+    /// (`quota_bytes` 0 = unlimited). The one rule the accounting, the expiry check and user
+    /// edits decide by.
+    pub fn limit_reached(
+        usage_bytes: i64,
+        quota_bytes: i64,
+        expire_at: Option<i64>,
+        now: i64,
+    ) -> Option<DisableReason> {
+        if expire_at.is_some_and(|at| at <= now) {
+            Some(DisableReason::Expired)
+        } else if quota_bytes > 0 && usage_bytes >= quota_bytes {
+            Some(DisableReason::Quota)
+        } else {
+            None
         }
     }
 }
@@ -92,12 +126,38 @@ mod tests {
             assert_eq!(serde_json::from_str::<Mode>(&json).ok(), Some(m));
         }
         let reasons: Vec<&str> = DisableReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert_eq!(reasons, ["manual", "quota"]);
+        assert_eq!(reasons, ["manual", "quota", "expired"]);
         for r in DisableReason::ALL {
             let json = serde_json::to_string(&r).expect("serialize");
             assert_eq!(json, format!("\"{r}\""));
             assert_eq!(serde_json::from_str::<DisableReason>(&json).ok(), Some(r));
         }
         assert!(serde_json::from_str::<Mode>("\"Direct\"").is_err());
+    }
+
+    #[test]
+    fn limits_expiry_first_then_quota() {
+        use DisableReason::{Expired, Quota};
+        let now = 1_000_000;
+        // (usage, quota, expire_at) → reached
+        let table: [(i64, i64, Option<i64>, Option<DisableReason>); 8] = [
+            (0, 0, None, None),
+            (10, 0, None, None),
+            (9, 10, None, None),
+            (10, 10, None, Some(Quota)),
+            (11, 10, Some(now + 1), Some(Quota)),
+            (0, 0, Some(now), Some(Expired)),
+            (0, 0, Some(now + 1), None),
+            (11, 10, Some(now - 1), Some(Expired)),
+        ];
+        for (usage, quota, expire_at, want) in table {
+            assert_eq!(
+                DisableReason::limit_reached(usage, quota, expire_at, now),
+                want,
+                "{usage}/{quota} expiring {expire_at:?}"
+            );
+        }
+        assert!(!DisableReason::Manual.is_automatic());
+        assert!(Quota.is_automatic() && Expired.is_automatic());
     }
 }

@@ -269,6 +269,11 @@ async fn every_format_lists_the_servers_and_follows_node_health() {
         header(&r, "location"),
         format!("http://127.0.0.1:{port}/u/{secret}")
     );
+    // The profile page: private (no referrer leaves it, nothing stored on the way).
+    let r = fetch(&format!("http://127.0.0.1:{port}/u/{secret}"), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "referrer-policy"), "no-referrer");
+    assert_eq!(header(&r, "cache-control"), "no-store");
     // An unknown format is a 400 naming the formats.
     let r = fetch(&format!("{url}?format=xml"), None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -293,6 +298,18 @@ async fn every_format_lists_the_servers_and_follows_node_health() {
         base64_names(&url).await == names
     })
     .await;
+    // A renamed node is listed under its new name at the next fetch.
+    let (st, n) = m
+        .patch(
+            &format!("/v1/nodes/{}", f.node_ids[0]),
+            &json!({"name": "Frankfurt #1"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{n}");
+    assert_eq!(n["name"], "Frankfurt #1");
+    let mut renamed = names.clone();
+    renamed[3] = "Frankfurt #1 · remote".to_owned();
+    assert_eq!(base64_names(&url).await, renamed);
 
     // Disabled: a valid, empty list with the userinfo header.
     let id = f.user["id"].as_i64().expect("id");

@@ -15,11 +15,17 @@ pub struct Model {
     pub password: String,
     pub method: String,
     pub enabled: bool,
-    /// Why the user is disabled (stored as `manual` or `quota`).
+    /// Why the user is disabled (stored as `manual`, `quota` or `expired`).
     pub disabled_reason: Option<DisableReason>,
     /// 0 means unlimited.
     pub quota_bytes: i64,
     pub usage_bytes: i64,
+    /// Unix ms after which the user is disabled as `expired`; `None` = never.
+    pub expire_at: Option<i64>,
+    /// Milliseconds of access counted from the first counted byte (which then sets `expire_at`).
+    pub expire_after_first_use: Option<i64>,
+    /// Unix ms of the user's first counted byte.
+    pub first_used_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     /// The secret in the user's subscription URL (`/sub/{secret}`, `/u/{secret}`): 24 random

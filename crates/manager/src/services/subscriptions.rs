@@ -85,6 +85,7 @@ impl Subscription {
         }
         Some(match self.user.disabled_reason {
             Some(DisableReason::Quota) => "the traffic quota is used up",
+            Some(DisableReason::Expired) => "the access period has ended",
             _ => "disabled by the administrator",
         })
     }
@@ -254,7 +255,7 @@ impl SubscriptionService {
             usage: subscription::Usage {
                 used: u64::try_from(user.usage_bytes).unwrap_or(0),
                 quota,
-                expire_at_ms: None,
+                expire_at_ms: user.expire_at,
             },
             update_interval_hours: UPDATE_INTERVAL_HOURS,
             page_url: Some(page_url.clone()),

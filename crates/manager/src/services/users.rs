@@ -1,5 +1,11 @@
-//! Users: create, list, edit quota / enabled, delete. Every change re-syncs configs, so a disabled
-//! or deleted user's live sessions are cut by the engines.
+//! Users: create, list, edit quota / expiry / enabled, delete. Every change re-syncs configs, so
+//! a disabled or deleted user's live sessions are cut by the engines.
+//!
+//! Limits decide by one rule, [`DisableReason::limit_reached`]: an edit that reaches a limit
+//! (a quota at or below the usage, an expiry in the past) disables the user for it at once; an
+//! edit that lifts the limit a user was disabled for (a higher quota, a later expiry) enables
+//! the user at once. A manual disable is only ever undone by enabling the user; enabling a user
+//! whose limit is reached is refused, naming the limit.
 
 use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
@@ -24,10 +30,29 @@ pub struct NewUser {
     pub quota_bytes: i64,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Unix ms; absent or null = never.
+    #[serde(default)]
+    pub expire_at: Option<i64>,
+    /// Ms of access from the first counted byte; absent or null = none.
+    #[serde(default)]
+    pub expire_after_first_use: Option<i64>,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl Default for NewUser {
+    /// An enabled user without limits (the name is left to fill in).
+    fn default() -> Self {
+        NewUser {
+            name: String::new(),
+            quota_bytes: 0,
+            enabled: true,
+            expire_at: None,
+            expire_after_first_use: None,
+        }
+    }
 }
 
 /// A partial update of a user; absent fields keep their value.
@@ -37,6 +62,21 @@ pub struct UserPatch {
     pub name: Option<String>,
     pub quota_bytes: Option<i64>,
     pub enabled: Option<bool>,
+    /// Absent keeps it; `null` removes the expiry.
+    #[serde(default, deserialize_with = "present")]
+    pub expire_at: Option<Option<i64>>,
+    /// Absent keeps it; `null` removes the first-use clock.
+    #[serde(default, deserialize_with = "present")]
+    pub expire_after_first_use: Option<Option<i64>>,
+}
+
+/// A field that is present, possibly `null` (absent fields stay `None` by `default`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Manages users.
@@ -63,17 +103,30 @@ impl UserService {
     pub async fn create(&self, new: NewUser) -> Result<User> {
         let name = input::user_name(&new.name)?;
         input::quota_bytes(new.quota_bytes)?;
+        let expire_at = new.expire_at.map(input::expire_at).transpose()?;
+        let expire_after_first_use = new
+            .expire_after_first_use
+            .map(input::expire_after_first_use)
+            .transpose()?;
         let now = util::now_ms();
+        let disabled_reason = if new.enabled {
+            DisableReason::limit_reached(0, new.quota_bytes, expire_at, now)
+        } else {
+            Some(DisableReason::Manual)
+        };
         let (sub_secret, sub_secret_hash) = super::subscriptions::new_secret();
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = user::ActiveModel {
             name: Set(name),
             password: Set(util::random_key(16)),
             method: Set(USER_METHOD.as_str().to_owned()),
-            enabled: Set(new.enabled),
-            disabled_reason: Set((!new.enabled).then_some(DisableReason::Manual)),
+            enabled: Set(disabled_reason.is_none()),
+            disabled_reason: Set(disabled_reason),
             quota_bytes: Set(new.quota_bytes),
             usage_bytes: Set(0),
+            expire_at: Set(expire_at),
+            expire_after_first_use: Set(expire_after_first_use),
+            first_used_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
             sub_secret: Set(sub_secret),
@@ -95,6 +148,12 @@ impl UserService {
         if let Some(q) = patch.quota_bytes {
             input::quota_bytes(q)?;
         }
+        if let Some(Some(at)) = patch.expire_at {
+            input::expire_at(at)?;
+        }
+        if let Some(Some(ms)) = patch.expire_after_first_use {
+            input::expire_after_first_use(ms)?;
+        }
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = UserEntity::find_by_id(id)
             .one(&txn)
@@ -104,24 +163,44 @@ impl UserService {
         if let Some(name) = name {
             am.name = Set(name);
         }
-        if let Some(q) = patch.quota_bytes {
+        if let Some(q) = patch.quota_bytes.filter(|q| *q != current.quota_bytes) {
             am.quota_bytes = Set(q);
         }
-        match patch.enabled {
-            Some(true) if !current.enabled => {
-                am.enabled = Set(true);
-                am.disabled_reason = Set(None);
+        let mut expire_at = patch.expire_at.unwrap_or(current.expire_at);
+        if let Some(clock) = patch.expire_after_first_use {
+            am.expire_after_first_use = Set(clock);
+            // A clock set after the first use runs from that use.
+            if let (Some(ms), Some(first), None) = (clock, current.first_used_at, patch.expire_at) {
+                expire_at = Some(first.saturating_add(ms));
             }
-            Some(false) if current.enabled => {
-                am.enabled = Set(false);
-                am.disabled_reason = Set(Some(DisableReason::Manual));
+        }
+        if expire_at != current.expire_at {
+            am.expire_at = Set(expire_at);
+        }
+        let now = util::now_ms();
+        let quota = patch.quota_bytes.unwrap_or(current.quota_bytes);
+        let reached = DisableReason::limit_reached(current.usage_bytes, quota, expire_at, now);
+        let (enabled, reason) = match (patch.enabled, current.disabled_reason) {
+            (Some(false), _) if current.enabled => (false, Some(DisableReason::Manual)),
+            (Some(true), _) if !current.enabled => match reached {
+                None => (true, None),
+                Some(limit) => return Err(limit_blocks_enabling(limit)),
+            },
+            // Manually disabled: stays so whatever the limits say.
+            (_, Some(DisableReason::Manual)) if !current.enabled => {
+                (false, Some(DisableReason::Manual))
             }
-            _ => {}
+            // Enabled, or disabled by a limit: the limits decide, now.
+            _ => (reached.is_none(), reached),
+        };
+        if enabled != current.enabled || reason != current.disabled_reason {
+            am.enabled = Set(enabled);
+            am.disabled_reason = Set(reason);
         }
         if !am.is_changed() {
             return Ok(current);
         }
-        am.updated_at = Set(util::now_ms());
+        am.updated_at = Set(now);
         let row = am
             .update(&txn)
             .await
@@ -146,6 +225,17 @@ impl UserService {
         Ok(())
     }
 
+    /// Disables every enabled user whose `expire_at` has passed, with reason `expired`, and
+    /// returns their ids. Run by the coordinator on every pull, so an expired user's sessions are
+    /// cut within one pull period plus the push that follows.
+    pub async fn expire_due(&self) -> Result<Vec<i64>> {
+        let ids = expire_due(&self.ctx.db, util::now_ms()).await?;
+        if !ids.is_empty() {
+            self.changed();
+        }
+        Ok(ids)
+    }
+
     fn changed(&self) {
         self.ctx.events.send(Event::UsersChanged);
         self.ctx.changes.notify();
@@ -163,4 +253,55 @@ impl UserService {
             .await?;
         Ok(crate::links::for_user(&user, &s, &nodes))
     }
+}
+
+/// The refusal of enabling a user whose `limit` is reached, on the field that lifts it.
+fn limit_blocks_enabling(limit: DisableReason) -> ServiceError {
+    match limit {
+        DisableReason::Expired => ServiceError::invalid(
+            "expire_at",
+            "has passed: set a later expiry (or none) to enable the user",
+        ),
+        _ => ServiceError::invalid(
+            "quota_bytes",
+            "is used up: raise the quota (or reset the usage) to enable the user",
+        ),
+    }
+}
+
+/// See [`UserService::expire_due`]; `now` in Unix ms.
+pub(crate) async fn expire_due(db: &sea_orm::DatabaseConnection, now: i64) -> Result<Vec<i64>> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let due = || {
+        UserEntity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Enabled.eq(true))
+            .filter(user::Column::ExpireAt.lte(now))
+            .into_tuple::<i64>()
+    };
+    // Most passes find nobody: look before taking the write lock.
+    if due().one(db).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let txn = crate::db::write_txn(db).await?;
+    let ids = due().all(&txn).await?;
+    UserEntity::update_many()
+        .col_expr(user::Column::Enabled, Expr::value(false))
+        .col_expr(
+            user::Column::DisabledReason,
+            Expr::value(DisableReason::Expired.as_str()),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .filter(user::Column::Enabled.eq(true))
+        .exec(&txn)
+        .await?;
+    settings::touch(&txn).await?;
+    txn.commit().await?;
+    for id in &ids {
+        tracing::info!(user.id = id, "user's access expired; disabled");
+    }
+    Ok(ids)
 }

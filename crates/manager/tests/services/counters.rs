@@ -47,6 +47,7 @@ async fn lying_node_changes_nothing_and_honest_counters_still_count() {
         name: name.into(),
         quota_bytes: quota,
         enabled,
+        ..Default::default()
     };
     let alice = s.users.create(user("alice", 0, true)).await.expect("alice");
     let bob = s
@@ -150,6 +151,7 @@ async fn usage_sums_never_wrap() {
             name: "u".into(),
             quota_bytes: 0,
             enabled: true,
+            ..Default::default()
         })
         .await
         .expect("user");

@@ -3,7 +3,7 @@
 
 use super::{field, open};
 use manager::{NewUser, PublicPanel, ServiceError, SettingsPatch};
-use migration::{Migrator, MigratorTrait};
+use migration::{MigrationName, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
 fn new_user(name: &str) -> NewUser {
@@ -11,6 +11,7 @@ fn new_user(name: &str) -> NewUser {
         name: name.into(),
         quota_bytes: 0,
         enabled: true,
+        ..Default::default()
     }
 }
 
@@ -154,7 +155,11 @@ async fn the_migration_gives_existing_users_a_secret_each() {
     let db = Database::connect(manager::db::default_sqlite_url(dir.path()))
         .await
         .expect("connect");
-    let before = Migrator::migrations().len() - 1;
+    // The schema just before the migration that adds the secrets.
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261201_000002_subscriptions")
+        .expect("the subscriptions migration");
     Migrator::up(&db, Some(u32::try_from(before).expect("count")))
         .await
         .expect("older schema");

@@ -6,6 +6,10 @@ use super::*;
 const HOST_MSG: &str = "must be a domain name or an IP address";
 const NAME_MSG: &str = "must be 1–64 letters, digits or _ - . @ (no spaces)";
 const NODE_NAME_MSG: &str = "must be 1–64 letters, digits, spaces or _ - . @ ( ) #";
+const EXPIRE_MSG: &str = "must be a time in Unix milliseconds between 1970 and the end of 9999";
+const ACCESS_MSG: &str = "must be a duration in milliseconds above 0 and at most 100 years";
+const DATE_MSG: &str = "must be a UTC date as YYYY-MM-DD or YYYY-MM-DD HH:MM, e.g. 2027-01-31";
+const DAYS_MSG: &str = "must be a whole number of days, e.g. 30";
 const PORT1_MSG: &str = "must be between 1 and 65535";
 const PORT0_MSG: &str = "must be between 0 and 65535";
 const FP_MSG: &str =
@@ -40,6 +44,12 @@ const RULES: &[(&str, Rule)] = &[
     ("user_name", |s| user_name(s)),
     ("admin_name", |s| admin_name(s)),
     ("node_name", |s| node_name(s)),
+    ("expire_at", |s| show(expire_at(int(s)))),
+    ("expire_after_first_use", |s| {
+        show(expire_after_first_use(int(s)))
+    }),
+    ("access_days_text", |s| show(access_days_text(s))),
+    ("expire_at_text", |s| show(expire_at_text(s))),
     ("password", |s| show(password(s))),
     ("quota_bytes", |s| show(quota_bytes(int(s)))),
     ("quota_gb", |s| show(quota_gb(s))),
@@ -88,6 +98,38 @@ const CASES: &[Case] = &[
     ("node_name", "new\nline", Ok("new line")),
     ("node_name", "ctl\u{7}x", Err(("name", NODE_NAME_MSG))),
     ("node_name", "x\u{200b}y", Err(("name", NODE_NAME_MSG))),
+    // expiry: Unix ms up to the end of 9999; the past is allowed (expires at once)
+    ("expire_at", "0", Ok("0")),
+    ("expire_at", "253402300799999", Ok("253402300799999")),
+    ("expire_at", "253402300800000", Err(("expire_at", EXPIRE_MSG))),
+    ("expire_at", "-1", Err(("expire_at", EXPIRE_MSG))),
+    // access from first use: 1 ms to 100 years; typed in days in the panel
+    ("expire_after_first_use", "1", Ok("1")),
+    ("expire_after_first_use", "3153600000000", Ok("3153600000000")),
+    ("expire_after_first_use", "3153600000001", Err(("expire_after_first_use", ACCESS_MSG))),
+    ("expire_after_first_use", "0", Err(("expire_after_first_use", ACCESS_MSG))),
+    ("access_days_text", " 30 ", Ok("Some(2592000000)")),
+    ("access_days_text", "", Ok("None")),
+    ("access_days_text", "0", Err(("expire_after_first_use", ACCESS_MSG))),
+    ("access_days_text", "36501", Err(("expire_after_first_use", ACCESS_MSG))),
+    ("access_days_text", "1.5", Err(("expire_after_first_use", DAYS_MSG))),
+    ("access_days_text", "99999999999999999", Err(("expire_after_first_use", ACCESS_MSG))),
+    // expiry typed as a UTC date (and time)
+    ("expire_at_text", "", Ok("None")),
+    ("expire_at_text", "1970-01-01", Ok("Some(0)")),
+    ("expire_at_text", " 2027-01-31 ", Ok("Some(1801353600000)")),
+    ("expire_at_text", "2027-01-31 13:45", Ok("Some(1801403100000)")),
+    ("expire_at_text", "2027-01-31T13:45", Ok("Some(1801403100000)")),
+    ("expire_at_text", "2024-02-29", Ok("Some(1709164800000)")),
+    ("expire_at_text", "9999-12-31 23:59", Ok("Some(253402300740000)")),
+    ("expire_at_text", "2023-02-29", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "2027-13-01", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "2027-01-31 24:00", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "2027-1-31", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "1969-12-31", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "31.01.2027", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "2027-01-31 13", Err(("expire_at", DATE_MSG))),
+    ("expire_at_text", "+027-01-31", Err(("expire_at", DATE_MSG))),
     // passwords: characters counted, bytes bounded
     ("password", "twelve chars", Ok("()")),
     ("password", "ääääääääääää", Ok("()")),
