@@ -5,6 +5,7 @@
 //! `modes.rs`.
 
 mod events;
+mod lifecycle;
 mod rest;
 mod sessions;
 mod subscription;
