@@ -194,7 +194,10 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(AtomicU64::new(0));
+        // A new connection is quiet since its accept, not since the server started: counted
+        // from the start, every connection accepted after `idle_timeout` of uptime looked idle
+        // at once and could be closed before its first request was read.
+        let activity = Arc::new(AtomicU64::new(millis_since(clock)));
         let tracked = Tracked {
             inner: stream,
             activity: activity.clone(),
@@ -320,10 +323,15 @@ struct Tracked {
     clock: Instant,
 }
 
+/// Milliseconds since `clock`, as connection activity is recorded.
+fn millis_since(clock: Instant) -> u64 {
+    u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Tracked {
     fn touch(&self) {
-        let ms = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.activity.store(ms, Ordering::Relaxed);
+        self.activity
+            .store(millis_since(self.clock), Ordering::Relaxed);
     }
 }
 

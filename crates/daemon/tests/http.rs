@@ -298,6 +298,39 @@ async fn an_idle_keep_alive_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn a_new_connection_is_not_idle_however_long_the_server_has_run() {
+    let idle_timeout = Duration::from_millis(300);
+    let server = start(Limits {
+        idle_timeout,
+        ..limits()
+    })
+    .await;
+    // Let the server outlive the idle limit: a first connection is served, then closed idle.
+    let mut first = TcpStream::connect(server.addr).await.expect("connect");
+    assert_eq!(get_ok(&mut first, "/").await, "ok");
+    tokio::time::timeout(SOON, read_to_close(&mut first))
+        .await
+        .expect("closed when idle");
+    // Fresh connections whose request comes a moment after the connect (well within the idle
+    // limit) are served, every one.
+    for i in 0..10 {
+        let mut s = TcpStream::connect(server.addr).await.expect("connect");
+        tokio::time::sleep(idle_timeout / 3).await;
+        s.write_all(get_request("/").as_bytes())
+            .await
+            .expect("write");
+        let (status, body) = tokio::time::timeout(SOON, read_response(&mut s))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} answered"));
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 200 OK", "ok"),
+            "connection {i}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn waiting_for_the_next_request_counts_against_the_header_timeout() {
     let server = start(Limits {
         header_timeout: Duration::from_millis(400),
