@@ -5,7 +5,8 @@
 //! (a quota at or below the usage, an expiry in the past) disables the user for it at once; an
 //! edit that lifts the limit a user was disabled for (a higher quota, a later expiry) enables
 //! the user at once. A manual disable is only ever undone by enabling the user; enabling a user
-//! whose limit is reached is refused, naming the limit.
+//! whose limit is reached is refused, naming the limit. `enabled: false` always records a manual
+//! disable, also for a user a limit had disabled.
 
 use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
@@ -167,10 +168,18 @@ impl UserService {
             am.quota_bytes = Set(q);
         }
         let mut expire_at = patch.expire_at.unwrap_or(current.expire_at);
-        if let Some(clock) = patch.expire_after_first_use {
+        let clock = patch
+            .expire_after_first_use
+            .unwrap_or(current.expire_after_first_use);
+        if clock != current.expire_after_first_use {
             am.expire_after_first_use = Set(clock);
-            // A clock set after the first use runs from that use.
-            if let (Some(ms), Some(first), None) = (clock, current.first_used_at, patch.expire_at) {
+        }
+        // After the first use, a first-use period ends at first use + period: when the period
+        // changes and the expiry is not changed with it, or when no expiry is left.
+        if let (Some(ms), Some(first)) = (clock, current.first_used_at) {
+            let period_changed = clock != current.expire_after_first_use;
+            let expiry_kept = expire_at == current.expire_at;
+            if (period_changed && expiry_kept) || expire_at.is_none() {
                 expire_at = Some(first.saturating_add(ms));
             }
         }
@@ -181,7 +190,8 @@ impl UserService {
         let quota = patch.quota_bytes.unwrap_or(current.quota_bytes);
         let reached = DisableReason::limit_reached(current.usage_bytes, quota, expire_at, now);
         let (enabled, reason) = match (patch.enabled, current.disabled_reason) {
-            (Some(false), _) if current.enabled => (false, Some(DisableReason::Manual)),
+            // Disabling is always the administrator's: no limit lifts it later.
+            (Some(false), _) => (false, Some(DisableReason::Manual)),
             (Some(true), _) if !current.enabled => match reached {
                 None => (true, None),
                 Some(limit) => return Err(limit_blocks_enabling(limit)),

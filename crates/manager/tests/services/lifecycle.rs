@@ -264,4 +264,46 @@ async fn the_first_counted_byte_starts_the_clock_and_quota_edits_follow_the_rule
         .await
         .expect("clock");
     assert_eq!(clock.expire_at, Some(first + DAY));
+    // The panel sends the shown expiry back with a new period: the period still decides.
+    let resent = s
+        .users
+        .update(
+            u.id,
+            UserPatch {
+                expire_at: Some(clock.expire_at),
+                expire_after_first_use: Some(Some(2 * DAY)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("period");
+    assert_eq!(resent.expire_at, Some(first + 2 * DAY));
+    // With a period left, no expiry means the period's end; removing both removes it.
+    let cleared: UserPatch = serde_json::from_str(r#"{"expire_at": null}"#).expect("patch");
+    let kept = s.users.update(u.id, cleared).await.expect("clear date");
+    assert_eq!(kept.expire_at, Some(first + 2 * DAY));
+    let both: UserPatch =
+        serde_json::from_str(r#"{"expire_at": null, "expire_after_first_use": null}"#)
+            .expect("patch");
+    let none = s.users.update(u.id, both).await.expect("clear both");
+    assert_eq!((none.expire_at, none.expire_after_first_use), (None, None));
+
+    // Disabling is the administrator's, also over a limit: a higher quota in the same edit
+    // does not enable the user.
+    let manual = s
+        .users
+        .update(
+            u.id,
+            UserPatch {
+                enabled: Some(false),
+                quota_bytes: Some(1_000_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("disable");
+    assert_eq!(
+        (manual.enabled, manual.disabled_reason),
+        (false, Some(DisableReason::Manual))
+    );
 }
