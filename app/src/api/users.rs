@@ -63,11 +63,7 @@ pub async fn update_user(id: i64, edit: UserEdit) -> Result<UserView, AppError> 
     let quota_bytes = validate::quota_bytes(edit.quota_bytes)?;
     // The checkbox shows the current state: only a change is the administrator's choice (an
     // unchanged box on a user a limit disabled must not turn that into a manual disable).
-    let current = services
-        .users
-        .get(id)
-        .await
-        .map_err(ssr::service_error)?;
+    let current = services.users.get(id).await.map_err(ssr::service_error)?;
     let patch = manager::UserPatch {
         quota_bytes: Some(quota_bytes),
         enabled: (edit.enabled != current.enabled).then_some(edit.enabled),
