@@ -3,7 +3,7 @@
 
 use super::{field, open};
 use manager::{NewUser, PublicPanel, ServiceError, SettingsPatch};
-use migration::{MigrationName, Migrator, MigratorTrait};
+use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
 fn new_user(name: &str) -> NewUser {
