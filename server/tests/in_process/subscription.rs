@@ -269,19 +269,6 @@ async fn every_format_lists_the_servers_and_follows_node_health() {
         header(&r, "location"),
         format!("http://127.0.0.1:{port}/u/{secret}")
     );
-    // The profile page: private (no referrer leaves it, nothing stored on the way). Pages need
-    // a panel that has been set up (else they lead to /setup).
-    f.app
-        .manager
-        .services
-        .auth
-        .create_admin("root", "correct horse battery")
-        .await
-        .expect("admin");
-    let r = fetch(&format!("http://127.0.0.1:{port}/u/{secret}"), None).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(header(&r, "referrer-policy"), "no-referrer");
-    assert_eq!(header(&r, "cache-control"), "no-store");
     // An unknown format is a 400 naming the formats.
     let r = fetch(&format!("{url}?format=xml"), None).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
