@@ -35,12 +35,15 @@ pub fn UserPage() -> impl IntoView {
             }
         },
     );
+    // Owned by the page, not by the cards: a live reload of the user re-renders the cards, and
+    // the outcome of a save or a regeneration must outlive that.
+    let actions = PageActions::new(live);
     view! {
         <Title text="User"/>
         <p><a href="/users">"← All users"</a></p>
         <Transition fallback=|| view! { <p>"Loading the user…"</p> }>
             {move || detail.get().map(|r| match r {
-                Ok(d) => view! { <UserSummary detail=d/> }.into_any(),
+                Ok(d) => view! { <UserSummary detail=d actions/> }.into_any(),
                 Err(error) => view! { <h1>"User"</h1><ErrorBox error/> }.into_any(),
             })}
         </Transition>
@@ -48,7 +51,7 @@ pub fn UserPage() -> impl IntoView {
 }
 
 #[component]
-fn UserSummary(detail: UserDetail) -> impl IntoView {
+fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let user = detail.user;
     let user_id = user.id;
@@ -76,7 +79,7 @@ fn UserSummary(detail: UserDetail) -> impl IntoView {
             <dt>"Access until"</dt>
             <dd data-testid="user-detail-expiry">{expiry}</dd>
         </dl>
-        <AccessForm user=access/>
+        <AccessForm user=access actions/>
         <h2>"Client links"</h2>
         <p class="hint">
             "Each link holds this user's password: share it only with them. Any Shadowsocks client "
@@ -91,24 +94,69 @@ fn UserSummary(detail: UserDetail) -> impl IntoView {
         <div class="links">
             {links.into_iter().map(|link| view! { <LinkCard link/> }).collect_view()}
         </div>
-        <SubscriptionCard id=user_id/>
+        <SubscriptionCard id=user_id actions/>
+    }
+}
+
+/// The page's actions and their outcomes, each tagged with the user it was for: the access
+/// form's save ("Saved." shows until the next submit) and "Regenerate subscription URL"
+/// (asking for confirmation, then the new URL or the error).
+#[derive(Clone, Copy)]
+struct PageActions {
+    save_access: Action<(i64, UserAccess), (i64, Result<UserView, AppError>)>,
+    access_saved: RwSignal<Option<i64>>,
+    confirming: RwSignal<bool>,
+    rotate: Action<i64, (i64, Result<UserSubscription, AppError>)>,
+}
+
+impl PageActions {
+    fn new(live: LiveState) -> Self {
+        let save_access = Action::new(|(id, access): &(i64, UserAccess)| {
+            let (id, access) = (*id, *access);
+            async move { (id, update_user_access(id, access).await) }
+        });
+        let access_saved = RwSignal::new(None);
+        Effect::new(move |_| {
+            if let Some((id, Ok(_))) = save_access.value().get() {
+                access_saved.set(Some(id));
+                live.reload_users();
+            }
+        });
+        let confirming = RwSignal::new(false);
+        let rotate = Action::new(|id: &i64| {
+            let id = *id;
+            async move { (id, rotate_subscription(id).await) }
+        });
+        Effect::new(move |_| {
+            if let Some((_, Ok(_))) = rotate.value().get() {
+                confirming.set(false);
+            }
+        });
+        Self {
+            save_access,
+            access_saved,
+            confirming,
+            rotate,
+        }
+    }
+
+    /// The outcome of the last regeneration of user `id`, if any.
+    fn rotated(&self, id: i64) -> Option<Result<UserSubscription, AppError>> {
+        self.rotate
+            .value()
+            .get()
+            .and_then(|(of, r)| (of == id).then_some(r))
     }
 }
 
 /// The user's subscription URL, its QR code, the profile page, and "Regenerate" (two steps:
 /// the first click asks, the second replaces the secret; the old URL then answers 404).
 #[component]
-fn SubscriptionCard(id: i64) -> impl IntoView {
+fn SubscriptionCard(id: i64, actions: PageActions) -> impl IntoView {
     let loaded = Resource::new(|| (), move |_| load_user_subscription(id));
-    let rotated = RwSignal::new(None::<UserSubscription>);
-    let confirming = RwSignal::new(false);
-    let rotate = Action::new(move |_: &()| async move { rotate_subscription(id).await });
-    Effect::new(move |_| {
-        if let Some(Ok(sub)) = rotate.value().get() {
-            rotated.set(Some(sub));
-            confirming.set(false);
-        }
-    });
+    let PageActions {
+        confirming, rotate, ..
+    } = actions;
     view! {
         <section class="card" aria-labelledby="subscription-title" data-testid="subscription">
             <h2 id="subscription-title">"Subscription"</h2>
@@ -118,7 +166,8 @@ fn SubscriptionCard(id: i64) -> impl IntoView {
             </p>
             <Transition fallback=|| view! { <p>"Loading the subscription…"</p> }>
                 {move || {
-                    let current = rotated.get().map(Ok).or_else(|| loaded.get());
+                    let rotated = actions.rotated(id).and_then(Result::ok);
+                    let current = rotated.map(Ok).or_else(|| loaded.get());
                     current.map(|r| match r {
                         Ok(sub) => view! {
                             <label for="subscription-url" class="visually-hidden">"Subscription URL"</label>
@@ -145,7 +194,7 @@ fn SubscriptionCard(id: i64) -> impl IntoView {
                     <span>"The current URL stops working at once. "</span>
                     <button type="button" class="danger" data-testid="subscription-rotate-confirm"
                         disabled=move || rotate.pending().get()
-                        on:click=move |_| { rotate.dispatch(()); }>"Yes, regenerate"</button>
+                        on:click=move |_| { rotate.dispatch(id); }>"Yes, regenerate"</button>
                     <button type="button" data-testid="subscription-rotate-cancel"
                         on:click=move |_| confirming.set(false)>"Cancel"</button>
                 </Show>
@@ -153,7 +202,7 @@ fn SubscriptionCard(id: i64) -> impl IntoView {
                     {move || if rotate.pending().get() {
                         Some("Regenerating…".to_owned())
                     } else {
-                        match rotate.value().get() {
+                        match actions.rotated(id) {
                             Some(Ok(_)) => Some("A new URL was made; the old one no longer works.".to_owned()),
                             Some(Err(e)) => Some(e.to_string()),
                             None => None,
@@ -270,8 +319,7 @@ fn utc(at_ms: i64) -> String {
 /// reloads the user, whose state the manager recomputes at once (a later expiry enables a user
 /// disabled because the previous one passed).
 #[component]
-fn AccessForm(user: UserView) -> impl IntoView {
-    let live = expect_context::<LiveState>();
+fn AccessForm(user: UserView, actions: PageActions) -> impl IntoView {
     let id = user.id;
     let errors = FormErrors::new();
     let until = RwSignal::new(
@@ -285,23 +333,22 @@ fn AccessForm(user: UserView) -> impl IntoView {
             .map(|ms| (ms / rules::input::DAY_MS).to_string())
             .unwrap_or_default(),
     );
-    let saved = RwSignal::new(false);
-    let save = Action::new(move |access: &UserAccess| {
-        let access = *access;
-        async move { update_user_access(id, access).await }
-    });
-    Effect::new(move |_| match save.value().get() {
-        Some(Ok(_)) => {
-            saved.set(true);
-            live.reload_users();
+    let PageActions {
+        save_access: save,
+        access_saved: saved,
+        ..
+    } = actions;
+    Effect::new(move |_| {
+        if let Some((of, Err(err))) = save.value().get() {
+            if of == id {
+                errors.show(&err);
+            }
         }
-        Some(Err(err)) => errors.show(&err),
-        None => {}
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         errors.clear();
-        saved.set(false);
+        saved.set(None);
         let read = rules::input::expire_at_text(&until.get_untracked()).and_then(|expire_at| {
             Ok(UserAccess {
                 expire_at,
@@ -309,7 +356,7 @@ fn AccessForm(user: UserView) -> impl IntoView {
             })
         });
         if let Some(access) = errors.check(read.map_err(AppError::from)) {
-            save.dispatch(access);
+            save.dispatch((id, access));
         }
     };
     view! {
@@ -328,7 +375,7 @@ fn AccessForm(user: UserView) -> impl IntoView {
             </form>
             <FormMessage errors/>
             <p aria-live="polite" data-testid="access-saved">
-                {move || saved.get().then_some("Saved.")}
+                {move || (saved.get() == Some(id)).then_some("Saved.")}
             </p>
         </section>
     }
