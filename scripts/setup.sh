@@ -14,7 +14,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 apt_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 rustfmt-web rust-web-clippy
-  gcc g++ make pkg-config curl ca-certificates)
+  gcc g++ make pkg-config curl ca-certificates tzdata)
 $runtime_only || apt_pkgs+=(shadowsocks-libev chromium postgresql)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()

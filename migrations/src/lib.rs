@@ -9,6 +9,7 @@ mod m20261201_000001_node_channel;
 mod m20261201_000002_subscriptions;
 mod m20261202_000001_node_names;
 mod m20261202_000002_expiry;
+mod m20261203_000001_resets_history;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_subscriptions::Migration),
             Box::new(m20261202_000001_node_names::Migration),
             Box::new(m20261202_000002_expiry::Migration),
+            Box::new(m20261203_000001_resets_history::Migration),
         ]
     }
 }

@@ -3,6 +3,10 @@
 //! added. A lost reply, a retried pull or a manager restart therefore adds nothing twice; a new
 //! epoch (node crash, wiped data dir) starts from zero and adds nothing twice either.
 //!
+//! A user is credited a node's bytes times the node's usage multiplier (exactly, see [`counted`]);
+//! the node's own total is what it carried. The usage history (`crate::history`) is written in the
+//! same transaction as the totals.
+//!
 //! A node's counters are untrusted input (a stolen or buggy node must not disable other users or
 //! corrupt usage). For a node, only counters named in its [`Expected`] set are accepted: the users
 //! and the inbound / outbound tags of the config the writer generated for it. Every delta is
@@ -16,7 +20,7 @@
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::{stats_cursor, user};
 use crate::services::settings;
-use crate::{util, Result};
+use crate::{history, util, Result};
 use rules::DisableReason;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -31,12 +35,25 @@ pub const MAX_RATE_BYTES_PER_MS: i64 = 1_250_000;
 /// Added to every bound, for clock granularity and the first pull of a node: 1 GiB.
 pub const DELTA_ALLOWANCE: i64 = 1 << 30;
 
+/// A usage multiplier of 1.0, in thousandths.
+pub const UNIT_PERMILLE: i32 = 1000;
+
+/// What a node's cumulative counter `value` counts for a user at `permille` thousandths: rounded
+/// down, so that within an epoch the user is credited `counted(last) - counted(first)` in all,
+/// whatever the pulls in between (no rounding error adds up). A node's own total is never
+/// multiplied.
+fn counted(value: i64, permille: i32) -> i64 {
+    let scaled =
+        i128::from(value) * i128::from(std::cmp::max(permille, 0)) / i128::from(UNIT_PERMILLE);
+    i64::try_from(scaled).unwrap_or(i64::MAX)
+}
+
 /// What one pull changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// Bytes added to the node's usage.
     pub node_bytes: i64,
-    /// Bytes added per user id.
+    /// Bytes added per user id (the node's usage multiplier applied).
     pub user_bytes: BTreeMap<i64, i64>,
     /// Users disabled because they reached their quota.
     pub disabled: Vec<i64>,
@@ -160,14 +177,15 @@ pub async fn apply(
 ) -> Result<Applied> {
     let now = util::now_ms();
     let txn = crate::db::write_txn(db).await?;
-    let bound = match expected {
-        Expected::Local => i64::MAX,
+    let (bound, permille) = match expected {
+        Expected::Local => (i64::MAX, UNIT_PERMILLE),
         Expected::Node { .. } => {
-            let since = node::Entity::find_by_id(node_id)
-                .one(&txn)
-                .await?
+            let row = node::Entity::find_by_id(node_id).one(&txn).await?;
+            let since = row
+                .as_ref()
                 .map_or(now, |n| std::cmp::max(n.pulled_at, n.created_at));
-            max_delta(since, now)
+            let permille = row.map_or(UNIT_PERMILLE, |n| n.usage_multiplier_permille);
+            (max_delta(since, now), permille)
         }
     };
     let cursors = stats_cursor::Entity::find()
@@ -227,7 +245,7 @@ pub async fn apply(
         let added = match subject {
             Subject::User(id) => {
                 let sum = applied.user_bytes.get(&id).copied().unwrap_or(0);
-                sum.checked_add(delta)
+                sum.checked_add(counted(value, permille) - counted(prev, permille))
                     .map(|s| applied.user_bytes.insert(id, s))
                     .is_some()
             }
@@ -295,6 +313,15 @@ pub async fn apply(
         applied.user_bytes.remove(&id);
     }
     applied.user_bytes.retain(|id, _| usage.contains_key(id));
+    history::record(
+        &txn,
+        applied
+            .user_bytes
+            .iter()
+            .map(|(&id, &bytes)| (history::Subject::User, id, bytes)),
+        now,
+    )
+    .await?;
     // First use: a first-use clock starts (unless an expiry is set), and the time is kept.
     if !applied.user_bytes.is_empty() {
         let first = || {
@@ -354,6 +381,12 @@ pub async fn apply(
             applied.refused += 1;
             applied.node_bytes = 0;
         }
+        history::record(
+            &txn,
+            [(history::Subject::Node, node_id, applied.node_bytes)],
+            now,
+        )
+        .await?;
         node::Entity::update_many()
             .col_expr(
                 node::Column::UsageBytes,

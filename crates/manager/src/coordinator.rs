@@ -412,8 +412,16 @@ impl Coordinator {
         let local = self.pull_local().await;
         // Expiry is checked on the same beat: an expired user's sessions end within one pull
         // period plus the sync that follows, as a quota's do.
-        let expired = crate::services::users::expire_due(&self.db, util::now_ms()).await?;
-        if !expired.is_empty() {
+        let now = util::now_ms();
+        let expired = crate::services::users::expire_due(&self.db, now).await?;
+        // Scheduled usage resets, on the same beat (a user the quota disabled is back within one
+        // pull period plus the sync that follows).
+        let reset = crate::resets::reset_due(&self.db, now).await?;
+        let pruned = crate::history::prune(&self.db, now).await?;
+        if pruned > 0 {
+            tracing::debug!(rows = pruned, "old usage history removed");
+        }
+        if !expired.is_empty() || !reset.is_empty() {
             self.events.send(Event::UsersChanged);
             self.changes.notify();
         }

@@ -19,6 +19,8 @@ mod hardening;
 mod lifecycle;
 #[path = "services/subscriptions.rs"]
 mod subscriptions;
+#[path = "services/usage.rs"]
+mod usage;
 
 struct TestDb {
     manager: Manager,

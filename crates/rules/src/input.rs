@@ -430,6 +430,63 @@ pub fn traffic_ratio_text(value: &str) -> Result<f64> {
     traffic_ratio(value.trim().parse().unwrap_or(f64::NAN))
 }
 
+/// The day of the month a monthly reset falls on (`reset_day`): 1–31; in a shorter month the
+/// reset falls on its last day.
+pub fn reset_day(value: i32) -> Result<i32> {
+    if !(1..=31).contains(&value) {
+        return Err(Invalid::new(
+            "reset_day",
+            "must be a day of the month, 1 to 31",
+        ));
+    }
+    Ok(value)
+}
+
+/// The largest per-node usage multiplier (100 × what the node carried).
+pub const MAX_USAGE_MULTIPLIER: f64 = 100.0;
+
+/// A node's usage multiplier (`usage_multiplier`, what one byte through the node counts for its
+/// users): 0 (not counted) to [`MAX_USAGE_MULTIPLIER`], in steps of 0.001. Returned in
+/// thousandths, as stored and applied (integer arithmetic, so it is applied exactly).
+pub fn usage_multiplier(value: f64) -> Result<i32> {
+    let permille = (value * 1000.0).round();
+    if !(value.is_finite() && (0.0..=MAX_USAGE_MULTIPLIER).contains(&value))
+        || (value * 1000.0 - permille).abs() > 1e-6
+    {
+        return Err(Invalid::new(
+            "usage_multiplier",
+            "must be a number from 0 to 100 with at most three decimals",
+        ));
+    }
+    // In range: 0..=100_000.
+    Ok(permille as i32)
+}
+
+/// A usage multiplier typed into a field, by the rule of [`usage_multiplier`].
+pub fn usage_multiplier_text(value: &str) -> Result<i32> {
+    usage_multiplier(value.trim().parse().unwrap_or(f64::NAN))
+}
+
+/// An IANA time zone name as typed (`time_zone`): `UTC` or `Area/Location` of letters, digits
+/// and `_ - + /`, at most 64 characters. Whether the zone exists is the manager's to check.
+pub fn time_zone(value: &str) -> Result<String> {
+    let value = value.trim();
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && !value.starts_with('/')
+        && !value.contains("..")
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '/'));
+    if !ok {
+        return Err(Invalid::new(
+            "time_zone",
+            "must be an IANA time zone name such as UTC or Europe/Berlin",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// Private networks user traffic may reach (`allowed_private_networks`): at most
 /// [`MAX_ALLOWED_NETWORKS`] CIDRs by the data plane's rule (`xray::cidr`), written canonically
 /// (`10.1.0.0/16`, a bare address as /32 or /128), duplicates dropped, order kept.

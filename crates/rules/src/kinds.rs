@@ -106,6 +106,84 @@ impl DisableReason {
     }
 }
 
+/// When a user's usage is zeroed on its own (at midnight in the settings' time zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetStrategy {
+    /// Never: only an administrator resets the usage.
+    #[default]
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "none"))]
+    None,
+    /// Every midnight.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "daily"))]
+    Daily,
+    /// Every Monday at midnight.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "weekly"))]
+    Weekly,
+    /// At midnight starting the user's `reset_day` of every month (the month's last day when it
+    /// is shorter).
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "monthly"))]
+    Monthly,
+    /// At midnight 30 days after the date of the last reset.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "every_30_days"))]
+    Every30Days,
+    /// Every 1 January at midnight.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "yearly"))]
+    Yearly,
+}
+
+impl ResetStrategy {
+    /// Every strategy, in the order the panel lists them.
+    pub const ALL: [ResetStrategy; 6] = [
+        ResetStrategy::None,
+        ResetStrategy::Daily,
+        ResetStrategy::Weekly,
+        ResetStrategy::Monthly,
+        ResetStrategy::Every30Days,
+        ResetStrategy::Yearly,
+    ];
+
+    /// The wire and database value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetStrategy::None => "none",
+            ResetStrategy::Daily => "daily",
+            ResetStrategy::Weekly => "weekly",
+            ResetStrategy::Monthly => "monthly",
+            ResetStrategy::Every30Days => "every_30_days",
+            ResetStrategy::Yearly => "yearly",
+        }
+    }
+
+    /// The strategy named `value` (its wire value).
+    pub fn parse(value: &str) -> Option<ResetStrategy> {
+        ResetStrategy::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// How the panel names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ResetStrategy::None => "Never",
+            ResetStrategy::Daily => "Daily",
+            ResetStrategy::Weekly => "Weekly (Monday)",
+            ResetStrategy::Monthly => "Monthly (on a day of the month)",
+            ResetStrategy::Every30Days => "Every 30 days",
+            ResetStrategy::Yearly => "Yearly (1 January)",
+        }
+    }
+}
+
+impl fmt::Display for ResetStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for DisableReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -133,6 +211,13 @@ mod tests {
             assert_eq!(serde_json::from_str::<DisableReason>(&json).ok(), Some(r));
         }
         assert!(serde_json::from_str::<Mode>("\"Direct\"").is_err());
+        for r in ResetStrategy::ALL {
+            let json = serde_json::to_string(&r).expect("serialize");
+            assert_eq!(json, format!("\"{r}\""));
+            assert_eq!(serde_json::from_str::<ResetStrategy>(&json).ok(), Some(r));
+            assert_eq!(ResetStrategy::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(ResetStrategy::parse("monthly "), None);
     }
 
     #[test]

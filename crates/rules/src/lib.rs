@@ -14,4 +14,4 @@ pub mod kinds;
 
 pub use event::Event;
 pub use input::Invalid;
-pub use kinds::{DisableReason, Mode};
+pub use kinds::{DisableReason, Mode, ResetStrategy};

@@ -6,4 +6,5 @@ pub mod node;
 pub mod session;
 pub mod settings;
 pub mod stats_cursor;
+pub mod usage_history;
 pub mod user;

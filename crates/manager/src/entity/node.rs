@@ -76,6 +76,8 @@ pub struct Model {
     pub pending_token: Option<String>,
     /// The node's own count of refused calls since it started, as of the last pull.
     pub refused_calls: i64,
+    /// What a byte through the node counts for its users, in thousandths (1000 = 1.0).
+    pub usage_multiplier_permille: i32,
 }
 
 impl Model {

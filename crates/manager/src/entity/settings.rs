@@ -1,5 +1,5 @@
 //! The single settings row (id 1): public host, the four mode ports (0 = off), proxy fallback,
-//! traffic ratio, the subscription URL base, and when the generated configs last changed.
+//! traffic ratio, the subscription URL base, the resets' time zone, and when the generated configs last changed.
 
 use sea_orm::entity::prelude::*;
 
@@ -22,6 +22,8 @@ pub struct Model {
     /// Where subscription URLs point (`https://sub.example.org`, no trailing slash); "" = the
     /// panel's own scheme, host and port.
     pub subscription_url_base: String,
+    /// The IANA time zone whose midnights usage resets fall on.
+    pub time_zone: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

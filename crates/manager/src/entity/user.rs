@@ -1,6 +1,6 @@
 //! A proxy user. `id` is the `email` in generated configs and names the user's counters.
 
-use rules::DisableReason;
+use rules::{DisableReason, ResetStrategy};
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
@@ -28,6 +28,14 @@ pub struct Model {
     pub first_used_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the usage is zeroed on its own (at midnight in the settings' time zone).
+    pub reset_strategy: ResetStrategy,
+    /// The day of the month a `monthly` reset falls on (1–31; a shorter month's last day).
+    pub reset_day: i32,
+    /// Unix ms of the last usage reset (the creation time until the first).
+    pub usage_reset_at: i64,
+    /// Unix ms of the next usage reset; `None` = none scheduled.
+    pub next_reset_at: Option<i64>,
     /// The secret in the user's subscription URL (`/sub/{secret}`, `/u/{secret}`): 24 random
     /// bytes, base64url (see `services::subscriptions::new_secret`). Never serialised with the user; the
     /// REST API shows the whole URL instead.

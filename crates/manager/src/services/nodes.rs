@@ -7,7 +7,7 @@ use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
 use crate::entity::stats_cursor;
 use crate::events::Event;
 use crate::node_client::{Channel, ClientError, NodeClient, Target};
-use crate::{util, Result, ServiceError};
+use crate::{history, util, Result, ServiceError};
 use rand::Rng;
 use rules::input;
 use sea_orm::{
@@ -49,6 +49,9 @@ pub struct NewNode {
     /// configs cross the network in clear.
     #[serde(default)]
     pub insecure_http: bool,
+    /// What a byte through the node counts for its users (0 to 100, three decimals); absent = 1.
+    #[serde(default)]
+    pub usage_multiplier: Option<f64>,
 }
 
 /// What the connection check learned about a node.
@@ -68,6 +71,7 @@ pub struct NodePatch {
     pub host: Option<String>,
     pub http_port: Option<u16>,
     pub http_token: Option<String>,
+    pub usage_multiplier: Option<f64>,
 }
 
 /// A port of the internal range that is not in `taken` and passes `usable`, scanning from a random
@@ -231,6 +235,11 @@ impl NodeService {
         };
         let host = input::host("host", &new.host)?;
         input::port("http_port", new.http_port, false)?;
+        let multiplier = new
+            .usage_multiplier
+            .map(input::usage_multiplier)
+            .transpose()?
+            .unwrap_or(1000);
         // Absent or empty: generate one.
         let token = match new.http_token.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => input::node_token(t)?,
@@ -295,6 +304,7 @@ impl NodeService {
             insecure_http: Set(new.insecure_http),
             pending_token: Set(None),
             refused_calls: Set(0),
+            usage_multiplier_permille: Set(multiplier),
             ..Default::default()
         }
         .insert(&txn)
@@ -345,6 +355,10 @@ impl NodeService {
             .as_deref()
             .map(input::node_token)
             .transpose()?;
+        let new_multiplier = patch
+            .usage_multiplier
+            .map(input::usage_multiplier)
+            .transpose()?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
@@ -371,6 +385,9 @@ impl NodeService {
         let mut reprove = false;
         if let Some(name) = new_name.filter(|n| *n != current.name) {
             am.name = Set(name);
+        }
+        if let Some(m) = new_multiplier.filter(|m| *m != current.usage_multiplier_permille) {
+            am.usage_multiplier_permille = Set(m);
         }
         if let Some(h) = new_host.filter(|h| *h != current.host) {
             am.host = Set(h);
@@ -451,12 +468,42 @@ impl NodeService {
             .filter(stats_cursor::Column::NodeId.eq(id))
             .exec(&txn)
             .await?;
+        history::forget(&txn, history::Subject::Node, id).await?;
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node deleted");
         self.ctx.events.send(Event::NodeRemoved { id });
         self.changed();
         Ok(())
+    }
+
+    /// Zeroes the node's usage total (its history stays: it records what was carried).
+    pub async fn reset_usage(&self, id: i64) -> Result<Node> {
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
+        let current = NodeEntity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let mut am = current.into_active_model();
+        am.usage_bytes = Set(0);
+        am.updated_at = Set(util::now_ms());
+        let row = am.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(node.id = id, "node usage reset");
+        self.ctx.events.send(crate::events::node(&row));
+        Ok(row)
+    }
+
+    /// The bytes the node carried per hour or day in `[from, to)` (see [`history::query`]).
+    pub async fn usage_history(
+        &self,
+        id: i64,
+        step: history::Step,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<history::Point>> {
+        self.get(id).await?;
+        history::query(&self.ctx.db, history::Subject::Node, id, step, from, to).await
     }
 
     pub(crate) fn changed(&self) {

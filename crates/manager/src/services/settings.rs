@@ -1,6 +1,7 @@
 //! Settings: the public host, the four mode ports (0 = mode off), the proxy fallback used when a
 //! node cannot be reached directly, the traffic ratio, and the private networks user traffic may
-//! reach (none by default: see `xray::cidr`), and the base of subscription URLs.
+//! reach (none by default: see `xray::cidr`), the base of subscription URLs, and the time zone
+//! usage resets follow.
 
 use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
@@ -29,6 +30,13 @@ pub struct Settings {
     /// (no trailing slash), e.g. a reverse proxy's; "" = the panel's own scheme, host and port.
     #[serde(default)]
     pub subscription_url_base: String,
+    /// The IANA time zone whose midnights usage resets fall on (`UTC` by default).
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// The stored allow-list as networks (entries that no longer parse are skipped).
@@ -55,6 +63,7 @@ pub struct SettingsPatch {
     pub traffic_ratio: Option<f64>,
     pub allowed_private_networks: Option<Vec<String>>,
     pub subscription_url_base: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 impl From<&settings::Model> for Settings {
@@ -72,6 +81,7 @@ impl From<&settings::Model> for Settings {
                 .map(str::to_owned)
                 .collect(),
             subscription_url_base: m.subscription_url_base.clone(),
+            time_zone: m.time_zone.clone(),
         }
     }
 }
@@ -93,6 +103,7 @@ pub(crate) async fn load(db: &impl ConnectionTrait) -> Result<settings::Model> {
         allowed_private_networks: Set(String::new()),
         config_updated_at: Set(util::now_ms()),
         subscription_url_base: Set(String::new()),
+        time_zone: Set(utc()),
     };
     // Two first callers may race; the loser reads the winner's row.
     if let Err(e) = SettingsEntity::insert(row).exec(db).await {
@@ -154,6 +165,8 @@ fn validate(s: &mut Settings) -> Result<()> {
     s.proxy_url = validate_proxy(&s.proxy_url)?;
     input::traffic_ratio(s.traffic_ratio)?;
     s.subscription_url_base = validate_url_base(&s.subscription_url_base)?;
+    s.time_zone = input::time_zone(&s.time_zone)?;
+    crate::resets::zone(&s.time_zone)?;
     let ports = [
         ("ss_direct_port", s.ss_direct_port),
         ("ss_relay_port", s.ss_relay_port),
@@ -204,14 +217,21 @@ impl SettingsService {
         if let Some(v) = patch.subscription_url_base {
             s.subscription_url_base = v;
         }
+        if let Some(v) = patch.time_zone {
+            s.time_zone = v;
+        }
         validate(&mut s)?;
         let before = Settings::from(&row);
         if s == before {
             return Ok(s);
         }
-        // Only the URL base changed: generated configs stay as they are.
+        // The URL base, the ratio shown to users and the resets' time zone are not in generated
+        // configs: changing only those leaves the configs as they are.
+        let zone_changed = s.time_zone != before.time_zone;
         let configs_changed = Settings {
             subscription_url_base: s.subscription_url_base.clone(),
+            traffic_ratio: s.traffic_ratio,
+            time_zone: s.time_zone.clone(),
             ..before
         } != s;
         let mut am = row.into_active_model();
@@ -224,14 +244,20 @@ impl SettingsService {
         am.traffic_ratio = Set(s.traffic_ratio);
         am.allowed_private_networks = Set(s.allowed_private_networks.join(","));
         am.subscription_url_base = Set(s.subscription_url_base.clone());
+        am.time_zone = Set(s.time_zone.clone());
         if configs_changed {
             am.config_updated_at = Set(util::now_ms());
         }
         am.update(&txn).await?;
+        if zone_changed {
+            let tz = crate::resets::zone(&s.time_zone)?;
+            crate::resets::reschedule_all(&txn, util::now_ms(), &tz).await?;
+        }
         txn.commit().await?;
         tracing::info!(host = %s.host, direct = s.ss_direct_port, relay = s.ss_relay_port,
             reverse = s.ss_reverse_port, remote = s.ss_remote_port,
-            subscription_url_base = %s.subscription_url_base, "settings updated");
+            subscription_url_base = %s.subscription_url_base, time_zone = %s.time_zone,
+            "settings updated");
         self.ctx.events.send(Event::SettingsChanged);
         if configs_changed {
             self.ctx.changes.notify();

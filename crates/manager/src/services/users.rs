@@ -11,9 +11,11 @@
 use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
 use crate::events::Event;
-use crate::{util, Result, ServiceError};
-use rules::{input, DisableReason};
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, Set};
+use crate::{history, resets, util, Result, ServiceError};
+use rules::{input, DisableReason, ResetStrategy};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
 use serde::Deserialize;
 
 pub use user::Model as User;
@@ -37,6 +39,16 @@ pub struct NewUser {
     /// Ms of access from the first counted byte; absent or null = none.
     #[serde(default)]
     pub expire_after_first_use: Option<i64>,
+    /// When the usage is zeroed on its own; absent = never.
+    #[serde(default)]
+    pub reset_strategy: ResetStrategy,
+    /// The day of the month of a monthly reset (1–31); absent = 1.
+    #[serde(default = "first_day")]
+    pub reset_day: i32,
+}
+
+fn first_day() -> i32 {
+    1
 }
 
 fn yes() -> bool {
@@ -52,6 +64,8 @@ impl Default for NewUser {
             enabled: true,
             expire_at: None,
             expire_after_first_use: None,
+            reset_strategy: ResetStrategy::None,
+            reset_day: 1,
         }
     }
 }
@@ -69,6 +83,8 @@ pub struct UserPatch {
     /// Absent keeps it; `null` removes the first-use clock.
     #[serde(default, deserialize_with = "present")]
     pub expire_after_first_use: Option<Option<i64>>,
+    pub reset_strategy: Option<ResetStrategy>,
+    pub reset_day: Option<i32>,
 }
 
 /// A field that is present, possibly `null` (absent fields stay `None` by `default`).
@@ -109,6 +125,7 @@ impl UserService {
             .expire_after_first_use
             .map(input::expire_after_first_use)
             .transpose()?;
+        input::reset_day(new.reset_day)?;
         let now = util::now_ms();
         let disabled_reason = if new.enabled {
             DisableReason::limit_reached(0, new.quota_bytes, expire_at, now)
@@ -117,6 +134,7 @@ impl UserService {
         };
         let (sub_secret, sub_secret_hash) = super::subscriptions::new_secret();
         let txn = crate::db::write_txn(&self.ctx.db).await?;
+        let tz = resets::settings_zone(&txn).await?;
         let row = user::ActiveModel {
             name: Set(name),
             password: Set(util::random_key(16)),
@@ -132,6 +150,15 @@ impl UserService {
             updated_at: Set(now),
             sub_secret: Set(sub_secret),
             sub_secret_hash: Set(sub_secret_hash),
+            reset_strategy: Set(new.reset_strategy),
+            reset_day: Set(new.reset_day),
+            usage_reset_at: Set(now),
+            next_reset_at: Set(resets::next_reset(
+                new.reset_strategy,
+                new.reset_day,
+                now,
+                &tz,
+            )),
             ..Default::default()
         }
         .insert(&txn)
@@ -154,6 +181,9 @@ impl UserService {
         }
         if let Some(Some(ms)) = patch.expire_after_first_use {
             input::expire_after_first_use(ms)?;
+        }
+        if let Some(day) = patch.reset_day {
+            input::reset_day(day)?;
         }
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = UserEntity::find_by_id(id)
@@ -187,6 +217,14 @@ impl UserService {
             am.expire_at = Set(expire_at);
         }
         let now = util::now_ms();
+        let strategy = patch.reset_strategy.unwrap_or(current.reset_strategy);
+        let day = patch.reset_day.unwrap_or(current.reset_day);
+        if (strategy, day) != (current.reset_strategy, current.reset_day) {
+            let tz = resets::settings_zone(&txn).await?;
+            am.reset_strategy = Set(strategy);
+            am.reset_day = Set(day);
+            am.next_reset_at = Set(resets::next_reset(strategy, day, now, &tz));
+        }
         let quota = patch.quota_bytes.unwrap_or(current.quota_bytes);
         let reached = DisableReason::limit_reached(current.usage_bytes, quota, expire_at, now);
         let (enabled, reason) = match (patch.enabled, current.disabled_reason) {
@@ -228,6 +266,7 @@ impl UserService {
         if res.rows_affected == 0 {
             return Err(ServiceError::NotFound(format!("user {id}")));
         }
+        history::forget(&txn, history::Subject::User, id).await?;
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(user.id = id, "user deleted");
@@ -244,6 +283,63 @@ impl UserService {
             self.changed();
         }
         Ok(ids)
+    }
+
+    /// Resets every user whose scheduled reset has come (see `crate::resets`) and returns their
+    /// ids. Run by the coordinator on every pull.
+    pub async fn reset_due(&self) -> Result<Vec<i64>> {
+        let ids = resets::reset_due(&self.ctx.db, util::now_ms()).await?;
+        if !ids.is_empty() {
+            self.changed();
+        }
+        Ok(ids)
+    }
+
+    /// Zeroes the usage of each of `ids` now, as a scheduled reset does: users the quota
+    /// disabled are enabled again (unless expired), a manual disable stays, and the next
+    /// scheduled reset counts from now. All or nothing: an unknown id changes nothing and is
+    /// reported. Returns the users as they are after the reset.
+    pub async fn reset_usage(&self, ids: &[i64]) -> Result<Vec<User>> {
+        if ids.is_empty() {
+            return Err(ServiceError::invalid("ids", "must name at least one user"));
+        }
+        if ids.len() > MAX_BULK {
+            return Err(ServiceError::invalid(
+                "ids",
+                format!("must name at most {MAX_BULK} users"),
+            ));
+        }
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
+        let tz = resets::settings_zone(&txn).await?;
+        let now = util::now_ms();
+        let reset = resets::reset_users(&txn, ids, now, &tz).await?;
+        if let Some(missing) = ids.iter().find(|id| !reset.contains(id)) {
+            return Err(ServiceError::NotFound(format!("user {missing}")));
+        }
+        settings::touch(&txn).await?;
+        let users = UserEntity::find()
+            .filter(user::Column::Id.is_in(reset.iter().copied()))
+            .order_by_asc(user::Column::Id)
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        for id in &reset {
+            tracing::info!(user.id = id, "usage reset by an administrator");
+        }
+        self.changed();
+        Ok(users)
+    }
+
+    /// The user's usage per hour or day in `[from, to)` (see [`history::query`]).
+    pub async fn usage_history(
+        &self,
+        id: i64,
+        step: history::Step,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<history::Point>> {
+        self.get(id).await?;
+        history::query(&self.ctx.db, history::Subject::User, id, step, from, to).await
     }
 
     fn changed(&self) {
@@ -265,6 +361,9 @@ impl UserService {
     }
 }
 
+/// The most users one bulk action names.
+pub const MAX_BULK: usize = 10_000;
+
 /// The refusal of enabling a user whose `limit` is reached, on the field that lifts it.
 fn limit_blocks_enabling(limit: DisableReason) -> ServiceError {
     match limit {
@@ -282,7 +381,7 @@ fn limit_blocks_enabling(limit: DisableReason) -> ServiceError {
 /// See [`UserService::expire_due`]; `now` in Unix ms.
 pub(crate) async fn expire_due(db: &sea_orm::DatabaseConnection, now: i64) -> Result<Vec<i64>> {
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    use sea_orm::QuerySelect;
     let due = || {
         UserEntity::find()
             .select_only()

@@ -18,6 +18,7 @@ fn settings(direct: i32, relay: i32, reverse: i32, remote: i32) -> settings::Mod
         allowed_private_networks: String::new(),
         config_updated_at: 1_764_000_000_000,
         subscription_url_base: String::new(),
+        time_zone: "UTC".into(),
     }
 }
 
@@ -38,6 +39,10 @@ fn user(id: i64, enabled: bool) -> user::Model {
         updated_at: 0,
         sub_secret: format!("secret-{id}"),
         sub_secret_hash: format!("hash-{id}"),
+        reset_strategy: rules::ResetStrategy::None,
+        reset_day: 1,
+        usage_reset_at: 0,
+        next_reset_at: None,
     }
 }
 
@@ -74,6 +79,7 @@ fn node(id: i64, healthy: bool) -> node::Model {
         insecure_http: false,
         pending_token: None,
         refused_calls: 0,
+        usage_multiplier_permille: 1000,
     }
 }
 

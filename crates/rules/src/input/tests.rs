@@ -409,3 +409,36 @@ fn lengths_are_bounded() {
         Err(Invalid::new("password", "must be at most 1024 bytes"))
     );
 }
+
+#[test]
+fn reset_days_multipliers_and_time_zones() {
+    assert_eq!(reset_day(1), Ok(1));
+    assert_eq!(reset_day(31), Ok(31));
+    for bad in [0, 32, -1] {
+        assert!(reset_day(bad).is_err(), "{bad}");
+    }
+    assert_eq!(usage_multiplier(1.0), Ok(1000));
+    assert_eq!(usage_multiplier(0.0), Ok(0));
+    assert_eq!(usage_multiplier(1.5), Ok(1500));
+    assert_eq!(usage_multiplier(0.001), Ok(1));
+    assert_eq!(usage_multiplier(100.0), Ok(100_000));
+    assert_eq!(usage_multiplier_text(" 2.25 "), Ok(2250));
+    let msg = Invalid::new(
+        "usage_multiplier",
+        "must be a number from 0 to 100 with at most three decimals",
+    );
+    for bad in [-0.5, 100.001, 0.0005, f64::NAN, f64::INFINITY] {
+        assert_eq!(usage_multiplier(bad), Err(msg.clone()), "{bad}");
+    }
+    assert_eq!(usage_multiplier_text("x"), Err(msg));
+    assert_eq!(time_zone(" Europe/Berlin "), Ok("Europe/Berlin".to_owned()));
+    assert_eq!(time_zone("UTC"), Ok("UTC".to_owned()));
+    assert_eq!(
+        time_zone("America/Argentina/Buenos_Aires"),
+        Ok("America/Argentina/Buenos_Aires".to_owned())
+    );
+    assert_eq!(time_zone("Etc/GMT+5"), Ok("Etc/GMT+5".to_owned()));
+    for bad in ["", "/etc/passwd", "../x", "Europe/Ber lin", &"A".repeat(65)] {
+        assert!(time_zone(bad).is_err(), "{bad:?}");
+    }
+}
