@@ -1,20 +1,22 @@
-//! REST `/v1` for automation: nodes, users (with links), settings and API tokens (listed,
-//! created with the secret shown once, revoked), behind a Bearer token (the
+//! REST `/v1` for automation: nodes, users (with links), usage resets and history, settings and
+//! API tokens (listed, created with the secret shown once, revoked), behind a Bearer token (the
 //! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
 //! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use manager::history::Step;
 use manager::{
     NewNode, NewUser, Node, NodePatch, ServiceError, Services, SettingsPatch, UserPatch,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A REST error: status plus `{"error", "field"}`.
 pub struct ApiError {
@@ -141,6 +143,8 @@ struct NodeJson {
     internal_port: i32,
     usage: f64,
     usage_bytes: i64,
+    /// What a byte through the node counts for its users (1.0 = as carried).
+    usage_multiplier: f64,
     push_status: &'static str,
     pull_status: &'static str,
     pushed_at: i64,
@@ -175,6 +179,7 @@ impl NodeJson {
             internal_port: n.internal_port,
             http_token: with_token.then_some(n.http_token),
             usage_bytes: n.usage_bytes,
+            usage_multiplier: f64::from(n.usage_multiplier_permille) / 1000.0,
             push_status: n.push_status.as_str(),
             pull_status: n.pull_status.as_str(),
             pushed_at: n.pushed_at,
@@ -202,12 +207,17 @@ pub fn routes(services: Services) -> Router {
         .route("/v1/nodes/{id}/rotate-keys", post(rotate_node_keys))
         .route("/v1/nodes/{id}/repin", post(repin_node))
         .route("/v1/nodes/{id}/rotate-token", post(rotate_node_token))
+        .route("/v1/nodes/{id}/reset-usage", post(reset_node_usage))
+        .route("/v1/nodes/{id}/usage", get(node_usage))
         .route("/v1/users", post(create_user).get(list_users))
         .route(
             "/v1/users/{id}",
             get(get_user).patch(patch_user).delete(delete_user),
         )
         .route("/v1/users/{id}/links", get(user_links))
+        .route("/v1/users/reset-usage", post(reset_users_usage))
+        .route("/v1/users/{id}/reset-usage", post(reset_user_usage))
+        .route("/v1/users/{id}/usage", get(user_usage))
         .route(
             "/v1/users/{id}/rotate-subscription",
             post(rotate_subscription),
@@ -385,6 +395,109 @@ async fn user_links(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<manager::links::Link>>> {
     Ok(Json(s.users.links(id).await?))
+}
+
+async fn reset_user_usage(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserJson>> {
+    let mut users = s.users.reset_usage(&[id]).await?;
+    let user = users
+        .pop()
+        .ok_or_else(|| ServiceError::NotFound(format!("user {id}")))?;
+    one_user(&s, user).await
+}
+
+/// Users named in a bulk action.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ids {
+    ids: Vec<i64>,
+}
+
+/// Resets the usage of every user named, all or nothing (an unknown id: 404, nothing reset).
+async fn reset_users_usage(
+    State(s): State<Services>,
+    Body(body): Body<Ids>,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    let users = s.users.reset_usage(&body.ids).await?;
+    Ok(Json(user_json(&s, users).await?))
+}
+
+async fn reset_node_usage(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<NodeJson>> {
+    let node = s.nodes.reset_usage(id).await?;
+    Ok(Json(NodeJson::new(&s, node, false)))
+}
+
+/// A usage history as REST shows it.
+#[derive(Serialize)]
+struct UsageJson {
+    step: Step,
+    from: i64,
+    to: i64,
+    /// The buckets with traffic, oldest first (`at`: the bucket's start, Unix ms, UTC).
+    points: Vec<manager::history::Point>,
+    total_bytes: i64,
+}
+
+/// `?from&to&step` of a usage query: Unix ms, `to` defaulting to now and `from` to one day
+/// (`step=hour`, the default) or 30 days (`step=day`) before `to`.
+fn usage_range(q: &HashMap<String, String>) -> Result<(Step, i64, i64), ApiError> {
+    let step = match q.get("step").map(String::as_str) {
+        None => Step::Hour,
+        Some(v) => {
+            Step::parse(v).ok_or_else(|| ServiceError::invalid("step", "must be hour or day"))?
+        }
+    };
+    let ms = |field: &'static str| -> Result<Option<i64>, ApiError> {
+        q.get(field)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ServiceError::invalid(field, "must be a time in Unix milliseconds").into()
+                })
+            })
+            .transpose()
+    };
+    let to = ms("to")?.unwrap_or_else(manager::util::now_ms);
+    let span = match step {
+        Step::Hour => manager::history::DAY_MS,
+        Step::Day => 30 * manager::history::DAY_MS,
+    };
+    let from = ms("from")?.unwrap_or(to.saturating_sub(span));
+    Ok((step, from, to))
+}
+
+fn usage_json(step: Step, from: i64, to: i64, points: Vec<manager::history::Point>) -> UsageJson {
+    UsageJson {
+        total_bytes: points.iter().map(|p| p.bytes).sum(),
+        step,
+        from,
+        to,
+        points,
+    }
+}
+
+async fn user_usage(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<UsageJson>> {
+    let (step, from, to) = usage_range(&q)?;
+    let points = s.users.usage_history(id, step, from, to).await?;
+    Ok(Json(usage_json(step, from, to, points)))
+}
+
+async fn node_usage(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<UsageJson>> {
+    let (step, from, to) = usage_range(&q)?;
+    let points = s.nodes.usage_history(id, step, from, to).await?;
+    Ok(Json(usage_json(step, from, to, points)))
 }
 
 async fn get_settings(State(s): State<Services>) -> ApiResult<Json<manager::Settings>> {

@@ -75,6 +75,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
             http_token: (!generated).then_some(token),
             tls_fingerprint,
             insecure_http: form.insecure_http,
+            usage_multiplier: None,
         })
         .await
         .map_err(ssr::service_error)?;
@@ -103,6 +104,7 @@ pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> 
                 host: Some(host),
                 http_port: Some(http_port),
                 http_token: (!token.is_empty()).then_some(token),
+                usage_multiplier: None,
             },
         )
         .await

@@ -37,6 +37,7 @@ pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, App
         traffic_ratio: Some(traffic_ratio),
         allowed_private_networks: Some(networks),
         subscription_url_base: None,
+        time_zone: None,
     };
     let saved = services
         .settings

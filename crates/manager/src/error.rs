@@ -35,7 +35,7 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> ServiceError {
         ServiceError::Invalid {
             field: field.to_owned(),
             message: message.into(),

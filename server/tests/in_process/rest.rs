@@ -141,6 +141,88 @@ async fn rest_users_and_settings() {
         "{links}"
     );
 
+    // Resets and history: the schedule fields, the time zone, resets one and many (all or
+    // nothing), and usage queries with their errors.
+    let (st, u) = m
+        .patch(
+            &format!("/v1/users/{id}"),
+            &json!({"reset_strategy": "monthly", "reset_day": 15}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{u}");
+    assert_eq!(
+        (u["reset_strategy"].as_str(), u["reset_day"].as_i64()),
+        (Some("monthly"), Some(15))
+    );
+    assert!(u["next_reset_at"].as_i64().is_some(), "{u}");
+    let (st, e) = m
+        .patch(
+            &format!("/v1/users/{id}"),
+            &json!({"reset_strategy": "hourly"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("reset_strategy")),
+        "{e}"
+    );
+    let (st, s) = m
+        .put("/v1/settings", &json!({"time_zone": "Europe/Berlin"}))
+        .await;
+    assert_eq!(
+        (st, s["time_zone"].as_str()),
+        (StatusCode::OK, Some("Europe/Berlin")),
+        "{s}"
+    );
+    let (st, e) = m
+        .put("/v1/settings", &json!({"time_zone": "Nowhere/Land"}))
+        .await;
+    assert_eq!(
+        (st, e["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("time_zone")),
+        "{e}"
+    );
+    let (st, u) = m
+        .post(&format!("/v1/users/{id}/reset-usage"), &json!({}))
+        .await;
+    assert_eq!(
+        (st, u["usage_bytes"].as_i64()),
+        (StatusCode::OK, Some(0)),
+        "{u}"
+    );
+    let (st, e) = m
+        .post("/v1/users/reset-usage", &json!({"ids": [id, id + 1000]}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+    let (st, list) = m.post("/v1/users/reset-usage", &json!({"ids": [id]})).await;
+    assert_eq!(
+        (st, list[0]["id"].as_i64()),
+        (StatusCode::OK, Some(id)),
+        "{list}"
+    );
+    let (st, h) = m
+        .get(&format!("/v1/users/{id}/usage?step=day&from=0&to=86400000"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{h}");
+    assert_eq!(
+        h,
+        json!({"step": "day", "from": 0, "to": 86_400_000, "points": [], "total_bytes": 0})
+    );
+    for (query, field) in [
+        ("step=week", "step"),
+        ("from=yesterday", "from"),
+        ("from=10&to=5", "to"),
+    ] {
+        let (st, e) = m.get(&format!("/v1/users/{id}/usage?{query}")).await;
+        assert_eq!(
+            (st, e["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{query}: {e}"
+        );
+    }
+    let (st, _) = m.get(&format!("/v1/users/{}/usage", id + 1000)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
     assert_eq!(
         m.delete(&format!("/v1/users/{id}")).await,
         StatusCode::NO_CONTENT

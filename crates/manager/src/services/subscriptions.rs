@@ -248,12 +248,15 @@ impl SubscriptionService {
         let base = self.url_base(s);
         let url = format!("{base}/sub/{}", user.sub_secret);
         let page_url = format!("{base}/u/{}", user.sub_secret);
-        let quota = u64::try_from(user.quota_bytes).ok().filter(|q| *q > 0);
+        // The traffic ratio scales what the user is shown, usage and quota alike (enforcement
+        // counts real bytes): a ratio of 2 shows 1 GB used of a 10 GB quota as 2 GB of 20 GB.
+        let shown = |bytes: i64| shown_bytes(bytes, s.traffic_ratio);
+        let quota = Some(shown(user.quota_bytes)).filter(|q| *q > 0);
         let profile = subscription::Profile {
             title: format!("Arch · {}", user.name),
             servers: entries.iter().map(|e| e.server.clone()).collect(),
             usage: subscription::Usage {
-                used: u64::try_from(user.usage_bytes).unwrap_or(0),
+                used: shown(user.usage_bytes),
                 quota,
                 expire_at_ms: user.expire_at,
             },
@@ -270,9 +273,33 @@ impl SubscriptionService {
     }
 }
 
+/// `bytes` as a user is shown them at traffic ratio `ratio` (rounded; 0 for negative input).
+fn shown_bytes(bytes: i64, ratio: f64) -> u64 {
+    let bytes = u64::try_from(bytes).unwrap_or(0);
+    if ratio == 1.0 {
+        return bytes;
+    }
+    // `as` saturates: a product beyond u64 shows as u64::MAX.
+    (bytes as f64 * ratio).round() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ratio_scales_what_users_are_shown() {
+        assert_eq!(shown_bytes(1_000_000_000, 1.0), 1_000_000_000);
+        assert_eq!(shown_bytes(1_000_000_000, 2.0), 2_000_000_000);
+        assert_eq!(shown_bytes(3, 0.5), 2);
+        assert_eq!(shown_bytes(-5, 2.0), 0);
+        assert_eq!(shown_bytes(i64::MAX, 1000.0), u64::MAX);
+        // Exact at ratio 1 even where f64 is not.
+        assert_eq!(
+            shown_bytes(9_007_199_254_740_993, 1.0),
+            9_007_199_254_740_993
+        );
+    }
 
     #[test]
     fn secrets_are_long_url_safe_and_distinct() {
