@@ -6,7 +6,7 @@
 //! returned once, in [`CreatedNode`].
 
 pub use rules::event::{NodeLive, UserLive};
-pub use rules::{DisableReason, Mode};
+pub use rules::{DisableReason, Mode, ResetStrategy};
 use serde::{Deserialize, Serialize};
 
 /// The signed-in administrator.
@@ -125,6 +125,19 @@ pub struct UserView {
     /// Unix ms of the first counted byte.
     #[serde(default)]
     pub first_used_at: Option<i64>,
+    /// When the usage is zeroed on its own.
+    #[serde(default)]
+    pub reset_strategy: ResetStrategy,
+    /// The day of the month of a monthly reset.
+    #[serde(default = "first_day")]
+    pub reset_day: i32,
+    /// Unix ms of the next scheduled reset.
+    #[serde(default)]
+    pub next_reset_at: Option<i64>,
+}
+
+fn first_day() -> i32 {
+    1
 }
 
 /// A user's expiry as the user page edits it.

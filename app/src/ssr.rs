@@ -250,6 +250,9 @@ pub fn user_view(user: manager::User) -> UserView {
         expire_at: user.expire_at,
         expire_after_first_use: user.expire_after_first_use,
         first_used_at: user.first_used_at,
+        reset_strategy: user.reset_strategy,
+        reset_day: user.reset_day,
+        next_reset_at: user.next_reset_at,
     }
 }
 

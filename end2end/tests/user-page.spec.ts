@@ -32,6 +32,27 @@ test('a user page shows links with QR codes and copies them', async ({ page, con
   const copied = await page.evaluate(() => navigator.clipboard.readText());
   expect(copied).toBe(await url.inputValue());
 
+  // Usage resets: a day out of range is refused beside the field; monthly on the 15th is saved,
+  // kept across the reload that follows, and scheduled for the next 15th at midnight (UTC, the
+  // default time zone); "Reset usage now" answers.
+  await page.getByTestId('reset-strategy').selectOption('monthly');
+  await page.getByLabel('Day of the month').fill('40');
+  await page.getByTestId('reset-save').click();
+  await expect(page.locator('#reset-day-error')).toContainText('1 to 31');
+  await expect(page.getByTestId('reset-saved')).toHaveText('');
+  await page.getByLabel('Day of the month').fill('15');
+  await page.getByTestId('reset-save').click();
+  await expect(page.getByTestId('reset-saved')).toHaveText('Saved.');
+  const now = new Date();
+  const thisMonth = now.getUTCDate() < 15;
+  const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + (thisMonth ? 0 : 1), 15));
+  await expect(page.getByTestId('reset-next')).toHaveText(`${next.toISOString().slice(0, 10)} 00:00 UTC`);
+  await expect(page.getByTestId('reset-strategy')).toHaveValue('monthly');
+  await page.getByTestId('reset-now').click();
+  await expect(page.getByTestId('reset-now-status')).toHaveText('The usage was reset.');
+  await expect(page.getByTestId('user-detail-usage')).toHaveText('0.00 GB');
+  await expectAccessible(page);
+
   // Unknown user: a clear message, not a blank page.
   await open(page, '/users/999999');
   await expect(page.getByRole('alert')).toContainText('not found');

@@ -103,6 +103,45 @@ pub async fn update_user_access(id: i64, access: UserAccess) -> Result<UserView,
     Ok(crate::ssr::user_view(user))
 }
 
+/// Sets when a user's usage is zeroed on its own (at midnight in the settings' time zone).
+#[server(endpoint = "update_user_reset", input = Json)]
+pub async fn update_user_reset(
+    id: i64,
+    strategy: rules::ResetStrategy,
+    day: i32,
+) -> Result<UserView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    rules::input::reset_day(day)?;
+    let user = services
+        .users
+        .update(
+            id,
+            manager::UserPatch {
+                reset_strategy: Some(strategy),
+                reset_day: Some(day),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::user_view(user))
+}
+
+/// Zeroes a user's usage now (a user the quota disabled is enabled again).
+#[server(endpoint = "reset_user_usage", input = Json)]
+pub async fn reset_user_usage(id: i64) -> Result<UserView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let mut users = services
+        .users
+        .reset_usage(&[id])
+        .await
+        .map_err(crate::ssr::service_error)?;
+    users
+        .pop()
+        .map(crate::ssr::user_view)
+        .ok_or_else(|| AppError::NotFound("this user".to_owned()))
+}
+
 /// Deletes a user.
 #[server(endpoint = "delete_user", input = Json)]
 pub async fn delete_user(id: i64) -> Result<(), AppError> {

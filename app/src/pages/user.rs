@@ -11,14 +11,14 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{
-    load_user_detail, load_user_subscription, rotate_subscription, update_user_access,
-    UserSubscription,
+    load_user_detail, load_user_subscription, reset_user_usage, rotate_subscription,
+    update_user_access, update_user_reset, UserSubscription,
 };
 use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
 use crate::error::AppError;
 use crate::format;
 use crate::live::LiveState;
-use crate::model::{LinkView, UserAccess, UserDetail, UserView};
+use crate::model::{LinkView, ResetStrategy, UserAccess, UserDetail, UserView};
 
 /// The user page.
 #[component]
@@ -79,7 +79,8 @@ fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
             <dt>"Access until"</dt>
             <dd data-testid="user-detail-expiry">{expiry}</dd>
         </dl>
-        <AccessForm user=access actions/>
+        <AccessForm user=access.clone() actions/>
+        <ResetForm user=access actions/>
         <h2>"Client links"</h2>
         <p class="hint">
             "Each link holds this user's password: share it only with them. Any Shadowsocks client "
@@ -98,6 +99,9 @@ fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
     }
 }
 
+/// An action's outcome, with the user it was for.
+type ForUser<T> = (i64, Result<T, AppError>);
+
 /// The page's actions and their outcomes, each tagged with the user it was for: the access
 /// form's save ("Saved." shows until the next submit) and "Regenerate subscription URL"
 /// (asking for confirmation, then the new URL or the error).
@@ -107,6 +111,9 @@ struct PageActions {
     access_saved: RwSignal<Option<i64>>,
     confirming: RwSignal<bool>,
     rotate: Action<i64, (i64, Result<UserSubscription, AppError>)>,
+    save_reset: Action<(i64, ResetStrategy, i32), ForUser<UserView>>,
+    reset_saved: RwSignal<Option<i64>>,
+    reset_now: Action<i64, (i64, Result<UserView, AppError>)>,
 }
 
 impl PageActions {
@@ -132,11 +139,34 @@ impl PageActions {
                 confirming.set(false);
             }
         });
+        let save_reset = Action::new(|(id, strategy, day): &(i64, ResetStrategy, i32)| {
+            let (id, strategy, day) = (*id, *strategy, *day);
+            async move { (id, update_user_reset(id, strategy, day).await) }
+        });
+        let reset_saved = RwSignal::new(None);
+        Effect::new(move |_| {
+            if let Some((id, Ok(_))) = save_reset.value().get() {
+                reset_saved.set(Some(id));
+                live.reload_users();
+            }
+        });
+        let reset_now = Action::new(|id: &i64| {
+            let id = *id;
+            async move { (id, reset_user_usage(id).await) }
+        });
+        Effect::new(move |_| {
+            if let Some((_, Ok(_))) = reset_now.value().get() {
+                live.reload_users();
+            }
+        });
         Self {
             save_access,
             access_saved,
             confirming,
             rotate,
+            save_reset,
+            reset_saved,
+            reset_now,
         }
     }
 
@@ -377,6 +407,89 @@ fn AccessForm(user: UserView, actions: PageActions) -> impl IntoView {
             <p aria-live="polite" data-testid="access-saved">
                 {move || (saved.get() == Some(id)).then_some("Saved.")}
             </p>
+        </section>
+    }
+}
+
+/// When the usage is zeroed on its own (strategy, and the day of a monthly reset), the next
+/// scheduled reset, and "Reset usage now" (which also enables a user the quota disabled).
+#[component]
+fn ResetForm(user: UserView, actions: PageActions) -> impl IntoView {
+    let id = user.id;
+    let errors = FormErrors::new();
+    let strategy = RwSignal::new(user.reset_strategy);
+    let day = RwSignal::new(user.reset_day.to_string());
+    let next = match user.next_reset_at {
+        Some(at) => utc(at),
+        None => "none".to_owned(),
+    };
+    let PageActions {
+        save_reset: save,
+        reset_saved: saved,
+        reset_now,
+        ..
+    } = actions;
+    Effect::new(move |_| {
+        if let Some((of, Err(err))) = save.value().get() {
+            if of == id {
+                errors.show(&err);
+            }
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        errors.clear();
+        saved.set(None);
+        let read = day.get_untracked().trim().parse::<i32>().unwrap_or(0);
+        if let Some(day) = errors.check(rules::input::reset_day(read).map_err(AppError::from)) {
+            save.dispatch((id, strategy.get_untracked(), day));
+        }
+    };
+    let now_status = move || {
+        if reset_now.pending().get() {
+            return Some("Resetting…".to_owned());
+        }
+        match reset_now.value().get() {
+            Some((of, Ok(_))) if of == id => Some("The usage was reset.".to_owned()),
+            Some((of, Err(e))) if of == id => Some(e.to_string()),
+            _ => None,
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="reset-title">
+            <h2 id="reset-title">"Usage resets"</h2>
+            <form class="inline-form" novalidate on:submit=submit>
+                <div class="field">
+                    <label for="reset-strategy">"Reset the usage"</label>
+                    <select id="reset-strategy" name="reset_strategy" data-testid="reset-strategy"
+                        on:change=move |ev| {
+                            if let Some(s) = ResetStrategy::parse(&event_target_value(&ev)) {
+                                strategy.set(s);
+                            }
+                        }>
+                        {ResetStrategy::ALL.into_iter().map(|s| view! {
+                            <option value=s.as_str() selected=move || strategy.get() == s>{s.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <TextField id="reset-day" field="reset_day" label="Day of the month" value=day errors
+                    inputmode="numeric" hint="For monthly resets: 1–31 (the last day in shorter months)."/>
+                <div class="form-actions">
+                    <button type="submit" class="primary" data-testid="reset-save"
+                        disabled=move || save.pending().get()>"Save resets"</button>
+                </div>
+            </form>
+            <FormMessage errors/>
+            <p aria-live="polite" data-testid="reset-saved">
+                {move || (saved.get() == Some(id)).then_some("Saved.")}
+            </p>
+            <p>"Next reset: "<span data-testid="reset-next">{next}</span>" (at midnight in the resets' time zone)"</p>
+            <div class="form-actions">
+                <button type="button" data-testid="reset-now"
+                    disabled=move || reset_now.pending().get()
+                    on:click=move |_| { reset_now.dispatch(id); }>"Reset usage now"</button>
+                <span aria-live="polite" data-testid="reset-now-status">{now_status}</span>
+            </div>
         </section>
     }
 }
