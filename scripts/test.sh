@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (scripts/setup.sh), then checks formatting and
 # lints, builds the release binaries and the panel bundle, and runs every test: unit and
-# integration tests (SQLite), the service tests again on PostgreSQL, the data-plane interop tests
-# with ss-local / ss-tunnel / sslocal, and the Playwright suite in Chromium.
+# integration tests (SQLite), the service and fault tests again on PostgreSQL, the data-plane
+# interop tests with ss-local / ss-tunnel / sslocal, and the Playwright suite in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH" RUSTC=/usr/bin/rustc
@@ -34,11 +34,11 @@ bounded() { timeout --kill-after=10 "${ARCH_TEST_STEP_LIMIT:-1500}" "$@" || {
   rc=$?; [ "$rc" -ge 124 ] && echo "error: '$*' did not finish within ${ARCH_TEST_STEP_LIMIT:-1500} s" >&2; exit "$rc"; }; }
 bounded cargo test --release --workspace --exclude frontend
 
-step "service tests (PostgreSQL)"
+step "service and fault tests (PostgreSQL)"
 pg_url=$(scripts/postgres.sh start)
 trap 'scripts/postgres.sh stop' EXIT
 # Same package selection as above, so cargo resolves the same features and rebuilds nothing.
-ARCH_TEST_DATABASE_URL=$pg_url bounded cargo test --release --workspace --exclude frontend --test services
+ARCH_TEST_DATABASE_URL=$pg_url bounded cargo test --release --workspace --exclude frontend --test services --test faults
 
 step "end-to-end (Playwright, Chromium)"
 (cd end2end && npx playwright test)

@@ -10,6 +10,7 @@
 
 pub mod clients;
 pub mod configs;
+pub mod fault;
 pub mod net;
 pub mod procs;
 
