@@ -131,6 +131,7 @@ pub enum ResetStrategy {
     Monthly,
     /// At midnight 30 days after the date of the last reset.
     #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "every_30_days"))]
+    #[serde(rename = "every_30_days")]
     Every30Days,
     /// Every 1 January at midnight.
     #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "yearly"))]
