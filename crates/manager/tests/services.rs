@@ -432,6 +432,30 @@ async fn setup_login_sessions_and_rate_limit() {
     assert!(auth.check_bearer(&api).await.expect("bearer"));
 }
 
+/// A plain-HTTP node on 127.0.0.1:9 (nothing listens there): a source of counters only.
+async fn counter_node(t: &TestDb) -> manager::Node {
+    t.manager
+        .services
+        .nodes
+        .create(NewNode {
+            host: "127.0.0.1".into(),
+            http_port: 9,
+            insecure_http: true,
+            ..Default::default()
+        })
+        .await
+        .expect("node")
+}
+
+/// What a node counting for `users` (and no inbound or outbound) may report.
+fn counting_for(users: &[i64]) -> accounting::Expected {
+    accounting::Expected::Node {
+        users: users.iter().copied().collect(),
+        inbounds: Default::default(),
+        outbounds: Default::default(),
+    }
+}
+
 fn stat(name: &str, value: u64) -> Stat {
     Stat {
         name: name.into(),

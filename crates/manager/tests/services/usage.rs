@@ -2,7 +2,7 @@
 //! the hourly and daily history written with the totals, resets by an administrator and on a
 //! schedule in the settings' time zone.
 
-use super::{field, open, stat};
+use super::{counter_node, counting_for, field, open, stat};
 use manager::entity::{usage_history, user};
 use manager::history::{self, Point, Step};
 use manager::{accounting, NewNode, NewUser, NodePatch, ServiceError, SettingsPatch, UserPatch};
@@ -173,21 +173,8 @@ async fn a_reset_zeroes_usage_and_lifts_only_a_quota_disable() {
     let q = s.users.create(mk("quota")).await.expect("user");
     let m = s.users.create(mk("manual")).await.expect("user");
     let e = s.users.create(mk("expired")).await.expect("user");
-    let n = s
-        .nodes
-        .create(NewNode {
-            host: "127.0.0.1".into(),
-            http_port: 9,
-            insecure_http: true,
-            ..Default::default()
-        })
-        .await
-        .expect("node");
-    let exp = accounting::Expected::Node {
-        users: [q.id, m.id, e.id].into(),
-        inbounds: Default::default(),
-        outbounds: Default::default(),
-    };
+    let n = counter_node(&t).await;
+    let exp = counting_for(&[q.id, m.id, e.id]);
     let stats: Vec<_> = [q.id, m.id, e.id]
         .iter()
         .map(|id| stat(&format!("user>>>{id}>>>traffic>>>uplink"), 1_000))
@@ -345,21 +332,8 @@ async fn scheduled_resets_follow_the_strategy_and_the_time_zone() {
 
     // Use the quota up, then let the reset come (moved into the past: the check reads the
     // clock): usage zero, enabled again, the next reset scheduled ahead.
-    let n = s
-        .nodes
-        .create(NewNode {
-            host: "127.0.0.1".into(),
-            http_port: 9,
-            insecure_http: true,
-            ..Default::default()
-        })
-        .await
-        .expect("node");
-    let exp = accounting::Expected::Node {
-        users: [u.id].into(),
-        inbounds: Default::default(),
-        outbounds: Default::default(),
-    };
+    let n = counter_node(&t).await;
+    let exp = counting_for(&[u.id]);
     let up = format!("user>>>{}>>>traffic>>>uplink", u.id);
     accounting::apply(db, n.id, "e1", &[stat(&up, 1_500)], &exp)
         .await
