@@ -1,10 +1,11 @@
 //! The node API: `POST/GET /v1/configs`, `GET /v1/stats`, `GET /v1/info` and `POST /v1/token`
 //! behind a Bearer token checked by [`Auth`] (constant time, rotation, refused calls counted and
 //! logged); `GET /` answers health checks without auth. Bodies are size-limited.
+//! `POST /v1/configs?restart=true` is the manual restart (see [`NodeState::restart`]).
 
 use crate::auth::{Auth, Denied};
 use crate::state::{ApplyError, NodeState};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use xray::api::{
     ApiError, NodeInfo, TokenRotation, CONFIG_VERSION_HEADER, EPOCH_HEADER, REFUSED_CALLS_HEADER,
+    RESTART_PARAM,
 };
 
 /// Largest config accepted (tens of thousands of users fit).
@@ -130,7 +132,33 @@ async fn post_token(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn post_config(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Whether the query of `POST /v1/configs` asks for the manual restart: `restart=true` does,
+/// no query, `restart=false` and other parameters do not; any other value of `restart` is an
+/// error (`Err` holds the message).
+fn restart_requested(query: Option<&str>) -> Result<bool, &'static str> {
+    let mut restart = false;
+    for pair in query.unwrap_or_default().split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name != RESTART_PARAM {
+            continue;
+        }
+        restart = match value {
+            "true" => true,
+            "false" => false,
+            _ => return Err("restart must be true or false"),
+        };
+    }
+    Ok(restart)
+}
+
+/// `POST /v1/configs[?restart=true]`: applies the pushed config; with `restart=true`, runs it
+/// rebuilt from scratch even when it is the config in force (see [`NodeState::restart`]).
+async fn post_config(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -142,7 +170,16 @@ async fn post_config(State(state): State<AppState>, headers: HeaderMap, body: By
             None,
         );
     }
-    match state.node.apply(&body).await {
+    let restart = match restart_requested(query.as_deref()) {
+        Ok(r) => r,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message, Some(RESTART_PARAM.into())),
+    };
+    let applied = if restart {
+        state.node.restart(&body).await
+    } else {
+        state.node.apply(&body).await
+    };
+    match applied {
         Ok(applied) => Json(applied).into_response(),
         Err(ApplyError::Invalid(e)) => {
             tracing::warn!(error = %e, "pushed config rejected");

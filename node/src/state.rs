@@ -197,11 +197,24 @@ impl NodeState {
     /// Validates, applies and persists a pushed config. The same config again is a no-op; on any
     /// error the config in force stays as it was.
     pub async fn apply(&self, body: &[u8]) -> Result<ConfigState, ApplyError> {
+        self.apply_with(body, false).await
+    }
+
+    /// The manual restart (`POST /v1/configs?restart=true`): validates a pushed config and runs it
+    /// rebuilt from scratch ([`engine::Engine::restart`]), even when it is the config in force;
+    /// it is persisted and its `applied_at` renewed, and the answer says `changed: true`. The
+    /// counters (and so the epoch's totals), the replay filter and the live sessions of users the
+    /// config still allows are kept. On any error the config in force stays as it was.
+    pub async fn restart(&self, body: &[u8]) -> Result<ConfigState, ApplyError> {
+        self.apply_with(body, true).await
+    }
+
+    async fn apply_with(&self, body: &[u8], restart: bool) -> Result<ConfigState, ApplyError> {
         let config = xray::Config::from_json(body)?;
         let version = config.version();
         let _guard = self.apply_lock.lock().await;
         if let Some(cur) = self.current.read().await.as_ref() {
-            if cur.version == version {
+            if cur.version == version && !restart {
                 return Ok(state_of(Some(cur), false));
             }
         }
@@ -209,12 +222,22 @@ impl NodeState {
         // then make the staged file the config in force.
         let path = self.data_dir.join(CONFIG_FILE);
         let tmp = prepare(&path, &config.to_canonical_json())?;
-        if let Err(e) = self.engine.apply(&self.localized(&config)).await {
+        let localized = self.localized(&config);
+        let applied = if restart {
+            self.engine.restart(&localized).await
+        } else {
+            self.engine.apply(&localized).await
+        };
+        if let Err(e) = applied {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
         }
         commit(&tmp, &path)?;
-        tracing::info!(config.version = %version, "config applied");
+        if restart {
+            tracing::info!(config.version = %version, "config re-applied from scratch (restart)");
+        } else {
+            tracing::info!(config.version = %version, "config applied");
+        }
         let cur = Current {
             config,
             version,

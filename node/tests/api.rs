@@ -345,3 +345,120 @@ fn opening_twice_with_the_same_seed_keeps_the_state() {
     let (_, second) = Auth::open(dir.path(), Some(TOKEN)).expect("reopen");
     assert_eq!(second, Opened::Kept);
 }
+
+impl Node {
+    /// `POST /v1/configs{query}` with `body`: the status and the answer as JSON.
+    async fn post_config(&self, query: &str, body: &[u8]) -> (StatusCode, Value) {
+        let resp = self
+            .client()
+            .post(self.url(&format!("/v1/configs{query}")))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        (status, resp.json().await.expect("JSON answer"))
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        let resp = self
+            .client()
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.expect("JSON answer")
+    }
+}
+
+#[tokio::test]
+async fn restart_re_applies_the_config_in_force_and_keeps_the_epoch_and_counters() {
+    use testkit::configs::{direct_config, inbound};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path()).await;
+    let port = testkit::net::free_port();
+    let users = [("7", "alice-pass-1")];
+    let config = direct_config(vec![inbound(
+        "remote",
+        port,
+        xray::Method::Aes256Gcm,
+        "",
+        &users,
+    )]);
+    let body = config.to_canonical_json();
+    let version = config.version();
+
+    let (st, first) = node.post_config("", &body).await;
+    assert_eq!(st, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["version"].as_str(), &first["changed"]),
+        (Some(version.as_str()), &json!(true))
+    );
+    let (st, again) = node.post_config("", &body).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(again["changed"], json!(false), "the same config is a no-op");
+    assert_eq!(again["applied_at"], first["applied_at"]);
+    let info = node.get_json("/v1/info").await;
+    let stats = node.get_json("/v1/stats").await;
+
+    // `restart=false` is a plain push: still a no-op.
+    let (st, plain) = node.post_config("?restart=false", &body).await;
+    assert_eq!((st, &plain["changed"]), (StatusCode::OK, &json!(false)));
+
+    // The restart re-applies the same version and says so.
+    let (st, restarted) = node.post_config("?restart=true", &body).await;
+    assert_eq!(st, StatusCode::OK, "{restarted}");
+    assert_eq!(restarted["version"], json!(version));
+    assert_eq!(restarted["changed"], json!(true));
+    assert!(
+        restarted["applied_at"].as_i64() >= first["applied_at"].as_i64(),
+        "{restarted} after {first}"
+    );
+    assert_eq!(
+        node.get_json("/v1/configs").await["version"],
+        json!(version)
+    );
+    // Same epoch, same counters (nothing moved), the port still open for the user.
+    let after = node.get_json("/v1/info").await;
+    assert_eq!(after["epoch"], info["epoch"]);
+    assert_eq!(after["config_version"], json!(version));
+    assert_eq!(node.get_json("/v1/stats").await, stats);
+    assert!(
+        std::net::TcpListener::bind((LOCALHOST, port)).is_err(),
+        "the user port is served"
+    );
+    let saved = std::fs::read(dir.path().join("config.json")).expect("config.json");
+    assert_eq!(saved, body, "the config in force is on disk");
+
+    // A bad value is refused and changes nothing; a bad config with restart too.
+    let (st, refused) = node.post_config("?restart=yes", &body).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["path"], json!("restart"));
+    let (st, _) = node
+        .post_config("?restart=true", b"{\"inbounds\": 3}")
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        node.get_json("/v1/configs").await["version"],
+        json!(version)
+    );
+
+    // A restart with a changed config applies it.
+    let moved = direct_config(vec![inbound(
+        "remote",
+        port,
+        xray::Method::Aes256Gcm,
+        "",
+        &[("7", "alice-pass-1"), ("8", "bob-pass-2")],
+    )]);
+    let (st, changed) = node
+        .post_config("?restart=true", &moved.to_canonical_json())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{changed}");
+    assert_eq!(changed["version"], json!(moved.version()));
+    node.stop().await;
+}

@@ -8,7 +8,7 @@
 //! close before the new one can bind.
 
 use crate::inbound::InboundRuntime;
-use crate::route::{OutboundKind, Router};
+use crate::route::{HealthBook, OutboundKind, Router};
 use crate::{reverse, tcp, udp, EngineError, PortShared, Shared};
 use shadowsocks::relay::socks5::Address;
 use std::collections::{HashMap, HashSet};
@@ -105,6 +105,8 @@ impl State {
         self.config.as_ref().map(|c| c.version())
     }
 
+    /// Applies `config` as a diff against what runs (see the module docs); the config in force
+    /// again is a no-op.
     pub(crate) async fn apply(
         &mut self,
         shared: &Arc<Shared>,
@@ -113,8 +115,40 @@ impl State {
         if self.config.as_ref() == Some(config) {
             return Ok(());
         }
+        self.apply_with(shared, config, false).await
+    }
+
+    /// The manual restart: applies `config` even when it is the config in force, with the
+    /// outbounds' dial records forgotten (every balancer member starts clean). Everything is built
+    /// anew from the config: the router and every outbound, every inbound runtime (each user the
+    /// config still has keeps their live connections), an inbound missing from the running set
+    /// (say, its port could not be bound at an earlier apply) is bound. Handed over rather than
+    /// reopened, because reopening them would cut sessions the config still allows: the listening
+    /// sockets of unchanged inbounds (a UDP association answers through its port's socket), the
+    /// connected bridge tunnels (their streams are users' sessions), the counters and the replay
+    /// filter. On error nothing changes.
+    pub(crate) async fn restart(
+        &mut self,
+        shared: &Arc<Shared>,
+        config: &xray::Config,
+    ) -> Result<(), EngineError> {
+        self.apply_with(shared, config, true).await
+    }
+
+    async fn apply_with(
+        &mut self,
+        shared: &Arc<Shared>,
+        config: &xray::Config,
+        restart: bool,
+    ) -> Result<(), EngineError> {
         config.validate()?;
-        let router = Router::build(config, &shared.stats, &shared.health)?;
+        // A restart builds the router on a fresh dial record book, installed at commit.
+        let fresh_health = restart.then(|| std::sync::Mutex::new(HealthBook::default()));
+        let router = Router::build(
+            config,
+            &shared.stats,
+            fresh_health.as_ref().unwrap_or(&shared.health),
+        )?;
         let bridges = plan_bridges(config, &router)?;
 
         // Build every inbound runtime (may fail on keys; no side effects).
@@ -171,6 +205,14 @@ impl State {
         }
 
         // Commit.
+        if let Some(book) = fresh_health {
+            *shared
+                .health
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = book
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
         shared.set_router(router);
         for tag in &closing {
             if let Some(port) = self.ports.remove(tag) {

@@ -30,6 +30,8 @@ mod inbound;
 mod io;
 mod outbound;
 mod persist;
+#[cfg(test)]
+mod restart_tests;
 mod reverse;
 mod route;
 mod stats;
@@ -313,6 +315,22 @@ impl Engine {
             return Err(EngineError::ShutDown);
         }
         state.apply(&self.shared, config).await
+    }
+
+    /// The manual restart: runs `config` rebuilt from scratch, even when it is the config in
+    /// force. The router, every outbound and every inbound runtime are built anew, the outbounds'
+    /// dial records are forgotten and an inbound without a listener (its port could not be bound
+    /// at an earlier apply) is bound; the live connections of users the config still allows
+    /// continue, removed or changed users are disconnected as by [`Engine::apply`]. Counters, the
+    /// replay filter, the listening sockets of unchanged inbounds and connected bridge tunnels are
+    /// handed over, not reopened (reopening would cut sessions the config allows). On error
+    /// nothing changes.
+    pub async fn restart(&self, config: &xray::Config) -> Result<(), EngineError> {
+        let mut state = self.state.lock().await;
+        if self.shared.root.is_cancelled() {
+            return Err(EngineError::ShutDown);
+        }
+        state.restart(&self.shared, config).await
     }
 
     /// Every counter (Xray names), cumulative since [`Engine::new`].

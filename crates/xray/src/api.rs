@@ -12,6 +12,9 @@ pub const CONFIG_VERSION_HEADER: &str = "x-arch-config-version";
 /// Response header of `GET /v1/stats`: how many API calls the node refused (no or a wrong token)
 /// since it started, so the manager can record it on every pull.
 pub const REFUSED_CALLS_HEADER: &str = "x-arch-refused-calls";
+/// Query parameter of `POST /v1/configs`: with `restart=true` the node runs the pushed config
+/// rebuilt from scratch even when it is the config in force (the manual restart).
+pub const RESTART_PARAM: &str = "restart";
 
 /// One counter, as Xray's StatsService reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
