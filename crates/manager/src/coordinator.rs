@@ -9,6 +9,12 @@
 //!   Users whose expiry has passed are then disabled (reason `expired`).
 //! - **watchdog**: a node without a successful pull for `pull_timeout` is marked `unavailable`.
 //!
+//! Outside the loops: [`Coordinator::restart_node`] (the manual restart) pushes one node's full
+//! config at once with the restart flag and records the outcome as any push; pushes of a sync pass
+//! and a restart never interleave, so a restart never lands an older config after a newer one.
+//! [`Coordinator::desired_versions`] gives the version each node would be pushed now, to show
+//! drift against the `applied_version` the node reported.
+//!
 //! Each loop runs under [`supervise`]: a loop that panics is logged with its name and the panic
 //! message and started again after a pause (1 s, doubling up to 30 s while it keeps panicking),
 //! so one bad pass cannot leave, say, the watchdog running without the pull loop. On cancel the
@@ -28,7 +34,7 @@ use crate::events::{self, Event, Events, UserLive};
 use crate::node_client::{ClientError, NodeClient, Reached, Route, Target};
 use crate::services::{settings, Changes};
 use crate::writer::Snapshot;
-use crate::{util, Result};
+use crate::{util, Result, ServiceError};
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt};
 use sea_orm::sea_query::Expr;
@@ -153,6 +159,8 @@ pub struct Coordinator {
     local_epoch: String,
     started_at: i64,
     local_version: Mutex<Option<String>>,
+    /// Held by a sync pass and by a manual restart while they push.
+    push_lock: tokio::sync::Mutex<()>,
 }
 
 impl Coordinator {
@@ -174,6 +182,7 @@ impl Coordinator {
             local_epoch: util::random_hex(8),
             started_at: util::now_ms(),
             local_version: Mutex::new(None),
+            push_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -280,6 +289,7 @@ impl Coordinator {
 
     /// One reconciliation pass: local engine, then every node that needs it.
     pub async fn sync_once(&self) -> Result<()> {
+        let _pushing = self.push_lock.lock().await;
         let snap = self.snapshot().await?;
         self.apply_local(&snap).await;
         let proxy = snap.settings.proxy_url.clone();
@@ -298,13 +308,61 @@ impl Coordinator {
             .for_each_concurrent(self.cfg.concurrency, |(n, config, version)| {
                 let proxy = proxy.clone();
                 async move {
-                    if let Err(e) = self.push(&n, &config, &version, &proxy).await {
+                    if let Err(e) = self.push(&n, &config, &version, &proxy, false).await {
                         tracing::error!(node.id = n.id, error = %e, "recording a push failed");
                     }
                 }
             })
             .await;
         Ok(())
+    }
+
+    /// The manual restart of node `id`: pushes its full current config now with the restart
+    /// flag (`POST /v1/configs?restart=true`: the node rebuilds everything from that config, even
+    /// when it runs that version already, keeping its counters, its replay filter and the sessions
+    /// the config still allows). The outcome is recorded as any push's (push status, `pushed_at`,
+    /// `applied_version`, `last_error`, a node event; a refused certificate as in a pass). Returns
+    /// the node's row after the push, with `desired_version` set. Waits for a sync pass that is
+    /// pushing to finish first.
+    ///
+    /// Errors: [`ServiceError::NotFound`] for an unknown id; [`ServiceError::Unreachable`] when
+    /// the push failed (not reached, refused, or the node rejected the config), after recording it.
+    pub async fn restart_node(&self, id: i64) -> Result<node::Model> {
+        let _pushing = self.push_lock.lock().await;
+        let snap = self.snapshot().await?;
+        let n = snap
+            .nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let config = snap.node_config(n);
+        let version = config.version();
+        tracing::info!(node.id = id, config.version = %version, "manual restart of a node");
+        let failed = self
+            .push(n, &config, &version, &snap.settings.proxy_url, true)
+            .await?;
+        if let Some(e) = failed {
+            return Err(ServiceError::Unreachable(e));
+        }
+        let mut row = node::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        row.desired_version = Some(version);
+        Ok(row)
+    }
+
+    /// The version of the config each node would be pushed now, by node id: computed from the
+    /// database as a sync pass would, so it moves the moment a user, a setting or the node
+    /// changes, before any push. Equal to the node's `applied_version` when the node runs what
+    /// it should; different (drift) until the push that follows a change succeeds.
+    pub async fn desired_versions(&self) -> Result<std::collections::BTreeMap<i64, String>> {
+        let snap = self.snapshot().await?;
+        Ok(snap
+            .nodes
+            .iter()
+            .map(|n| (n.id, snap.node_config(n).version()))
+            .collect())
     }
 
     async fn apply_local(&self, snap: &Snapshot) {
@@ -331,21 +389,28 @@ impl Coordinator {
         }
     }
 
+    /// Pushes `config` (of `version`) to `n`, with the restart flag when `restart`, and records
+    /// the outcome; returns the error of a failed push (recorded already).
     async fn push(
         &self,
         n: &node::Model,
         config: &xray::Config,
         version: &str,
         proxy: &str,
-    ) -> Result<()> {
+        restart: bool,
+    ) -> Result<Option<ClientError>> {
         let body = config.to_canonical_json();
         let result = match Target::of(n) {
-            Ok(target) => self.client.push(&target, body, proxy).await,
+            Ok(target) => self.client.push(&target, body, proxy, restart).await,
             Err(e) => Err(e),
         };
-        if let Err(e @ ClientError::CertificateChanged { .. }) = &result {
-            return self.refuse_certificate(n, e).await;
-        }
+        let result = match result {
+            Err(e @ ClientError::CertificateChanged { .. }) => {
+                self.refuse_certificate(n, &e).await?;
+                return Ok(Some(e));
+            }
+            r => r,
+        };
         let now = util::now_ms();
         let mut update = node::Entity::update_many().filter(node::Column::Id.eq(n.id));
         let status = match &result {
@@ -359,7 +424,7 @@ impl Coordinator {
                 } else {
                     NodeStatus::Dirty
                 };
-                tracing::info!(node.id = n.id, config.version = %version, status = status.as_str(), "config pushed");
+                tracing::info!(node.id = n.id, config.version = %version, status = status.as_str(), restart, "config pushed");
                 update = update
                     .col_expr(node::Column::PushedAt, Expr::value(now))
                     .col_expr(
@@ -386,7 +451,8 @@ impl Coordinator {
             // Health changed: balancers must follow.
             self.changes.notify();
         }
-        self.emit_node(n.id).await
+        self.emit_node(n.id).await?;
+        Ok(result.err())
     }
 
     /// Pulls every node and the local engine once.

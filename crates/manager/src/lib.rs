@@ -94,26 +94,27 @@ impl Manager {
             events: events.clone(),
             changes: changes.clone(),
         };
+        let coordinator = Arc::new(Coordinator::new(
+            db.clone(),
+            events.clone(),
+            changes,
+            client.clone(),
+            engine.clone(),
+            opts.coordinator,
+        ));
         let services = Services {
             users: UserService { ctx: ctx.clone() },
             nodes: NodeService {
                 ctx: ctx.clone(),
-                client: client.clone(),
-                engine: engine.clone(),
+                client,
+                engine,
+                coordinator: coordinator.clone(),
             },
             settings: SettingsService { ctx: ctx.clone() },
             subscriptions: SubscriptionService::new(ctx.clone()),
             auth: AuthService::new(ctx, opts.admin_token, opts.trusted_proxies),
-            events: events.clone(),
-        };
-        let coordinator = Arc::new(Coordinator::new(
-            db.clone(),
             events,
-            changes,
-            client,
-            engine,
-            opts.coordinator,
-        ));
+        };
         Ok(Manager {
             services,
             coordinator,

@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use xray::api::{
     ApiError, ConfigState, NodeInfo, Stat, TokenRotation, CONFIG_VERSION_HEADER, EPOCH_HEADER,
-    REFUSED_CALLS_HEADER,
+    REFUSED_CALLS_HEADER, RESTART_PARAM,
 };
 
 /// Largest node answer we read (stats of many thousands of users fit easily).
@@ -268,15 +268,22 @@ impl NodeClient {
         }
     }
 
-    /// `POST /v1/configs`.
+    /// `POST /v1/configs`; with `restart`, `POST /v1/configs?restart=true` (the node rebuilds
+    /// everything from the config even when it runs that version already).
     pub async fn push(
         &self,
         target: &Target<'_>,
         config: Vec<u8>,
         proxy: &str,
+        restart: bool,
     ) -> Result<(Reached, ConfigState), ClientError> {
+        let path = if restart {
+            format!("/v1/configs?{RESTART_PARAM}=true")
+        } else {
+            "/v1/configs".to_owned()
+        };
         let (reached, resp) = self
-            .call(Method::POST, target, "/v1/configs", Some(config), proxy)
+            .call(Method::POST, target, &path, Some(config), proxy)
             .await?;
         Ok((reached, json(resp).await?))
     }

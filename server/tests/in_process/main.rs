@@ -8,6 +8,7 @@
 mod events;
 mod lifecycle;
 mod rest;
+mod restart;
 mod sessions;
 mod subscription;
 mod support;

@@ -78,6 +78,12 @@ pub struct Model {
     pub refused_calls: i64,
     /// What a byte through the node counts for its users, in thousandths (1000 = 1.0).
     pub usage_multiplier_permille: i32,
+    /// Not stored: the version of the config the manager would push to the node now
+    /// ([`Coordinator::desired_versions`](crate::Coordinator::desired_versions)), to compare with
+    /// `applied_version` (they differ = drift: the node does not run its current config yet).
+    /// Filled by `NodeService::get`, `list` and `restart`; `None` in rows read otherwise.
+    #[sea_orm(ignore)]
+    pub desired_version: Option<String>,
 }
 
 impl Model {
@@ -89,6 +95,14 @@ impl Model {
     /// Base URL of the node API: `https://` unless the node was registered as plain HTTP.
     pub fn base_url(&self) -> String {
         node_base_url(&self.host, self.http_port as u16, !self.insecure_http)
+    }
+
+    /// Drift: the node's applied version is not the one the manager would push now
+    /// (`false` while `desired_version` is not filled in).
+    pub fn has_drift(&self) -> bool {
+        self.desired_version
+            .as_ref()
+            .is_some_and(|d| self.applied_version.as_ref() != Some(d))
     }
 
     /// Reachable enough to carry traffic: pushed (directly or through the proxy) and not lost.

@@ -153,6 +153,8 @@ pub struct NodeService {
     pub(crate) client: Arc<NodeClient>,
     /// The manager's own data plane, which holds the reverse portals.
     pub(crate) engine: Option<engine::Engine>,
+    /// Pushes configs: the manual restart and the desired versions go through it.
+    pub(crate) coordinator: Arc<crate::Coordinator>,
 }
 
 impl NodeService {
@@ -165,18 +167,43 @@ impl NodeService {
             .collect()
     }
 
+    /// Every node, by id, each with its `desired_version`.
     pub async fn list(&self) -> Result<Vec<Node>> {
-        Ok(NodeEntity::find()
+        let mut nodes = NodeEntity::find()
             .order_by_asc(node::Column::Id)
             .all(&self.ctx.db)
-            .await?)
+            .await?;
+        let mut desired = self.coordinator.desired_versions().await?;
+        for n in &mut nodes {
+            n.desired_version = desired.remove(&n.id);
+        }
+        Ok(nodes)
     }
 
+    /// One node, with its `desired_version`.
     pub async fn get(&self, id: i64) -> Result<Node> {
-        NodeEntity::find_by_id(id)
+        let mut n = NodeEntity::find_by_id(id)
             .one(&self.ctx.db)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        n.desired_version = self.coordinator.desired_versions().await?.remove(&id);
+        Ok(n)
+    }
+
+    /// The manual restart ("push now / restart"): pushes the node's full current config at once,
+    /// not waiting for the sync loop, with the restart flag (`POST /v1/configs?restart=true`),
+    /// so the node rebuilds everything from it even when it runs that version already, keeping
+    /// its counters, its replay filter and every session the config still allows. The outcome is
+    /// recorded as any push's: `push_status`, `pushed_at`, `applied_version`, `last_error` and a
+    /// node event on the broadcast. Returns the node after the push, with `desired_version`
+    /// (equal to `applied_version` after a successful restart, unless the node runs an odd
+    /// version). Waits for a sync pass that is pushing to finish first.
+    ///
+    /// Errors: `NotFound` for an unknown id; `Unreachable` (after recording the failed push:
+    /// push status `unavailable`, `last_error`) when the node was not reached, refused the call
+    /// or rejected the config, or presented another certificate than the pinned one.
+    pub async fn restart(&self, id: i64) -> Result<Node> {
+        self.coordinator.restart_node(id).await
     }
 
     /// Asks the node for `/v1/info` with the token: the connection check before adding a node.

@@ -80,6 +80,7 @@ fn node(id: i64, healthy: bool) -> node::Model {
         pending_token: None,
         refused_calls: 0,
         usage_multiplier_permille: 1000,
+        desired_version: None,
     }
 }
 
