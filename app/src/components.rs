@@ -182,31 +182,63 @@ pub fn ConfirmDelete(
     on_confirm: Callback<()>,
     #[prop(into)] pending: Signal<bool>,
 ) -> impl IntoView {
+    view! {
+        <ConfirmAction label="Delete" aria_label=format!("Delete {what}")
+            question=format!("Delete {what}?") yes="Yes, delete" danger=true
+            testid=format!("{testid}-delete") confirm_testid=format!("{testid}-confirm")
+            cancel_testid=format!("{testid}-cancel") on_confirm pending/>
+    }
+}
+
+/// A button whose action runs only after an inline "are you sure?" step.
+#[component]
+pub fn ConfirmAction(
+    /// The button's text, e.g. `Reset usage`.
+    label: &'static str,
+    /// The button's accessible name when `label` alone is ambiguous (e.g. `Delete node 3`).
+    #[prop(into, optional)]
+    aria_label: Option<String>,
+    /// The question shown in the confirmation step, e.g. `Reset the usage of node 2?`.
+    #[prop(into)]
+    question: Signal<String>,
+    /// The confirming button's text, e.g. `Yes, reset`.
+    yes: &'static str,
+    /// Styled as a destructive action.
+    #[prop(optional)]
+    danger: bool,
+    /// `data-testid` of the button; the confirming and cancelling buttons get `{testid}-confirm`
+    /// and `{testid}-cancel` unless given.
+    #[prop(into)]
+    testid: String,
+    #[prop(into, optional)] confirm_testid: Option<String>,
+    #[prop(into, optional)] cancel_testid: Option<String>,
+    on_confirm: Callback<()>,
+    #[prop(into)] pending: Signal<bool>,
+) -> impl IntoView {
     let asking = RwSignal::new(false);
-    let (ask_id, yes_id, no_id) = (
-        format!("{testid}-delete"),
-        format!("{testid}-confirm"),
-        format!("{testid}-cancel"),
-    );
-    let label = format!("Delete {what}");
+    let yes_id = confirm_testid.unwrap_or_else(|| format!("{testid}-confirm"));
+    let no_id = cancel_testid.unwrap_or_else(|| format!("{testid}-cancel"));
+    let aria_label = aria_label.unwrap_or_else(|| label.to_owned());
+    let group_label = move || format!("Confirm: {}", question.get());
     view! {
         <Show
             when=move || asking.get()
             fallback=move || {
                 view! {
-                    <button type="button" class="danger-outline" data-testid=ask_id.clone()
-                        aria-label=label.clone() on:click=move |_| asking.set(true)>
-                        "Delete"
+                    <button type="button" class=if danger { "danger-outline" } else { "" }
+                        data-testid=testid.clone() aria-label=aria_label.clone()
+                        disabled=move || pending.get() on:click=move |_| asking.set(true)>
+                        {label}
                     </button>
                 }
             }
         >
-            <span class="confirm" role="group" aria-label=format!("Confirm deletion of {what}")>
-                <span>"Delete " {what.clone()} "?"</span>
-                <button type="button" class="danger" data-testid=yes_id.clone()
+            <span class="confirm" role="group" aria-label=group_label>
+                <span>{move || question.get()}</span>
+                <button type="button" class=if danger { "danger" } else { "primary" } data-testid=yes_id.clone()
                     disabled=move || pending.get()
                     on:click=move |_| { on_confirm.run(()); asking.set(false); }>
-                    "Yes, delete"
+                    {yes}
                 </button>
                 <button type="button" data-testid=no_id.clone() on:click=move |_| asking.set(false)>
                     "Cancel"

@@ -10,6 +10,21 @@ pub fn gb(bytes: i64) -> String {
     format!("{:.2}", bytes as f64 / GB)
 }
 
+/// `bytes` in the largest decimal unit that keeps the number ≥ 1, e.g. `"512 B"`, `"1.50 MB"`.
+pub fn bytes(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
+    if bytes.abs() < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value.abs() >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
 /// A quota for display: `"unlimited"` for 0, otherwise GB with two decimals.
 pub fn quota(bytes: i64) -> String {
     if bytes == 0 {
@@ -102,6 +117,16 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_pick_a_readable_unit() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(999), "999 B");
+        assert_eq!(bytes(1000), "1.00 KB");
+        assert_eq!(bytes(1_500_000), "1.50 MB");
+        assert_eq!(bytes(2_345_678_901), "2.35 GB");
+        assert_eq!(bytes(7_000_000_000_000_000_000), "7000.00 PB");
+    }
 
     #[test]
     fn sizes() {

@@ -9,6 +9,7 @@
 //! and every failure is an [`AppError`].
 
 pub mod api;
+pub mod chart;
 pub mod components;
 pub mod error;
 pub mod format;
@@ -84,6 +85,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=pages::layout::SignedIn ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path="/nodes"/> }/>
                     <Route path=path!("nodes") view=pages::nodes::NodesPage ssr=SsrMode::Async/>
+                    <Route path=path!("nodes/:id") view=pages::node::NodePage ssr=SsrMode::Async/>
                     <Route path=path!("users") view=pages::users::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("users/:id") view=pages::user::UserPage ssr=SsrMode::Async/>
                     <Route path=path!("settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>

@@ -72,6 +72,18 @@ impl LiveState {
         })
     }
 
+    /// `node` with the latest live fields from the stream applied, as a memo.
+    pub fn node(&self, node: crate::model::NodeView) -> Memo<crate::model::NodeView> {
+        let nodes = self.nodes;
+        let id = node.id;
+        Memo::new(move |_| {
+            nodes.with(|m| match m.get(&id) {
+                Some(l) => node.clone().with_live(l),
+                None => node.clone(),
+            })
+        })
+    }
+
     /// Applies one event from the stream.
     pub fn apply(&self, event: Event) {
         match event {

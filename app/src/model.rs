@@ -46,6 +46,13 @@ pub struct NodeView {
     pub refused_calls: i64,
     /// A token rotation is under way (the token itself is never part of a view).
     pub token_rotation_pending: bool,
+    /// What a byte through the node counts for its users, as typed (`1`, `1.5`, `0.125`).
+    #[serde(default = "one")]
+    pub usage_multiplier: String,
+}
+
+fn one() -> String {
+    "1".to_owned()
 }
 
 /// A node that was just added. `token` is set only when the manager generated it: it is shown
@@ -102,6 +109,10 @@ pub struct NodeForm {
     /// The node API is plain HTTP (`arch-node --insecure-http`). Only read when adding a node.
     #[serde(default)]
     pub insecure_http: bool,
+    /// What a byte through the node counts for its users (0–100, up to three decimals);
+    /// empty = 1 when adding, unchanged when editing.
+    #[serde(default)]
+    pub usage_multiplier: String,
 }
 
 /// One user as the users table shows it.
@@ -200,6 +211,57 @@ pub struct SettingsView {
     /// Private networks user traffic may reach (CIDRs); empty = none.
     #[serde(default)]
     pub allowed_private_networks: Vec<String>,
+    /// Where subscription URLs point (`https://sub.example.com`); empty = the panel's own address.
+    #[serde(default)]
+    pub subscription_url_base: String,
+    /// The IANA time zone whose midnights usage resets fall on.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+/// Whose usage history a chart shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageOf {
+    User(i64),
+    Node(i64),
+}
+
+/// The bucket size of a usage chart: the last 24 hours by hour, or the last 30 days by day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageStep {
+    #[default]
+    Hour,
+    Day,
+}
+
+impl UsageStep {
+    /// How many buckets a chart of this step shows.
+    pub fn buckets(self) -> i64 {
+        match self {
+            UsageStep::Hour => 24,
+            UsageStep::Day => 30,
+        }
+    }
+}
+
+/// One bucket of a usage chart: its start (Unix ms, UTC) and the bytes counted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UsagePoint {
+    pub at: i64,
+    pub bytes: i64,
+}
+
+/// A usage chart's data: every bucket of the period, oldest first (empty buckets are 0).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UsageSeries {
+    pub step: UsageStep,
+    pub points: Vec<UsagePoint>,
 }
 
 impl NodeView {

@@ -212,6 +212,47 @@ pub fn node_view(node: manager::Node) -> NodeView {
         insecure_http: node.insecure_http,
         refused_calls: node.refused_calls,
         token_rotation_pending: node.pending_token.is_some(),
+        usage_multiplier: multiplier_text(node.usage_multiplier_permille),
+    }
+}
+
+/// A multiplier stored in thousandths, as typed: `1500` → `1.5`.
+fn multiplier_text(permille: i32) -> String {
+    let (whole, frac) = (permille / 1000, permille % 1000);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac:03}")
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+/// A usage history as a chart's series: the last [`UsageStep::buckets`] buckets up to and
+/// including the one holding `now`, every bucket present (0 where nothing was counted).
+pub fn usage_series(
+    step: crate::model::UsageStep,
+    points: &[manager::history::Point],
+    now: i64,
+) -> crate::model::UsageSeries {
+    let size = history_step(step).ms();
+    let last = history_step(step).bucket(now);
+    let first = last - (step.buckets() - 1) * size;
+    let points = (0..step.buckets())
+        .map(|i| {
+            let at = first + i * size;
+            let bytes = points.iter().filter(|p| p.at == at).map(|p| p.bytes).sum();
+            crate::model::UsagePoint { at, bytes }
+        })
+        .collect();
+    crate::model::UsageSeries { step, points }
+}
+
+/// The history bucket size of a chart step.
+pub fn history_step(step: crate::model::UsageStep) -> manager::history::Step {
+    match step {
+        crate::model::UsageStep::Hour => manager::history::Step::Hour,
+        crate::model::UsageStep::Day => manager::history::Step::Day,
     }
 }
 
@@ -289,12 +330,69 @@ pub fn settings_view(s: manager::Settings) -> SettingsView {
         proxy_url: s.proxy_url,
         traffic_ratio: s.traffic_ratio,
         allowed_private_networks: s.allowed_private_networks,
+        subscription_url_base: s.subscription_url_base,
+        time_zone: s.time_zone,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multipliers_read_as_typed() {
+        assert_eq!(multiplier_text(1000), "1");
+        assert_eq!(multiplier_text(1500), "1.5");
+        assert_eq!(multiplier_text(125), "0.125");
+        assert_eq!(multiplier_text(0), "0");
+        assert_eq!(multiplier_text(100_000), "100");
+        assert_eq!(multiplier_text(2050), "2.05");
+    }
+
+    #[test]
+    fn a_series_has_every_bucket_up_to_now() {
+        use crate::model::{UsagePoint, UsageStep};
+        use manager::history::{Point, HOUR_MS};
+        let now = 100 * HOUR_MS + 1234;
+        let stored = [
+            Point {
+                at: 77 * HOUR_MS,
+                bytes: 9,
+            },
+            Point {
+                at: 80 * HOUR_MS,
+                bytes: 5,
+            },
+            Point {
+                at: 100 * HOUR_MS,
+                bytes: 7,
+            },
+        ];
+        let series = usage_series(UsageStep::Hour, &stored, now);
+        assert_eq!(series.points.len(), 24);
+        assert_eq!(
+            series.points[0],
+            UsagePoint {
+                at: 77 * HOUR_MS,
+                bytes: 9
+            }
+        );
+        assert_eq!(
+            series.points[3],
+            UsagePoint {
+                at: 80 * HOUR_MS,
+                bytes: 5
+            }
+        );
+        assert_eq!(
+            series.points[23],
+            UsagePoint {
+                at: 100 * HOUR_MS,
+                bytes: 7
+            }
+        );
+        assert_eq!(series.points.iter().map(|p| p.bytes).sum::<i64>(), 21);
+    }
 
     #[test]
     fn finds_the_session_cookie_among_others() {

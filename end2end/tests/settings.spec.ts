@@ -47,3 +47,38 @@ test('settings are validated and saved', async ({ page }) => {
   await save.click();
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
 });
+
+test('the subscription URL base and the time zone are validated and saved', async ({ page }) => {
+  await open(page, '/settings');
+  const save = page.getByTestId('save-settings');
+  const base = page.getByLabel('Subscription URL base');
+  const zone = page.getByLabel('Time zone of usage resets');
+  await expect(zone).toHaveValue('UTC');
+
+  // Refused in the browser (not a zone name), then by the manager (no such zone), then the URL.
+  await zone.fill('Europe/../etc');
+  await save.click();
+  await expect(page.locator('#settings-time-zone-error')).toContainText('IANA time zone name');
+  await zone.fill('Mars/Olympus_Mons');
+  await save.click();
+  await expect(page.locator('#settings-time-zone-error')).toContainText('not a time zone this system knows');
+  await expect(page.getByTestId('settings-saved')).toHaveText('');
+  await zone.fill('Europe/Berlin');
+  await base.fill('ftp://sub.example.com');
+  await save.click();
+  await expect(page.locator('#settings-sub-base-error')).toContainText('http:// or https://');
+  await expect(page.locator('#settings-time-zone-error')).toBeEmpty();
+
+  await base.fill('https://sub.example.com/arch/');
+  await save.click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await page.reload();
+  await expect(base).toHaveValue('https://sub.example.com/arch');
+  await expect(zone).toHaveValue('Europe/Berlin');
+
+  // Back to the defaults for the other tests.
+  await base.fill('');
+  await zone.fill('UTC');
+  await save.click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+});

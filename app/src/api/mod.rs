@@ -8,10 +8,12 @@ pub mod auth;
 pub mod nodes;
 pub mod settings;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 pub use auth::*;
 pub use nodes::*;
 pub use settings::*;
 pub use tokens::*;
+pub use usage::*;
 pub use users::*;

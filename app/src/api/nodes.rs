@@ -19,6 +19,18 @@ pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
     Ok(nodes.into_iter().map(crate::ssr::node_view).collect())
 }
 
+/// One node.
+#[server(endpoint = "load_node", input = Json)]
+pub async fn load_node(id: i64) -> Result<NodeView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let node = services
+        .nodes
+        .get(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::node_view(node))
+}
+
 /// Checks that a node answers on `host:http_port` and accepts the token, without saving anything.
 #[server(endpoint = "check_node", input = Json)]
 pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
@@ -75,7 +87,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
             http_token: (!generated).then_some(token),
             tls_fingerprint,
             insecure_http: form.insecure_http,
-            usage_multiplier: None,
+            usage_multiplier: multiplier(&form.usage_multiplier)?,
         })
         .await
         .map_err(ssr::service_error)?;
@@ -104,12 +116,36 @@ pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> 
                 host: Some(host),
                 http_port: Some(http_port),
                 http_token: (!token.is_empty()).then_some(token),
-                usage_multiplier: None,
+                usage_multiplier: multiplier(&form.usage_multiplier)?,
             },
         )
         .await
         .map_err(ssr::service_error)?;
     Ok(ssr::node_view(node))
+}
+
+/// The typed multiplier, checked; empty = none given.
+#[cfg(feature = "ssr")]
+fn multiplier(typed: &str) -> Result<Option<f64>, AppError> {
+    match typed.trim() {
+        "" => Ok(None),
+        given => {
+            let permille = rules::input::usage_multiplier_text(given)?;
+            Ok(Some(f64::from(permille) / 1000.0))
+        }
+    }
+}
+
+/// Zeroes a node's usage total (its history stays).
+#[server(endpoint = "reset_node_usage", input = Json)]
+pub async fn reset_node_usage(id: i64) -> Result<NodeView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let node = services
+        .nodes
+        .reset_usage(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::node_view(node))
 }
 
 /// Deletes a node.

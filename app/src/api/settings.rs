@@ -36,8 +36,8 @@ pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, App
         proxy_url: Some(proxy_url),
         traffic_ratio: Some(traffic_ratio),
         allowed_private_networks: Some(networks),
-        subscription_url_base: None,
-        time_zone: None,
+        subscription_url_base: Some(settings.subscription_url_base.trim().to_owned()),
+        time_zone: Some(rules::input::time_zone(&settings.time_zone)?),
     };
     let saved = services
         .settings

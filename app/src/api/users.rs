@@ -142,6 +142,18 @@ pub async fn reset_user_usage(id: i64) -> Result<UserView, AppError> {
         .ok_or_else(|| AppError::NotFound("this user".to_owned()))
 }
 
+/// Zeroes the usage of every user in `ids`, all or none: an unknown id resets nobody.
+#[server(endpoint = "reset_users_usage", input = Json)]
+pub async fn reset_users_usage(ids: Vec<i64>) -> Result<Vec<UserView>, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let users = services
+        .users
+        .reset_usage(&ids)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(users.into_iter().map(crate::ssr::user_view).collect())
+}
+
 /// Deletes a user.
 #[server(endpoint = "delete_user", input = Json)]
 pub async fn delete_user(id: i64) -> Result<(), AppError> {

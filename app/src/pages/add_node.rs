@@ -66,6 +66,7 @@ fn read_form(
         http_token,
         tls_fingerprint,
         insecure_http,
+        usage_multiplier: String::new(),
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod add_node;
 pub mod layout;
 pub mod login;
+pub mod node;
 pub mod nodes;
 pub mod profile;
 pub mod settings;

@@ -5,7 +5,8 @@
 //! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
 //! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
-//! `node-{id}-name`, `node-{id}-address`, `node-{id}-edit`, `node-{id}-save`, `node-{id}-cancel-edit`. Under each
+//! `node-{id}-name`, `node-{id}-address`, `node-{id}-multiplier`, `node-{id}-edit`, `node-{id}-save`,
+//! `node-{id}-cancel-edit`. A node's name opens its page (`/nodes/{id}`). Under each
 //! row, [`channel`] shows the node's secure channel (pinned certificate, refused calls) with the
 //! re-pin and token rotation actions.
 
@@ -87,12 +88,7 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let id = base.id;
     let address = format!("{}:{}", base.host, base.http_port);
-    let node = Memo::new(move |_| {
-        live.nodes.with(|m| match m.get(&id) {
-            Some(l) => base.clone().with_live(l),
-            None => base.clone(),
-        })
-    });
+    let node = live.node(base);
     let now = Signal::from(live.now);
     let delete = Action::new(move |id: &i64| delete_node(*id));
     let error = move || delete.value().get().and_then(Result::err);
@@ -119,7 +115,9 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                 <Show
                     when=move || edit.open.get()
                     fallback=move || view! {
-                        <span data-testid=t("name")>{move || node.with(|n| n.name.clone())}</span>
+                        <span data-testid=t("name")>
+                            <a href=format!("/nodes/{id}") data-testid=t("open")>{move || node.with(|n| n.name.clone())}</a>
+                        </span>
                     }
                 >
                     <TextField id=format!("node-{id}-name-input") field="name" label="Name" value=edit.name
@@ -143,13 +141,22 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                     <TextField id=format!("node-{id}-token-input") field="http_token" label="New token"
                         value=edit.token errors=edit.errors kind="password" autocomplete="off"
                         hint="Empty keeps the current token."/>
+                    <TextField id=format!("node-{id}-multiplier-input") field="usage_multiplier"
+                        label="Usage multiplier" value=edit.multiplier errors=edit.errors inputmode="decimal"
+                        hint="What a byte through this node counts for its users: 1 = as carried, 0.5 = half, 0 = free."/>
                 </Show>
             </td>
             <td><StatusBadge status=Signal::derive(move || node.with(|n| n.push_status.clone())) testid=t("push-status")/></td>
             <td><StatusBadge status=Signal::derive(move || node.with(|n| n.pull_status.clone())) testid=t("pull-status")/></td>
             <td><Timestamp at_ms=Signal::derive(move || node.with(|n| n.pushed_at)) now_ms=now testid=t("pushed-at")/></td>
             <td><Timestamp at_ms=Signal::derive(move || node.with(|n| n.pulled_at)) now_ms=now testid=t("pulled-at")/></td>
-            <td class="num" data-testid=t("usage")>{move || format::gb(node.with(|n| n.usage_bytes))}</td>
+            <td class="num">
+                <span data-testid=t("usage")>{move || format::gb(node.with(|n| n.usage_bytes))}</span>
+                {move || node.with(|n| (n.usage_multiplier != "1").then(|| n.usage_multiplier.clone())).map(|m| view! {
+                    <span class="row-muted" data-testid=t("multiplier")
+                        title="Counted for users with this multiplier">{format!("×{m}")}</span>
+                })}
+            </td>
             <td data-testid=t("version")>
                 <code>{move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}</code>
             </td>
@@ -182,7 +189,8 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
     }
 }
 
-/// The in-row edit form of one node: address, API port, and optionally a new token.
+/// The in-row edit form of one node: name, address, API port, optionally a new token, and the
+/// usage multiplier.
 #[derive(Clone, Copy)]
 struct NodeEdit {
     open: RwSignal<bool>,
@@ -190,6 +198,7 @@ struct NodeEdit {
     host: RwSignal<String>,
     port: RwSignal<String>,
     token: RwSignal<String>,
+    multiplier: RwSignal<String>,
     saving: RwSignal<bool>,
     errors: FormErrors,
 }
@@ -202,6 +211,7 @@ impl NodeEdit {
             host: RwSignal::new(String::new()),
             port: RwSignal::new(String::new()),
             token: RwSignal::new(String::new()),
+            multiplier: RwSignal::new(String::new()),
             saving: RwSignal::new(false),
             errors: FormErrors::new(),
         }
@@ -213,6 +223,7 @@ impl NodeEdit {
         self.host.set(node.host.clone());
         self.port.set(node.http_port.to_string());
         self.token.set(String::new());
+        self.multiplier.set(node.usage_multiplier.clone());
         self.open.set(true);
     }
 
@@ -225,6 +236,11 @@ impl NodeEdit {
                 host,
                 http_port: validate::port("http_port", &self.port.get_untracked(), false)?,
                 http_token: validate::node_token(&self.token.get_untracked())?,
+                usage_multiplier: {
+                    let typed = self.multiplier.get_untracked().trim().to_owned();
+                    rules::input::usage_multiplier_text(&typed)?;
+                    typed
+                },
                 ..NodeForm::default()
             })
         });

@@ -1,5 +1,7 @@
 //! Settings page (`/settings`): manager host, the four Shadowsocks mode ports (0 = mode off),
-//! the fallback proxy URL and the traffic ratio. Messages appear beside the field they concern.
+//! the fallback proxy URL, the traffic ratio, the private networks users may reach, the base of
+//! subscription URLs and the time zone of usage resets. Messages appear beside the field they
+//! concern.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -37,6 +39,8 @@ struct Fields {
     proxy_url: RwSignal<String>,
     ratio: RwSignal<String>,
     networks: RwSignal<String>,
+    sub_base: RwSignal<String>,
+    time_zone: RwSignal<String>,
 }
 
 impl Fields {
@@ -50,6 +54,8 @@ impl Fields {
             proxy_url: RwSignal::new(s.proxy_url.clone()),
             ratio: RwSignal::new(s.traffic_ratio.to_string()),
             networks: RwSignal::new(s.allowed_private_networks.join(", ")),
+            sub_base: RwSignal::new(s.subscription_url_base.clone()),
+            time_zone: RwSignal::new(s.time_zone.clone()),
         }
     }
 
@@ -62,6 +68,8 @@ impl Fields {
         self.proxy_url.set(s.proxy_url.clone());
         self.ratio.set(s.traffic_ratio.to_string());
         self.networks.set(s.allowed_private_networks.join(", "));
+        self.sub_base.set(s.subscription_url_base.clone());
+        self.time_zone.set(s.time_zone.clone());
     }
 
     /// Validates every field (first error wins) into the value to submit.
@@ -77,6 +85,8 @@ impl Fields {
             proxy_url: validate::proxy_url(&self.proxy_url.get_untracked())?,
             traffic_ratio: validate::traffic_ratio(&self.ratio.get_untracked())?,
             allowed_private_networks: validate::networks(&self.networks.get_untracked())?,
+            subscription_url_base: self.sub_base.get_untracked().trim().to_owned(),
+            time_zone: rules::input::time_zone(&self.time_zone.get_untracked())?,
         })
     }
 }
@@ -136,6 +146,15 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                 <TextField id="settings-networks" field="allowed_private_networks"
                     label="Private networks users may reach" value=fields.networks errors autocomplete="off"
                     hint="CIDRs, comma-separated, e.g. 10.20.0.0/16. Empty = users cannot reach loopback, private, link-local, CGNAT or multicast addresses (recommended)."/>
+            </fieldset>
+            <fieldset>
+                <legend>"Users"</legend>
+                <TextField id="settings-sub-base" field="subscription_url_base" label="Subscription URL base"
+                    value=fields.sub_base errors autocomplete="off" inputmode="url"
+                    hint="Where users' subscription URLs point, e.g. https://sub.example.com behind a reverse proxy. Empty = this panel's own address."/>
+                <TextField id="settings-time-zone" field="time_zone" label="Time zone of usage resets"
+                    value=fields.time_zone errors autocomplete="off"
+                    hint="An IANA name such as UTC, Europe/Berlin or America/Santiago: daily, weekly, monthly and yearly resets fall at midnight there."/>
             </fieldset>
             <div class="form-actions">
                 <button type="submit" class="primary" data-testid="save-settings" disabled=move || saving.get()>

@@ -4,7 +4,7 @@
 //! Test ids: `user-detail`, `user-detail-usage`, `link-{mode}[-{node}]`, `…-url`, `…-qr`, `…-copy`,
 //! `subscription-url`, `subscription-qr`, `subscription-page`, `subscription-rotate[-confirm]`,
 //! `user-detail-expiry`, `access-save`, `access-saved`. The access form sets the expiry (a UTC
-//! date, or days from the first use).
+//! date, or days from the first use). The usage history chart is [`crate::chart`]'s.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -14,11 +14,12 @@ use crate::api::{
     load_user_detail, load_user_subscription, reset_user_usage, rotate_subscription,
     update_user_access, update_user_reset, UserSubscription,
 };
+use crate::chart::UsageChart;
 use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
 use crate::error::AppError;
 use crate::format;
 use crate::live::LiveState;
-use crate::model::{LinkView, ResetStrategy, UserAccess, UserDetail, UserView};
+use crate::model::{LinkView, ResetStrategy, UsageOf, UserAccess, UserDetail, UserView};
 
 /// The user page.
 #[component]
@@ -81,6 +82,7 @@ fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
         </dl>
         <AccessForm user=access.clone() actions/>
         <ResetForm user=access actions/>
+        <UsageChart of=UsageOf::User(user_id) usage=Signal::derive(move || current.with(|u| u.usage_bytes))/>
         <h2>"Client links"</h2>
         <p class="hint">
             "Each link holds this user's password: share it only with them. Any Shadowsocks client "

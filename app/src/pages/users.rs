@@ -1,13 +1,20 @@
 //! Users page (`/users`): the user list, the create form, in-place editing of quota and enabled,
-//! delete with confirmation. The list reloads when `/events` reports that users changed.
-//! Test ids: `user-{id}`, `user-{id}-edit`, `user-{id}-save`, `user-{id}-delete`, ….
+//! delete with confirmation, and actions on a selection of users (reset usage, all or none).
+//! The list reloads when `/events` reports that users changed; the selection survives reloads.
+//! Test ids: `user-{id}`, `user-{id}-select`, `user-{id}-edit`, `user-{id}-save`,
+//! `user-{id}-delete`, `users-select-all`, `bulk-count`, `bulk-reset[-confirm]`, `bulk-clear`,
+//! `bulk-status`, ….
+
+use std::collections::BTreeSet;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 
-use crate::api::{create_user, delete_user, list_users, update_user};
-use crate::components::{CheckField, ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField};
+use crate::api::{create_user, delete_user, list_users, reset_users_usage, update_user};
+use crate::components::{
+    CheckField, ConfirmAction, ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField,
+};
 use crate::format;
 use crate::live::LiveState;
 use crate::model::{NewUserForm, UserEdit, UserView};
@@ -35,16 +42,35 @@ pub fn UsersPage() -> impl IntoView {
         errors: FormErrors::new(),
     };
     let rows = move || users.get().and_then(Result::ok).unwrap_or_default();
+    let selected = RwSignal::new(BTreeSet::<i64>::new());
+    let shown_ids = move || rows().into_iter().map(|u| u.id).collect::<BTreeSet<_>>();
+    let all_selected = move || {
+        let shown = shown_ids();
+        !shown.is_empty() && selected.with(|s| shown.is_subset(s))
+    };
+    let select_all = move |ev: leptos::ev::Event| {
+        let shown = shown_ids();
+        if event_target_checked(&ev) {
+            selected.update(|s| s.extend(shown));
+        } else {
+            selected.update(|s| s.retain(|id| !shown.contains(id)));
+        }
+    };
     view! {
         <Title text="Users"/>
         <h1>"Users"</h1>
         <Transition fallback=|| view! { <p>"Loading users…"</p> }>
             {move || users.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
+            <BulkActions selected on_done=reload/>
             <div class="table-wrap">
                 <table class="data" data-testid="users-table">
                     <caption class="visually-hidden">"Users"</caption>
                     <thead>
                         <tr>
+                            <th scope="col" class="select">
+                                <input type="checkbox" data-testid="users-select-all" aria-label="Select all users shown"
+                                    prop:checked=all_selected on:change=select_all/>
+                            </th>
                             <th scope="col">"ID"</th>
                             <th scope="col">"Name"</th>
                             <th scope="col">"Enabled"</th>
@@ -56,7 +82,7 @@ pub fn UsersPage() -> impl IntoView {
                     </thead>
                     <tbody>
                         <For each=rows key=|u: &UserView| u.clone() let:user>
-                            <UserRow user edit on_change=reload/>
+                            <UserRow user edit selected on_change=reload/>
                         </For>
                     </tbody>
                 </table>
@@ -69,9 +95,57 @@ pub fn UsersPage() -> impl IntoView {
     }
 }
 
+/// What can be done to the selected users at once; each action asks for confirmation and
+/// applies to all of them or, on any error, to none.
+#[component]
+fn BulkActions(selected: RwSignal<BTreeSet<i64>>, on_done: Callback<()>) -> impl IntoView {
+    let reset = Action::new(|ids: &Vec<i64>| reset_users_usage(ids.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = reset.value().get() {
+            on_done.run(());
+        }
+    });
+    let count = move || selected.with(BTreeSet::len);
+    let any = move || count() > 0;
+    let status = move || {
+        reset.value().get().map(|r| match r {
+            Ok(users) => view! {
+                <span class="ok-text">{format!("Usage reset for {} users.", users.len())}</span>
+            }
+            .into_any(),
+            Err(e) => {
+                view! { <span class="field-error" role="alert">{e.to_string()}</span> }.into_any()
+            }
+        })
+    };
+    view! {
+        <div class="bulk-bar" role="group" aria-label="Selected users">
+            <span data-testid="bulk-count">{move || format!("{} selected", count())}</span>
+            <Show when=any>
+                <ConfirmAction label="Reset usage"
+                    question=Signal::derive(move || format!("Reset the usage of {} users to 0?", count()))
+                    yes="Yes, reset" testid="bulk-reset"
+                    on_confirm=Callback::new(move |()| {
+                        reset.dispatch(selected.get_untracked().into_iter().collect());
+                    })
+                    pending=reset.pending()/>
+                <button type="button" data-testid="bulk-clear" on:click=move |_| selected.set(BTreeSet::new())>
+                    "Clear selection"
+                </button>
+            </Show>
+            <span aria-live="polite" data-testid="bulk-status">{status}</span>
+        </div>
+    }
+}
+
 /// One user; shows inputs for quota and enabled while it is the row being edited.
 #[component]
-fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl IntoView {
+fn UserRow(
+    user: UserView,
+    edit: EditState,
+    selected: RwSignal<BTreeSet<i64>>,
+    on_change: Callback<()>,
+) -> impl IntoView {
     let live = expect_context::<LiveState>();
     let id = user.id;
     let quota_bytes = user.quota_bytes;
@@ -114,12 +188,23 @@ fn UserRow(user: UserView, edit: EditState, on_change: Callback<()>) -> impl Int
     let delete = Action::new(move |id: &i64| delete_user(*id));
     Effect::new(move |_| {
         if let Some(Ok(())) = delete.value().get() {
+            selected.update(|s| {
+                s.remove(&id);
+            });
             on_change.run(());
         }
     });
     let delete_error = move || delete.value().get().and_then(Result::err);
     view! {
         <tr data-testid=format!("user-{id}")>
+            <td class="select">
+                <input type="checkbox" data-testid=t("select") aria-label=format!("Select {name}")
+                    prop:checked=move || selected.with(|s| s.contains(&id))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                    }/>
+            </td>
             <td>{id}</td>
             <td data-testid=t("name")><a href=format!("/users/{id}") data-testid=t("open")>{name.clone()}</a></td>
             <Show

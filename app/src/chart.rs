@@ -1,0 +1,163 @@
+//! Usage charts: a user's or a node's usage per hour (the last 24 hours) or per day (the last
+//! 30 days, UTC), drawn as an inline SVG bar chart. The page renders it on the server; in the
+//! browser it is fetched again whenever the usage it charts changes (live events), so the last
+//! bar grows with the traffic. The SVG is built as markup here (like the QR codes), from numbers
+//! and dates only. Test ids: `usage-chart`, `usage-chart-hour`, `usage-chart-day`,
+//! `usage-chart-total`, `usage-chart-peak`, `usage-bar` (with `data-at` and `data-bytes`).
+
+use leptos::prelude::*;
+
+use crate::api::load_usage;
+use crate::components::ErrorBox;
+use crate::format;
+use crate::model::{UsageOf, UsageSeries, UsageStep};
+
+/// Width of one bar's slot and the chart's height, in SVG user units.
+const SLOT: usize = 10;
+const HEIGHT: f64 = 100.0;
+
+/// The usage history card of a user or a node; `usage` is the live total (a change refetches).
+#[component]
+pub fn UsageChart(of: UsageOf, #[prop(into)] usage: Signal<i64>) -> impl IntoView {
+    let step = RwSignal::new(UsageStep::Hour);
+    let series = Resource::new(
+        move || (step.get(), usage.get()),
+        move |(step, _)| load_usage(of, step),
+    );
+    let choice = move |this: UsageStep, label: &'static str, testid: &'static str| {
+        view! {
+            <button type="button" data-testid=testid
+                aria-pressed=move || (step.get() == this).to_string()
+                on:click=move |_| step.set(this)>{label}</button>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="usage-chart-title">
+            <h2 id="usage-chart-title">"Usage history"</h2>
+            <div class="segmented" role="group" aria-label="Period">
+                {choice(UsageStep::Hour, "Last 24 hours", "usage-chart-hour")}
+                {choice(UsageStep::Day, "Last 30 days", "usage-chart-day")}
+            </div>
+            <Transition fallback=|| view! { <p>"Loading the usage history…"</p> }>
+                {move || series.get().map(|r| match r {
+                    Ok(series) => view! { <Bars series/> }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The chart of one series with its total, peak and period.
+#[component]
+fn Bars(series: UsageSeries) -> impl IntoView {
+    let total: i64 = series.points.iter().map(|p| p.bytes).sum();
+    let peak = series.points.iter().map(|p| p.bytes).max().unwrap_or(0);
+    let range = match (series.points.first(), series.points.last()) {
+        (Some(first), Some(last)) => format!(
+            "{} – {} UTC",
+            when(series.step, first.at),
+            when(series.step, last.at)
+        ),
+        _ => String::new(),
+    };
+    let markup = svg(&series, total, peak);
+    view! {
+        <figure class="chart" data-testid="usage-chart">
+            <div class="chart-plot" inner_html=markup></div>
+            <figcaption>
+                <span>"Total " <strong data-testid="usage-chart-total">{format::bytes(total)}</strong></span>
+                <span>"Peak " <span data-testid="usage-chart-peak">{format::bytes(peak)}</span></span>
+                <span class="hint">{range}</span>
+            </figcaption>
+        </figure>
+    }
+}
+
+/// A bucket's start for people: `2026-12-01 10:00` by hour, `2026-12-01` by day.
+fn when(step: UsageStep, at: i64) -> String {
+    let iso = format::iso8601(at);
+    match step {
+        UsageStep::Hour => iso.get(..16).unwrap_or(&iso).replace('T', " "),
+        UsageStep::Day => iso.get(..10).unwrap_or(&iso).to_owned(),
+    }
+}
+
+/// The SVG bar chart: bars scaled to the peak (a non-empty bucket is at least one unit high),
+/// each with a tooltip; the whole chart is one image with a spoken summary.
+fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
+    let period = match series.step {
+        UsageStep::Hour => "per hour over the last 24 hours",
+        UsageStep::Day => "per day over the last 30 days",
+    };
+    let mut out = format!(
+        r#"<svg viewBox="0 0 {w} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="Usage {period}: {total} in total, {peak} at the peak"><line class="axis" x1="0" y1="{HEIGHT}" x2="{w}" y2="{HEIGHT}"/>"#,
+        w = series.points.len() * SLOT,
+        total = format::bytes(total),
+        peak = format::bytes(peak),
+    );
+    for (i, point) in series.points.iter().enumerate() {
+        let height = if peak > 0 && point.bytes > 0 {
+            (point.bytes as f64 / peak as f64 * HEIGHT).max(1.0)
+        } else {
+            0.0
+        };
+        out.push_str(&format!(
+            r#"<rect data-testid="usage-bar" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y:.2}" width="{width}" height="{height:.2}"><title>{label}: {size}</title></rect>"#,
+            at = point.at,
+            bytes = point.bytes,
+            x = i * SLOT + 1,
+            y = HEIGHT - height,
+            width = SLOT - 2,
+            label = when(series.step, point.at),
+            size = format::bytes(point.bytes),
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UsagePoint;
+
+    #[test]
+    fn bars_scale_to_the_peak_and_keep_exact_bytes() {
+        let hour = 3_600_000;
+        let series = UsageSeries {
+            step: UsageStep::Hour,
+            points: vec![
+                UsagePoint { at: 0, bytes: 0 },
+                UsagePoint { at: hour, bytes: 1 },
+                UsagePoint {
+                    at: 2 * hour,
+                    bytes: 2_000_000,
+                },
+            ],
+        };
+        let markup = svg(&series, 2_000_001, 2_000_000);
+        assert!(
+            markup.starts_with(r#"<svg viewBox="0 0 30 100""#),
+            "{markup}"
+        );
+        assert!(markup.contains(r#"aria-label="Usage per hour over the last 24 hours: 2.00 MB in total, 2.00 MB at the peak""#));
+        // Empty bucket: no height; a tiny one: still visible; the peak: full height.
+        assert!(markup.contains(r#"data-bytes="0" x="1" y="100.00" width="8" height="0.00"><title>1970-01-01 00:00: 0 B</title>"#), "{markup}");
+        assert!(markup.contains(r#"data-bytes="1" x="11" y="99.00" width="8" height="1.00"><title>1970-01-01 01:00: 1 B</title>"#), "{markup}");
+        assert!(
+            markup.contains(r#"data-bytes="2000000" x="21" y="0.00" width="8" height="100.00""#),
+            "{markup}"
+        );
+        assert_eq!(markup.matches("<rect").count(), 3);
+    }
+
+    #[test]
+    fn days_are_labelled_by_date() {
+        assert_eq!(when(UsageStep::Day, 1_764_547_200_000), "2025-12-01");
+        assert_eq!(
+            when(UsageStep::Hour, 1_764_547_200_000 + 3_600_000 * 13),
+            "2025-12-01 13:00"
+        );
+    }
+}

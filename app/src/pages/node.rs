@@ -1,0 +1,105 @@
+//! A node's page (`/nodes/{id}`): its live state (push and pull status and times, applied
+//! config version, last error), its usage and multiplier, "Reset usage" with confirmation, and
+//! its usage history chart. Test ids: `node-detail`, `node-detail-push`, `node-detail-pull`,
+//! `node-detail-pushed-at`, `node-detail-pulled-at`, `node-detail-version`, `node-detail-usage`,
+//! `node-detail-multiplier`, `node-detail-error`, `node-reset-usage[-confirm]`,
+//! `node-reset-status`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{load_node, reset_node_usage};
+use crate::chart::UsageChart;
+use crate::components::{ConfirmAction, ErrorBox, StatusBadge, Timestamp};
+use crate::error::AppError;
+use crate::format;
+use crate::live::LiveState;
+use crate::model::{NodeView, UsageOf};
+
+/// The node page.
+#[component]
+pub fn NodePage() -> impl IntoView {
+    let params = use_params_map();
+    let live = expect_context::<LiveState>();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
+    let node = Resource::new(
+        move || (id(), live.nodes_version.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => load_node(id).await,
+                None => Err(AppError::NotFound("this node".to_owned())),
+            }
+        },
+    );
+    // Owned by the page: a live reload re-renders the summary, the outcome must outlive it.
+    let reset = Action::new(move |id: &i64| reset_node_usage(*id));
+    view! {
+        <Title text="Node"/>
+        <p><a href="/nodes">"← All nodes"</a></p>
+        <Transition fallback=|| view! { <p>"Loading the node…"</p> }>
+            {move || node.get().map(|r| match r {
+                Ok(node) => view! { <NodeSummary node reset/> }.into_any(),
+                Err(error) => view! { <h1>"Node"</h1><ErrorBox error/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn NodeSummary(node: NodeView, reset: Action<i64, Result<NodeView, AppError>>) -> impl IntoView {
+    let live = expect_context::<LiveState>();
+    let id = node.id;
+    let name = node.name.clone();
+    let address = format!("{}:{}", node.host, node.http_port);
+    let multiplier = node.usage_multiplier.clone();
+    let node = live.node(node);
+    let now = Signal::from(live.now);
+    // After a reset the node is loaded again (its live event carries the zeroed usage too).
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = reset.value().get() {
+            live.reload_nodes();
+        }
+    });
+    let status = move || {
+        reset.value().get().map(|r| match r {
+            Ok(_) => view! { <span class="ok-text">"Usage reset to 0."</span> }.into_any(),
+            Err(e) => {
+                view! { <span class="field-error" role="alert">{e.to_string()}</span> }.into_any()
+            }
+        })
+    };
+    view! {
+        <h1 data-testid="node-detail">{format!("Node {name}")}</h1>
+        <dl class="facts">
+            <dt>"Address"</dt>
+            <dd>{address}</dd>
+            <dt>"Push"</dt>
+            <dd><StatusBadge status=Signal::derive(move || node.with(|n| n.push_status.clone())) testid="node-detail-push"/>
+                " " <Timestamp at_ms=Signal::derive(move || node.with(|n| n.pushed_at)) now_ms=now testid="node-detail-pushed-at"/></dd>
+            <dt>"Pull"</dt>
+            <dd><StatusBadge status=Signal::derive(move || node.with(|n| n.pull_status.clone())) testid="node-detail-pull"/>
+                " " <Timestamp at_ms=Signal::derive(move || node.with(|n| n.pulled_at)) now_ms=now testid="node-detail-pulled-at"/></dd>
+            <dt>"Applied config"</dt>
+            <dd><code data-testid="node-detail-version">
+                {move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}
+            </code></dd>
+            <dt>"Last error"</dt>
+            <dd data-testid="node-detail-error">
+                {move || node.with(|n| n.last_error.clone()).unwrap_or_else(|| "none".to_owned())}
+            </dd>
+            <dt>"Usage"</dt>
+            <dd><span data-testid="node-detail-usage">{move || format::gb(node.with(|n| n.usage_bytes))}</span>" GB"</dd>
+            <dt>"Usage multiplier"</dt>
+            <dd data-testid="node-detail-multiplier">{format!("×{multiplier}")}
+                <span class="hint">" (edit it on the nodes page)"</span></dd>
+        </dl>
+        <p class="form-actions">
+            <ConfirmAction label="Reset usage" question=format!("Reset the usage of node {name} to 0?")
+                yes="Yes, reset" testid="node-reset-usage"
+                on_confirm=Callback::new(move |()| { reset.dispatch(id); }) pending=reset.pending()/>
+            <span aria-live="polite" data-testid="node-reset-status">{status}</span>
+        </p>
+        <UsageChart of=UsageOf::Node(id) usage=Signal::derive(move || node.with(|n| n.usage_bytes))/>
+    }
+}
