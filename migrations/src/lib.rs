@@ -10,6 +10,7 @@ mod m20261201_000002_subscriptions;
 mod m20261202_000001_node_names;
 mod m20261202_000002_expiry;
 mod m20261203_000001_resets_history;
+mod m20261204_000001_user_pages;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_node_names::Migration),
             Box::new(m20261202_000002_expiry::Migration),
             Box::new(m20261203_000001_resets_history::Migration),
+            Box::new(m20261204_000001_user_pages::Migration),
         ]
     }
 }

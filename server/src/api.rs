@@ -2,15 +2,22 @@
 //! API tokens (listed, created with the secret shown once, revoked), behind a Bearer token (the
 //! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
 //! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
+//!
+//! `GET /v1/users` is paged by keyset (`?limit&after&q&status&sort`, see
+//! `manager::services::users::page`): the body is the page's array, `x-total-count` counts every
+//! match, and `x-next-cursor` plus `link: <…>; rel="next"` lead to the next page. Unknown,
+//! repeated or bad parameters are a 400 naming the parameter.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use manager::history::Step;
+use manager::services::users::UserQuery;
 use manager::{
     NewNode, NewUser, Node, NodePatch, ServiceError, Services, SettingsPatch, UserPatch,
 };
@@ -357,9 +364,36 @@ async fn create_user(
     Ok((StatusCode::CREATED, one_user(&s, user).await?))
 }
 
-async fn list_users(State(s): State<Services>) -> ApiResult<Json<Vec<UserJson>>> {
-    let users = s.users.list().await?;
-    Ok(Json(user_json(&s, users).await?))
+/// `GET /v1/users?limit&after&q&status&sort`: one page (see `manager::services::users::page`),
+/// with `x-total-count` and, when there is a next page, `x-next-cursor` and a `link` to it that
+/// keeps the other parameters.
+async fn list_users(
+    State(s): State<Services>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text(), None))?;
+    let query = UserQuery::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let page = s.users.page(query.clone()).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(page.total));
+    if let Some(next) = page.next {
+        let link = format!(
+            "</v1/users?{}>; rel=\"next\"",
+            UserQuery {
+                after: Some(next.clone()),
+                ..query
+            }
+            .to_query_string()
+        );
+        // A cursor is base64url and the link percent-encoded: both are valid header values.
+        for (name, value) in [("x-next-cursor", next), ("link", link)] {
+            let value = HeaderValue::try_from(value)
+                .map_err(|_| ServiceError::Internal("cursor not a header value".into()))?;
+            headers.insert(name, value);
+        }
+    }
+    Ok((headers, Json(user_json(&s, page.users).await?)).into_response())
 }
 
 async fn get_user(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<Json<UserJson>> {

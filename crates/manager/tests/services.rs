@@ -21,6 +21,8 @@ mod lifecycle;
 mod subscriptions;
 #[path = "services/usage.rs"]
 mod usage;
+#[path = "services/users_page.rs"]
+mod users_page;
 
 struct TestDb {
     manager: Manager,

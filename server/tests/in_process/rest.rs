@@ -230,3 +230,115 @@ async fn rest_users_and_settings() {
     let (st, _) = m.get(&format!("/v1/users/{id}")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
+
+/// `GET /v1/users` is paged: the array of one page, `x-total-count`, and while there is more,
+/// `x-next-cursor` and a `link` to the next page keeping the other parameters; bad parameters
+/// are a 400 naming them.
+#[tokio::test]
+async fn rest_users_are_paged_with_total_and_next_link() {
+    let app = TestApp::builder().start().await;
+    let m = &app.manager;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = if i % 2 == 0 {
+            format!("pre_{i:02}")
+        } else {
+            format!("prex{i:02}")
+        };
+        m.services
+            .users
+            .create(manager::NewUser {
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        names.push(name);
+    }
+    let get = move |path: String| async move {
+        let r = m
+            .api
+            .http
+            .get(m.url(&path))
+            .bearer_auth(m.admin_token)
+            .send()
+            .await
+            .expect("GET /v1/users");
+        let status = r.status();
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().expect("ASCII header").to_owned())
+        };
+        let (total, next, link) = (
+            header("x-total-count"),
+            header("x-next-cursor"),
+            header("link"),
+        );
+        let body: serde_json::Value = r.json().await.expect("JSON");
+        (status, total, next, link, body)
+    };
+
+    // No parameters: everyone (under the default 50), no next page.
+    let (st, total, next, link, body) = get("/v1/users".into()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(total.as_deref(), Some("12"));
+    assert_eq!((next, link), (None, None));
+    assert_eq!(body.as_array().map(Vec::len), Some(12));
+    assert!(body[0]["subscription_url"].is_string(), "{body}");
+
+    // `q=E_` (a literal `_`, any case: `pre_…`, not `prex…`), by name descending, 2 a page:
+    // follow the links.
+    let mut want: Vec<&String> = names.iter().filter(|n| n.contains("e_")).collect();
+    want.sort_by(|a, b| b.cmp(a));
+    let mut path = "/v1/users?q=E_&sort=-name&limit=2".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let (st, total, next, link, body) = get(path.clone()).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(total.as_deref(), Some("6"));
+        seen.extend(
+            body.as_array()
+                .expect("array")
+                .iter()
+                .map(|u| u["name"].as_str().unwrap_or_default().to_owned()),
+        );
+        let Some(next) = next else {
+            assert_eq!(link, None);
+            break;
+        };
+        let link = link.expect("a link with the cursor");
+        assert_eq!(
+            link,
+            format!("</v1/users?limit=2&q=E%5F&sort=%2Dname&after={next}>; rel=\"next\"")
+        );
+        path = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .map(|(p, _)| p.to_owned())
+            .expect("link target");
+        assert!(seen.len() <= 12, "the walk ends");
+    }
+    assert_eq!(seen.iter().collect::<Vec<_>>(), want);
+
+    // Status filter: all enabled.
+    let (st, total, _, _, _) = get("/v1/users?status=disabled".into()).await;
+    assert_eq!((st, total.as_deref()), (StatusCode::OK, Some("0")));
+
+    // Bad parameters: 400 naming the parameter, as JSON.
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=many", "limit"),
+        ("sort=email", "sort"),
+        ("status=asleep", "status"),
+        ("after=%21%21", "after"),
+        ("colour=red", "colour"),
+        ("q=a&q=b", "q"),
+    ] {
+        let (st, total, _, _, body) = get(format!("/v1/users?{query}")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["field"], field, "{query}: {body}");
+        assert_eq!(total, None);
+    }
+}

@@ -7,6 +7,9 @@
 //! the user at once. A manual disable is only ever undone by enabling the user; enabling a user
 //! whose limit is reached is refused, naming the limit. `enabled: false` always records a manual
 //! disable, also for a user a limit had disabled.
+//!
+//! Lists for people and API clients are paged ([`UserService::page`], in [`page`]);
+//! [`UserService::list`] reads every user, for config generation.
 
 use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
@@ -18,6 +21,9 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
+pub mod page;
+
+pub use page::{SortKey, UserPage, UserQuery, UserSort, UserStatus};
 pub use user::Model as User;
 
 /// The method users' links use.
@@ -103,6 +109,8 @@ pub struct UserService {
 }
 
 impl UserService {
+    /// Every user by id. For config generation and other whole-set work; lists shown to people
+    /// or API clients use [`UserService::page`].
     pub async fn list(&self) -> Result<Vec<User>> {
         Ok(UserEntity::find()
             .order_by_asc(user::Column::Id)
