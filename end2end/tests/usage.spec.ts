@@ -43,8 +43,9 @@ function sslocalBin(): string {
 }
 
 test('usage is counted exactly, shown live, charted and reset for a selection', async ({ page }) => {
-  // Only the direct mode on, on 127.0.0.1.
+  // Only the direct mode on, on 127.0.0.1; users may reach the local web server below.
   await open(page, '/settings');
+  await page.getByLabel('Private networks users may reach').fill('127.0.0.1');
   await page.getByLabel('Public host').fill('127.0.0.1');
   await page.getByLabel('Direct port').fill(String(DIRECT_PORT));
   await page.getByLabel('Relay port').fill('0');
@@ -140,6 +141,7 @@ test('usage is counted exactly, shown live, charted and reset for a selection', 
   }
   await open(page, '/settings');
   await page.getByLabel('Direct port').fill('0');
+  await page.getByLabel('Private networks users may reach').fill('');
   await page.getByTestId('save-settings').click();
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
 });
