@@ -49,6 +49,12 @@ pub struct NodeView {
     /// What a byte through the node counts for its users, as typed (`1`, `1.5`, `0.125`).
     #[serde(default = "one")]
     pub usage_multiplier: String,
+    /// The version of the config the manager would push to the node now.
+    #[serde(default)]
+    pub desired_version: Option<String>,
+    /// The node does not run its current config yet (applied ≠ desired).
+    #[serde(default)]
+    pub drift: bool,
 }
 
 fn one() -> String {

@@ -196,6 +196,8 @@ pub fn admin_view(admin: &Admin) -> AdminView {
 /// Manager node → panel DTO (without the node's token).
 pub fn node_view(node: manager::Node) -> NodeView {
     NodeView {
+        drift: node.has_drift(),
+        desired_version: node.desired_version.clone(),
         id: node.id,
         name: node.name,
         host: node.host,

@@ -1,5 +1,5 @@
-//! REST `/v1` for automation: nodes, users (with links), usage resets and history, settings and
-//! API tokens (listed, created with the secret shown once, revoked), behind a Bearer token (the
+//! REST `/v1` for automation: nodes (with the manual restart), users (with links), usage resets
+//! and history, settings and API tokens (listed, created with the secret shown once, revoked), behind a Bearer token (the
 //! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
 //! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
 //!
@@ -157,6 +157,10 @@ struct NodeJson {
     pushed_at: i64,
     pulled_at: i64,
     applied_version: Option<String>,
+    /// The version of the config the manager would push to the node now.
+    desired_version: Option<String>,
+    /// The node does not run its current config yet (`applied_version` ≠ `desired_version`).
+    drift: bool,
     last_error: Option<String>,
     created_at: i64,
     /// Is the node's reverse bridge connected to the manager right now?
@@ -177,6 +181,7 @@ impl NodeJson {
     fn new(s: &Services, n: Node, with_token: bool) -> NodeJson {
         NodeJson {
             reverse_connected: s.nodes.reverse_connected().contains(&n.id),
+            drift: n.has_drift(),
             id: n.id,
             usage: n.usage_gb(),
             name: n.name,
@@ -192,6 +197,7 @@ impl NodeJson {
             pushed_at: n.pushed_at,
             pulled_at: n.pulled_at,
             applied_version: n.applied_version,
+            desired_version: n.desired_version,
             last_error: n.last_error,
             created_at: n.created_at,
             tls_fingerprint: n.tls_fingerprint,
@@ -215,6 +221,7 @@ pub fn routes(services: Services) -> Router {
         .route("/v1/nodes/{id}/repin", post(repin_node))
         .route("/v1/nodes/{id}/rotate-token", post(rotate_node_token))
         .route("/v1/nodes/{id}/reset-usage", post(reset_node_usage))
+        .route("/v1/nodes/{id}/restart", post(restart_node))
         .route("/v1/nodes/{id}/usage", get(node_usage))
         .route("/v1/users", post(create_user).get(list_users))
         .route(
@@ -463,6 +470,12 @@ async fn reset_node_usage(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<NodeJson>> {
     let node = s.nodes.reset_usage(id).await?;
+    Ok(Json(NodeJson::new(&s, node, false)))
+}
+
+/// The spec's manual restart: the node re-applies its full config from scratch now.
+async fn restart_node(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<Json<NodeJson>> {
+    let node = s.nodes.restart(id).await?;
     Ok(Json(NodeJson::new(&s, node, false)))
 }
 

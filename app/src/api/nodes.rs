@@ -136,6 +136,20 @@ fn multiplier(typed: &str) -> Result<Option<f64>, AppError> {
     }
 }
 
+/// The spec's manual restart: pushes the node's full config now and has the node rebuild its
+/// runtime from scratch (sessions the config still allows, counters and the replay filter
+/// survive). An unreachable node is an error naming why.
+#[server(endpoint = "restart_node", input = Json)]
+pub async fn restart_node(id: i64) -> Result<NodeView, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let node = services
+        .nodes
+        .restart(id)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(crate::ssr::node_view(node))
+}
+
 /// Zeroes a node's usage total (its history stays).
 #[server(endpoint = "reset_node_usage", input = Json)]
 pub async fn reset_node_usage(id: i64) -> Result<NodeView, AppError> {

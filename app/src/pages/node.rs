@@ -1,15 +1,16 @@
 //! A node's page (`/nodes/{id}`): its live state (push and pull status and times, applied
-//! config version, last error), its usage and multiplier, "Reset usage" with confirmation, and
-//! its usage history chart. Test ids: `node-detail`, `node-detail-push`, `node-detail-pull`,
-//! `node-detail-pushed-at`, `node-detail-pulled-at`, `node-detail-version`, `node-detail-usage`,
-//! `node-detail-multiplier`, `node-detail-error`, `node-reset-usage[-confirm]`,
-//! `node-reset-status`.
+//! config version against the one it should run, last error), "Push now / restart" (the spec's
+//! manual restart), its usage and multiplier, "Reset usage" with confirmation, and its usage
+//! history chart. Test ids: `node-detail`, `node-detail-push`, `node-detail-pull`,
+//! `node-detail-pushed-at`, `node-detail-pulled-at`, `node-detail-version`, `node-detail-drift`,
+//! `node-detail-usage`, `node-detail-multiplier`, `node-detail-error`, `node-restart`,
+//! `node-restart-status`, `node-reset-usage[-confirm]`, `node-reset-status`.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::{load_node, reset_node_usage};
+use crate::api::{load_node, reset_node_usage, restart_node};
 use crate::chart::UsageChart;
 use crate::components::{ConfirmAction, ErrorBox, StatusBadge, Timestamp};
 use crate::error::AppError;
@@ -32,35 +33,67 @@ pub fn NodePage() -> impl IntoView {
             }
         },
     );
-    // Owned by the page: a live reload re-renders the summary, the outcome must outlive it.
-    let reset = Action::new(move |id: &i64| reset_node_usage(*id));
+    // Owned by the page: a live reload re-renders the summary, the outcomes must outlive it.
+    let actions = NodeActions {
+        reset: Action::new(move |id: &i64| reset_node_usage(*id)),
+        restart: Action::new(move |id: &i64| restart_node(*id)),
+    };
     view! {
         <Title text="Node"/>
         <p><a href="/nodes">"← All nodes"</a></p>
         <Transition fallback=|| view! { <p>"Loading the node…"</p> }>
             {move || node.get().map(|r| match r {
-                Ok(node) => view! { <NodeSummary node reset/> }.into_any(),
+                Ok(node) => view! { <NodeSummary node actions/> }.into_any(),
                 Err(error) => view! { <h1>"Node"</h1><ErrorBox error/> }.into_any(),
             })}
         </Transition>
     }
 }
 
+/// The page's actions on the node.
+#[derive(Clone, Copy)]
+struct NodeActions {
+    reset: Action<i64, Result<NodeView, AppError>>,
+    restart: Action<i64, Result<NodeView, AppError>>,
+}
+
 #[component]
-fn NodeSummary(node: NodeView, reset: Action<i64, Result<NodeView, AppError>>) -> impl IntoView {
+fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
+    let NodeActions { reset, restart } = actions;
     let live = expect_context::<LiveState>();
     let id = node.id;
     let name = node.name.clone();
     let address = format!("{}:{}", node.host, node.http_port);
     let multiplier = node.usage_multiplier.clone();
+    let drift = node.drift;
+    let desired = node.desired_version.clone();
     let node = live.node(node);
     let now = Signal::from(live.now);
-    // After a reset the node is loaded again (its live event carries the zeroed usage too).
+    // After either action the node is loaded again (its live event carries the new state too).
     Effect::new(move |_| {
         if let Some(Ok(_)) = reset.value().get() {
             live.reload_nodes();
         }
     });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = restart.value().get() {
+            live.reload_nodes();
+        }
+    });
+    let restart_status = move || {
+        if restart.pending().get() {
+            return Some(view! { <span>"Restarting…"</span> }.into_any());
+        }
+        restart.value().get().map(|r| match r {
+            Ok(n) => view! {
+                <span class="ok-text">
+                    {format!("Restarted: the node runs config {}.", n.applied_version.unwrap_or_default())}
+                </span>
+            }
+            .into_any(),
+            Err(e) => view! { <span class="field-error" role="alert">{e.to_string()}</span> }.into_any(),
+        })
+    };
     let status = move || {
         reset.value().get().map(|r| match r {
             Ok(_) => view! { <span class="ok-text">"Usage reset to 0."</span> }.into_any(),
@@ -83,7 +116,14 @@ fn NodeSummary(node: NodeView, reset: Action<i64, Result<NodeView, AppError>>) -
             <dt>"Applied config"</dt>
             <dd><code data-testid="node-detail-version">
                 {move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}
-            </code></dd>
+            </code>
+                {drift.then(|| view! {
+                    <span class="row-muted" data-testid="node-detail-drift">
+                        "Not the current config yet: the manager would push "
+                        <code>{desired.clone().unwrap_or_default()}</code>"."
+                    </span>
+                })}
+            </dd>
             <dt>"Last error"</dt>
             <dd data-testid="node-detail-error">
                 {move || node.with(|n| n.last_error.clone()).unwrap_or_else(|| "none".to_owned())}
@@ -94,6 +134,15 @@ fn NodeSummary(node: NodeView, reset: Action<i64, Result<NodeView, AppError>>) -
             <dd data-testid="node-detail-multiplier">{format!("×{multiplier}")}
                 <span class="hint">" (edit it on the nodes page)"</span></dd>
         </dl>
+        <p class="form-actions">
+            <button type="button" data-testid="node-restart" disabled=move || restart.pending().get()
+                on:click=move |_| { restart.dispatch(id); }>"Push now / restart"</button>
+            <span aria-live="polite" data-testid="node-restart-status">{restart_status}</span>
+        </p>
+        <p class="hint">
+            "Pushes the node's full config now; the node rebuilds its data plane from scratch and keeps "
+            "every session the config still allows."
+        </p>
         <p class="form-actions">
             <ConfirmAction label="Reset usage" question=format!("Reset the usage of node {name} to 0?")
                 yes="Yes, reset" testid="node-reset-usage"
