@@ -1,7 +1,8 @@
 //! REST `/v1` for automation: nodes (with the manual restart), users (with links), usage resets
-//! and history, settings and API tokens (listed, created with the secret shown once, revoked), behind a Bearer token (the
-//! `--admin-token` or a stored API token). Errors are JSON `{"error": …, "field": …}`; a 4xx
-//! never changes state. Bodies are parsed strictly: unknown fields are refused by name.
+//! and history, settings and API tokens (listed, created with the secret shown once, revoked),
+//! behind a Bearer token (the `--admin-token` or a stored API token). Errors are JSON
+//! `{"error": …, "field": …}`; a 4xx never changes state. Bodies are parsed strictly: unknown
+//! fields are refused by name.
 //!
 //! `GET /v1/users` is paged by keyset (`?limit&after&q&status&sort`, see
 //! `manager::services::users::page`): the body is the page's array, `x-total-count` counts every
