@@ -8,8 +8,11 @@
 //! page's `next`) is opaque to clients: base64url of `sort:id:value`, checked when read back —
 //! a malformed or foreign cursor is an invalid `after`, never a panic, and a forged one only
 //! moves where the page starts. Names sort by their bytes (Unicode code points) on SQLite and
-//! PostgreSQL alike (`COLLATE "C"` there, whatever the database's locale); `q` is matched as
-//! `LOWER(name) LIKE LOWER(pattern)` with `%`, `_` and `\` escaped, so it matches literally.
+//! PostgreSQL alike (`COLLATE "C"` there, whatever the database's locale); `q` is matched with
+//! `LIKE … ESCAPE '\'`, `%`, `_` and `\` escaped so they match literally, ignoring case
+//! (`LOWER` on both sides on PostgreSQL; SQLite's LIKE ignores ASCII case by itself, as far as
+//! its `LOWER` would). The total is a `COUNT(*)` of the filters, skipped when the first page
+//! already holds every match.
 //! The indexes that keep each sort and filter fast are in migration
 //! `m20261204_000001_user_pages`.
 
@@ -344,14 +347,17 @@ fn like_pattern(value: &str) -> String {
     pattern
 }
 
-/// The users matching the query's filters (no cursor, no order).
-fn filtered(query: &UserQuery, backend: DbBackend) -> Select<UserEntity> {
+/// The users matching the query's filters (no cursor, no order). `for_page`: the page query,
+/// sorted by `query.sort`.
+fn filtered(query: &UserQuery, backend: DbBackend, for_page: bool) -> Select<UserEntity> {
     let mut select = UserEntity::find();
     if let Some(q) = query.q.as_deref().filter(|q| !q.is_empty()) {
-        // `$n` numbers the arguments on PostgreSQL, `?` takes them in order on SQLite.
+        // SQLite's LIKE ignores ASCII case as its LOWER does (and no more), so it needs no LOWER
+        // calls; PostgreSQL's LIKE minds case. `$n` numbers the arguments on PostgreSQL, `?`
+        // takes them in order on SQLite.
         let sql = match backend {
             DbBackend::Postgres => r"LOWER($1) LIKE LOWER($2) ESCAPE '\'",
-            _ => r"LOWER(?) LIKE LOWER(?) ESCAPE '\'",
+            _ => r"? LIKE ? ESCAPE '\'",
         };
         select = select.filter(Expr::cust_with_exprs(
             sql,
@@ -361,10 +367,23 @@ fn filtered(query: &UserQuery, backend: DbBackend) -> Select<UserEntity> {
             ],
         ));
     }
+    let enabled = |value: bool| {
+        if for_page && backend == DbBackend::Sqlite && query.sort.key != SortKey::Id {
+            // `+enabled` keeps SQLite (which has no statistics unless ANALYZE ran) off the
+            // (enabled, id) index for other sorts: walking the sort's index and skipping the
+            // other status is cheap, sorting all enabled users is not.
+            Expr::cust_with_exprs(
+                "+? = ?",
+                [user::Column::Enabled.into_simple_expr(), Expr::val(value)],
+            )
+        } else {
+            user::Column::Enabled.eq(value)
+        }
+    };
     match query.status {
         None => {}
-        Some(UserStatus::Enabled) => select = select.filter(user::Column::Enabled.eq(true)),
-        Some(UserStatus::Disabled) => select = select.filter(user::Column::Enabled.eq(false)),
+        Some(UserStatus::Enabled) => select = select.filter(enabled(true)),
+        Some(UserStatus::Disabled) => select = select.filter(enabled(false)),
         Some(UserStatus::DisabledFor(reason)) => {
             select = select
                 .filter(user::Column::Enabled.eq(false))
@@ -403,20 +422,14 @@ impl UserService {
             .filter(|a| !a.is_empty())
             .map(|a| Cursor::decode(a, query.sort))
             .transpose()?;
-        let total: i64 = filtered(&query, backend)
-            .select_only()
-            .expr(Expr::cust("COUNT(*)"))
-            .into_tuple()
-            .one(db)
-            .await?
-            .unwrap_or(0);
         let key = sort_expr(query.sort.key, backend);
         let order = if query.sort.descending {
             Order::Desc
         } else {
             Order::Asc
         };
-        let mut select = filtered(&query, backend);
+        let mut select = filtered(&query, backend, true);
+        let first = cursor.is_none();
         if let Some(cursor) = cursor {
             let (value, id) = match cursor {
                 Cursor::Number(value, id) => (Expr::val(value), id),
@@ -447,6 +460,20 @@ impl UserService {
             .limit(limit + 1)
             .all(db)
             .await?;
+        // A first page that holds every match is its own count (a rare search then reads the
+        // table once, not twice).
+        let total = if first && users.len() as u64 <= limit {
+            users.len() as u64
+        } else {
+            let n: i64 = filtered(&query, backend, false)
+                .select_only()
+                .expr(Expr::cust("COUNT(*)"))
+                .into_tuple()
+                .one(db)
+                .await?
+                .unwrap_or(0);
+            u64::try_from(n).unwrap_or(0)
+        };
         let next = if users.len() as u64 > limit {
             users.truncate(query.limit as usize);
             users
@@ -455,11 +482,7 @@ impl UserService {
         } else {
             None
         };
-        Ok(UserPage {
-            users,
-            total: u64::try_from(total).unwrap_or(0),
-            next,
-        })
+        Ok(UserPage { users, total, next })
     }
 }
 
