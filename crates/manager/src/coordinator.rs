@@ -1,8 +1,10 @@
 //! The coordinator: named loops under one supervisor and one CancellationToken.
 //!
 //! - **sync**: on a change signal (debounced) and every `sync_interval`, builds all configs from
-//!   one snapshot, applies the manager's own to the local engine, and pushes each node whose
-//!   applied version differs (or whose last push was not direct) in parallel, bounded.
+//!   one snapshot, records each node's desired version (see [`crate::desired`]; a node whose
+//!   version moved gets a node event at once, before any push), applies the manager's own config
+//!   to the local engine, and pushes each node whose applied version differs (or whose last push
+//!   was not direct) in parallel, bounded.
 //! - **pull**: every `pull_interval`, pulls every node's counters in parallel and the local
 //!   engine's, and applies them exactly once (see `accounting`). A node may count only what the
 //!   writer generated for it (its users and tags), with bounded deltas.
@@ -12,8 +14,7 @@
 //! Outside the loops: [`Coordinator::restart_node`] (the manual restart) pushes one node's full
 //! config at once with the restart flag and records the outcome as any push; pushes of a sync pass
 //! and a restart never interleave, so a restart never lands an older config after a newer one.
-//! [`Coordinator::desired_versions`] gives the version each node would be pushed now, to show
-//! drift against the `applied_version` the node reported.
+//! Both record the desired version they computed, which is what drift is shown against.
 //!
 //! Each loop runs under [`supervise`]: a loop that panics is logged with its name and the panic
 //! message and started again after a pause (1 s, doubling up to 30 s while it keeps panicking),
@@ -28,11 +29,12 @@
 //! kept for the operator to re-pin. Later passes try again (and are refused again) until then.
 
 use crate::accounting::{self, Expected, LOCAL_NODE};
+use crate::desired::DesiredVersions;
 use crate::entity::node::{self, NodeStatus};
 use crate::entity::user;
 use crate::events::{self, Event, Events, UserLive};
 use crate::node_client::{ClientError, NodeClient, Reached, Route, Target};
-use crate::services::{settings, Changes};
+use crate::services::{settings, Changes, Ctx};
 use crate::writer::Snapshot;
 use crate::{util, Result, ServiceError};
 use futures::future::BoxFuture;
@@ -152,6 +154,8 @@ pub struct Coordinator {
     db: DatabaseConnection,
     events: Events,
     changes: Changes,
+    /// Each node's desired version, as of the last pass or restart (shared with the services).
+    desired: DesiredVersions,
     client: Arc<NodeClient>,
     engine: Option<engine::Engine>,
     cfg: CoordinatorConfig,
@@ -165,17 +169,16 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub(crate) fn new(
-        db: DatabaseConnection,
-        events: Events,
-        changes: Changes,
+        ctx: Ctx,
         client: Arc<NodeClient>,
         engine: Option<engine::Engine>,
         cfg: CoordinatorConfig,
     ) -> Coordinator {
         Coordinator {
-            db,
-            events,
-            changes,
+            db: ctx.db,
+            events: ctx.events,
+            changes: ctx.changes,
+            desired: ctx.desired,
             client,
             engine,
             cfg,
@@ -287,22 +290,36 @@ impl Coordinator {
         })
     }
 
-    /// One reconciliation pass: local engine, then every node that needs it.
+    /// One reconciliation pass: every node's desired version (an event for each node whose
+    /// version moved), the local engine, then every node that needs a push.
     pub async fn sync_once(&self) -> Result<()> {
         let _pushing = self.push_lock.lock().await;
         let snap = self.snapshot().await?;
-        self.apply_local(&snap).await;
-        let proxy = snap.settings.proxy_url.clone();
-        let jobs: Vec<_> = snap
+        let configs: Vec<_> = snap
             .nodes
             .iter()
-            .filter_map(|n| {
+            .map(|n| {
                 let config = snap.node_config(n);
                 let version = config.version();
-                let up_to_date = n.applied_version.as_deref() == Some(&version)
-                    && n.push_status == NodeStatus::Available;
-                (!up_to_date).then(|| (n.clone(), config, version))
+                (n, config, version)
             })
+            .collect();
+        let moved = self
+            .desired
+            .replace(configs.iter().map(|(n, _, v)| (n.id, v.clone())).collect());
+        for (n, ..) in configs.iter().filter(|(n, ..)| moved.contains(&n.id)) {
+            // Drift shows at once, not only after the push (which may wait for a timeout).
+            self.events.send(events::node(n, &self.desired));
+        }
+        self.apply_local(&snap).await;
+        let proxy = snap.settings.proxy_url.clone();
+        let jobs: Vec<_> = configs
+            .into_iter()
+            .filter(|(n, _, version)| {
+                n.applied_version.as_deref() != Some(version)
+                    || n.push_status != NodeStatus::Available
+            })
+            .map(|(n, config, version)| (n.clone(), config, version))
             .collect();
         futures::stream::iter(jobs)
             .for_each_concurrent(self.cfg.concurrency, |(n, config, version)| {
@@ -321,9 +338,9 @@ impl Coordinator {
     /// flag (`POST /v1/configs?restart=true`: the node rebuilds everything from that config, even
     /// when it runs that version already, keeping its counters, its replay filter and the sessions
     /// the config still allows). The outcome is recorded as any push's (push status, `pushed_at`,
-    /// `applied_version`, `last_error`, a node event; a refused certificate as in a pass). Returns
-    /// the node's row after the push, with `desired_version` set. Waits for a sync pass that is
-    /// pushing to finish first.
+    /// `applied_version`, `last_error`, a node event; a refused certificate as in a pass). The
+    /// version pushed becomes the node's desired version. Returns the node's row after the push,
+    /// with `desired_version` set. Waits for a sync pass that is pushing to finish first.
     ///
     /// Errors: [`ServiceError::NotFound`] for an unknown id; [`ServiceError::Unreachable`] when
     /// the push failed (not reached, refused, or the node rejected the config), after recording it.
@@ -337,6 +354,8 @@ impl Coordinator {
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
         let config = snap.node_config(n);
         let version = config.version();
+        // Before the push, so the event the push sends carries it.
+        self.desired.set(id, version.clone());
         tracing::info!(node.id = id, config.version = %version, "manual restart of a node");
         let failed = self
             .push(n, &config, &version, &snap.settings.proxy_url, true)
@@ -350,19 +369,6 @@ impl Coordinator {
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
         row.desired_version = Some(version);
         Ok(row)
-    }
-
-    /// The version of the config each node would be pushed now, by node id: computed from the
-    /// database as a sync pass would, so it moves the moment a user, a setting or the node
-    /// changes, before any push. Equal to the node's `applied_version` when the node runs what
-    /// it should; different (drift) until the push that follows a change succeeds.
-    pub async fn desired_versions(&self) -> Result<std::collections::BTreeMap<i64, String>> {
-        let snap = self.snapshot().await?;
-        Ok(snap
-            .nodes
-            .iter()
-            .map(|n| (n.id, snap.node_config(n).version()))
-            .collect())
     }
 
     async fn apply_local(&self, snap: &Snapshot) {
@@ -652,7 +658,7 @@ impl Coordinator {
 
     async fn emit_node(&self, id: i64) -> Result<()> {
         if let Some(n) = node::Entity::find_by_id(id).one(&self.db).await? {
-            self.events.send(events::node(&n));
+            self.events.send(events::node(&n, &self.desired));
         }
         Ok(())
     }

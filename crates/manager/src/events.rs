@@ -2,11 +2,13 @@
 //! its wire form live in `rules::event`, shared with the panel's decoder; this module builds
 //! events from the manager's rows and holds the broadcast hub.
 
+use crate::desired::DesiredVersions;
 pub use rules::event::{Event, NodeLive, UserLive, RESYNC};
 use tokio::sync::broadcast;
 
-/// The live event of a node row.
-pub(crate) fn node(n: &crate::entity::node::Model) -> Event {
+/// The live event of a node row, with the node's desired version from `desired`: every node event
+/// the manager sends is built here.
+pub(crate) fn node(n: &crate::entity::node::Model, desired: &DesiredVersions) -> Event {
     Event::Node(NodeLive {
         id: n.id,
         push_status: n.push_status.as_str().to_owned(),
@@ -15,6 +17,7 @@ pub(crate) fn node(n: &crate::entity::node::Model) -> Event {
         pulled_at: n.pulled_at,
         usage_bytes: n.usage_bytes,
         applied_version: n.applied_version.clone(),
+        desired_version: desired.get(n.id),
         last_error: n.last_error.clone(),
         tls_fingerprint: n.tls_fingerprint.clone(),
         presented_fingerprint: n.presented_fingerprint.clone(),

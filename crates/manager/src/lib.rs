@@ -9,6 +9,7 @@ pub mod accounting;
 pub mod client_addr;
 pub mod coordinator;
 pub mod db;
+pub mod desired;
 pub mod entity;
 mod error;
 pub mod events;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use client_addr::{Cidr, TrustedProxies};
 pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use desired::DesiredVersions;
 pub use entity::node::NodeStatus;
 pub use error::{Result, ServiceError};
 pub use events::{Event, Events};
@@ -92,12 +94,11 @@ impl Manager {
         let ctx = services::Ctx {
             db: db.clone(),
             events: events.clone(),
-            changes: changes.clone(),
+            changes,
+            desired: DesiredVersions::default(),
         };
         let coordinator = Arc::new(Coordinator::new(
-            db.clone(),
-            events.clone(),
-            changes,
+            ctx.clone(),
             client.clone(),
             engine.clone(),
             opts.coordinator,

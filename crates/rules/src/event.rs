@@ -12,7 +12,7 @@ pub const RESYNC: &str = "resync";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// A node's health, times, usage or applied version changed.
+    /// A node's health, times, usage, applied or desired version changed.
     Node(NodeLive),
     /// A node was deleted.
     NodeRemoved { id: i64 },
@@ -39,8 +39,16 @@ pub struct NodeLive {
     /// Unix ms of the last successful pull, 0 = never.
     pub pulled_at: i64,
     pub usage_bytes: i64,
+    /// The config version the node last reported running (`None` before its first push).
     #[serde(default)]
     pub applied_version: Option<String>,
+    /// The config version the manager would push to the node, as of the manager's last sync
+    /// pass (which runs right after every change, debounced, and every 10 s) or the node's last
+    /// manual restart; `None` until the first pass after the node was added. Differs from
+    /// `applied_version` while the node does not run its current config (drift). Absent from
+    /// older managers' events, read as `None`.
+    #[serde(default)]
+    pub desired_version: Option<String>,
     #[serde(default)]
     pub last_error: Option<String>,
     /// The pinned certificate fingerprint (64 hex digits), once pinned.
@@ -111,6 +119,7 @@ impl Event {
                 pulled_at: 6,
                 usage_bytes: 7,
                 applied_version: Some("v1".into()),
+                desired_version: Some("v2".into()),
                 last_error: None,
                 tls_fingerprint: Some("ab".repeat(32)),
                 presented_fingerprint: None,
@@ -154,7 +163,7 @@ mod tests {
     fn wire_form_is_flat() {
         assert_eq!(
             serde_json::to_string(&Event::examples()[0]).expect("serialize"),
-            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable","pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","last_error":null,"tls_fingerprint":"abababababababababababababababababababababababababababababababab","presented_fingerprint":null,"refused_calls":2,"token_rotation_pending":false}"#
+            r#"{"type":"node","id":3,"push_status":"available","pull_status":"unavailable","pushed_at":5,"pulled_at":6,"usage_bytes":7,"applied_version":"v1","desired_version":"v2","last_error":null,"tls_fingerprint":"abababababababababababababababababababababababababababababababab","presented_fingerprint":null,"refused_calls":2,"token_rotation_pending":false}"#
         );
         assert_eq!(
             serde_json::to_string(&Event::UserUsage(UserLive {
@@ -166,5 +175,16 @@ mod tests {
             r#"{"type":"user_usage","id":4,"usage_bytes":9,"enabled":true}"#
         );
         assert!(serde_json::from_str::<Event>(r#"{"type":"audit"}"#).is_err());
+    }
+
+    #[test]
+    fn a_node_event_without_the_desired_version_still_parses() {
+        // As an older manager sends it.
+        let old = r#"{"type":"node","id":3,"push_status":"","pull_status":"","pushed_at":0,"pulled_at":0,"usage_bytes":0,"applied_version":"v1"}"#;
+        let Ok(Event::Node(live)) = serde_json::from_str::<Event>(old) else {
+            panic!("a node event: {old}");
+        };
+        assert_eq!(live.applied_version.as_deref(), Some("v1"));
+        assert_eq!(live.desired_version, None);
     }
 }

@@ -4,6 +4,8 @@
 
 use crate::support::{wait_until, EventStream, TestApp};
 use manager::{NewUser, NodeStatus, ServiceError, SettingsPatch};
+use reqwest::StatusCode;
+use serde_json::json;
 use std::time::Duration;
 
 /// Bound on what the coordinator's fast loops do (a push, a pull, the events that follow).
@@ -42,8 +44,8 @@ async fn restart_pushes_at_once_and_drift_follows_changes_and_pushes() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].desired_version, synced.desired_version);
 
-    // The node goes away, then a user is added: the desired version moves at once, the applied
-    // one stays (no push can reach the node).
+    // The node goes away, then a user is added: the desired version moves with the sync pass
+    // that follows the change (debounced), the applied one stays (no push can reach the node).
     app.nodes[0].stop().await;
     s.users
         .create(NewUser {
@@ -53,11 +55,38 @@ async fn restart_pushes_at_once_and_drift_follows_changes_and_pushes() {
         })
         .await
         .expect("alice");
+    wait_until("the desired version to move", WITHIN, || async {
+        let n = s.nodes.get(id).await.expect("node");
+        n.desired_version.is_some() && n.desired_version != synced.desired_version
+    })
+    .await;
     let drifted = s.nodes.get(id).await.expect("node");
-    assert!(drifted.desired_version.is_some());
     assert_ne!(drifted.desired_version, synced.desired_version);
     assert_eq!(drifted.applied_version, synced.applied_version);
     assert!(drifted.has_drift());
+    let (st, shown) = app.manager.api.get(&format!("/v1/nodes/{id}")).await;
+    assert_eq!(st, StatusCode::OK, "{shown}");
+    assert_eq!(shown["drift"], true);
+    assert_eq!(
+        shown["desired_version"].as_str(),
+        drifted.desired_version.as_deref()
+    );
+    assert_eq!(
+        shown["applied_version"].as_str(),
+        synced.applied_version.as_deref()
+    );
+    // Live: the pass sends the node's event with the new desired version, before any push.
+    let live = events
+        .wait_for("node", WITHIN, |e| {
+            e["id"] == id && e["desired_version"].as_str() == drifted.desired_version.as_deref()
+        })
+        .await;
+    assert_ne!(live["desired_version"], live["applied_version"], "{live}");
+    assert_eq!(
+        live["applied_version"].as_str(),
+        synced.applied_version.as_deref(),
+        "{live}"
+    );
 
     // A restart of an unreachable node fails like a push: recorded, and the panel is told.
     let err = s.nodes.restart(id).await.expect_err("the node is down");
@@ -74,6 +103,16 @@ async fn restart_pushes_at_once_and_drift_follows_changes_and_pushes() {
     // Unknown node: NotFound, nothing pushed.
     let missing = s.nodes.restart(id + 100).await.expect_err("unknown id");
     assert!(matches!(missing, ServiceError::NotFound(_)), "{missing:?}");
+    // Over REST: 404 for an unknown node, 502 with the reason for one that is down.
+    let restart = |id: i64| format!("/v1/nodes/{id}/restart");
+    let (st, body) = app.manager.api.post(&restart(id + 100), &json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{body}");
+    let (st, body) = app.manager.api.post(&restart(id), &json!({})).await;
+    assert_eq!(st, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
 
     // The node is back: the next push (the sync loop's or the restart's) ends the drift.
     app.nodes[0].restart().await;
@@ -85,6 +124,15 @@ async fn restart_pushes_at_once_and_drift_follows_changes_and_pushes() {
     let back = s.nodes.get(id).await.expect("node");
     assert_eq!(back.applied_version, drifted.desired_version);
     assert_eq!(back.last_error, None);
+    // Live: the push's event shows both versions equal again.
+    events
+        .wait_for("node", WITHIN, |e| {
+            e["id"] == id
+                && e["push_status"] == "available"
+                && e["applied_version"].as_str() == drifted.desired_version.as_deref()
+                && e["desired_version"] == e["applied_version"]
+        })
+        .await;
 
     // A restart of a node that runs its config already: a plain push would change nothing, the
     // restart re-applies it at once (the node's applied_at moves) and is recorded as a push.
@@ -118,4 +166,19 @@ async fn restart_pushes_at_once_and_drift_follows_changes_and_pushes() {
                 && e["applied_version"].as_str() == restarted.desired_version.as_deref()
         })
         .await;
+
+    // The same over REST: the node after the push, without drift.
+    let (st, body) = app.manager.api.post(&restart(id), &json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], id);
+    assert_eq!(body["push_status"], "available");
+    assert_eq!(body["drift"], false);
+    assert_eq!(body["applied_version"], body["desired_version"]);
+    assert_eq!(
+        body["desired_version"].as_str(),
+        restarted.desired_version.as_deref()
+    );
+    assert!(body["pushed_at"]
+        .as_i64()
+        .is_some_and(|t| t >= restarted.pushed_at));
 }

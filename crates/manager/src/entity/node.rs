@@ -78,10 +78,13 @@ pub struct Model {
     pub refused_calls: i64,
     /// What a byte through the node counts for its users, in thousandths (1000 = 1.0).
     pub usage_multiplier_permille: i32,
-    /// Not stored: the version of the config the manager would push to the node now
-    /// ([`Coordinator::desired_versions`](crate::Coordinator::desired_versions)), to compare with
+    /// Not stored: the version of the config the manager would push to the node, as of the last
+    /// sync pass (which runs right after every change, debounced, and every 10 s) or the node's
+    /// last restart ([`DesiredVersions`](crate::DesiredVersions)), to compare with
     /// `applied_version` (they differ = drift: the node does not run its current config yet).
-    /// Filled by `NodeService::get`, `list` and `restart`; `None` in rows read otherwise.
+    /// Filled by `NodeService::get`, `list`, `restart` and the other `NodeService` calls that
+    /// return a node (`None` before the first pass that saw the node, e.g. right after `create`);
+    /// `None` in rows read otherwise.
     #[sea_orm(ignore)]
     pub desired_version: Option<String>,
 }

@@ -10,7 +10,9 @@ pub mod settings;
 pub mod subscriptions;
 pub mod users;
 
-use crate::events::Events;
+use crate::desired::DesiredVersions;
+use crate::entity::node;
+use crate::events::{self, Events};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -29,12 +31,21 @@ impl Changes {
     }
 }
 
-/// What every service holds: the pool, the event hub and the change signal.
+/// What every service holds: the pool, the event hub, the change signal and the nodes' desired
+/// versions (shared with the coordinator, which keeps them current).
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub db: DatabaseConnection,
     pub events: Events,
     pub changes: Changes,
+    pub desired: DesiredVersions,
+}
+
+impl Ctx {
+    /// Sends the live event of node `row` (see [`events::node`]).
+    pub fn send_node(&self, row: &node::Model) {
+        self.events.send(events::node(row, &self.desired));
+    }
 }
 
 impl From<rules::Invalid> for crate::ServiceError {

@@ -153,7 +153,7 @@ pub struct NodeService {
     pub(crate) client: Arc<NodeClient>,
     /// The manager's own data plane, which holds the reverse portals.
     pub(crate) engine: Option<engine::Engine>,
-    /// Pushes configs: the manual restart and the desired versions go through it.
+    /// Pushes configs: the manual restart goes through it.
     pub(crate) coordinator: Arc<crate::Coordinator>,
 }
 
@@ -167,27 +167,27 @@ impl NodeService {
             .collect()
     }
 
-    /// Every node, by id, each with its `desired_version`.
+    /// Every node, by id, each with its `desired_version` as of the last sync pass (which runs
+    /// right after every change, debounced, and every 10 s; see [`crate::desired`]): one query
+    /// of the nodes, no snapshot of users.
     pub async fn list(&self) -> Result<Vec<Node>> {
-        let mut nodes = NodeEntity::find()
+        let nodes = NodeEntity::find()
             .order_by_asc(node::Column::Id)
             .all(&self.ctx.db)
             .await?;
-        let mut desired = self.coordinator.desired_versions().await?;
-        for n in &mut nodes {
-            n.desired_version = desired.remove(&n.id);
-        }
-        Ok(nodes)
+        Ok(nodes
+            .into_iter()
+            .map(|n| self.ctx.desired.fill(n))
+            .collect())
     }
 
-    /// One node, with its `desired_version`.
+    /// One node, with its `desired_version` as of the last sync pass (see [`NodeService::list`]).
     pub async fn get(&self, id: i64) -> Result<Node> {
-        let mut n = NodeEntity::find_by_id(id)
+        let n = NodeEntity::find_by_id(id)
             .one(&self.ctx.db)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
-        n.desired_version = self.coordinator.desired_versions().await?.remove(&id);
-        Ok(n)
+        Ok(self.ctx.desired.fill(n))
     }
 
     /// The manual restart ("push now / restart"): pushes the node's full current config at once,
@@ -195,9 +195,10 @@ impl NodeService {
     /// so the node rebuilds everything from it even when it runs that version already, keeping
     /// its counters, its replay filter and every session the config still allows. The outcome is
     /// recorded as any push's: `push_status`, `pushed_at`, `applied_version`, `last_error` and a
-    /// node event on the broadcast. Returns the node after the push, with `desired_version`
-    /// (equal to `applied_version` after a successful restart, unless the node runs an odd
-    /// version). Waits for a sync pass that is pushing to finish first.
+    /// node event on the broadcast. The version pushed becomes the node's `desired_version`.
+    /// Returns the node after the push, with `desired_version` (equal to `applied_version` after
+    /// a successful restart, unless the node runs an odd version). Waits for a sync pass that is
+    /// pushing to finish first.
     ///
     /// Errors: `NotFound` for an unknown id; `Unreachable` (after recording the failed push:
     /// push status `unavailable`, `last_error`) when the node was not reached, refused the call
@@ -449,9 +450,9 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node updated");
-        self.ctx.events.send(crate::events::node(&row));
+        self.ctx.send_node(&row);
         self.changed();
-        Ok(row)
+        Ok(self.ctx.desired.fill(row))
     }
 
     /// New internal keys and ports for the node's relay and reverse links.
@@ -482,7 +483,7 @@ impl NodeService {
         txn.commit().await?;
         tracing::info!(node.id = id, "node link keys rotated");
         self.changed();
-        Ok(row)
+        Ok(self.ctx.desired.fill(row))
     }
 
     pub async fn delete(&self, id: i64) -> Result<()> {
@@ -499,6 +500,7 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node deleted");
+        self.ctx.desired.forget(id);
         self.ctx.events.send(Event::NodeRemoved { id });
         self.changed();
         Ok(())
@@ -517,8 +519,8 @@ impl NodeService {
         let row = am.update(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node usage reset");
-        self.ctx.events.send(crate::events::node(&row));
-        Ok(row)
+        self.ctx.send_node(&row);
+        Ok(self.ctx.desired.fill(row))
     }
 
     /// The bytes the node carried per hour or day in `[from, to)` (see [`history::query`]).

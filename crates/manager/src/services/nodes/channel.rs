@@ -173,9 +173,9 @@ impl NodeService {
             tls.new = %pin,
             "node certificate re-pinned"
         );
-        self.ctx.events.send(crate::events::node(&row));
+        self.ctx.send_node(&row);
         self.changed();
-        Ok(row)
+        Ok(self.ctx.desired.fill(row))
     }
 
     /// Gives the node a new random token (32 bytes, hex) without downtime: see the module doc
@@ -260,7 +260,7 @@ impl NodeService {
             .await?;
         let row = self.get(id).await?;
         tracing::info!(node.id = id, "node token rotated");
-        self.ctx.events.send(crate::events::node(&row));
+        self.ctx.send_node(&row);
         Ok(row)
     }
 }
