@@ -124,14 +124,17 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_peak_and_keep_exact_bytes() {
-        let hour = 3_600_000;
+        let (day, hour) = (1_764_547_200_000, 3_600_000); // 2025-12-01 00:00 UTC
         let series = UsageSeries {
             step: UsageStep::Hour,
             points: vec![
-                UsagePoint { at: 0, bytes: 0 },
-                UsagePoint { at: hour, bytes: 1 },
+                UsagePoint { at: day, bytes: 0 },
                 UsagePoint {
-                    at: 2 * hour,
+                    at: day + hour,
+                    bytes: 1,
+                },
+                UsagePoint {
+                    at: day + 2 * hour,
                     bytes: 2_000_000,
                 },
             ],
@@ -143,8 +146,8 @@ mod tests {
         );
         assert!(markup.contains(r#"aria-label="Usage per hour over the last 24 hours: 2.00 MB in total, 2.00 MB at the peak""#));
         // Empty bucket: no height; a tiny one: still visible; the peak: full height.
-        assert!(markup.contains(r#"data-bytes="0" x="1" y="100.00" width="8" height="0.00"><title>1970-01-01 00:00: 0 B</title>"#), "{markup}");
-        assert!(markup.contains(r#"data-bytes="1" x="11" y="99.00" width="8" height="1.00"><title>1970-01-01 01:00: 1 B</title>"#), "{markup}");
+        assert!(markup.contains(r#"data-bytes="0" x="1" y="100.00" width="8" height="0.00"><title>2025-12-01 00:00: 0 B</title>"#), "{markup}");
+        assert!(markup.contains(r#"data-bytes="1" x="11" y="99.00" width="8" height="1.00"><title>2025-12-01 01:00: 1 B</title>"#), "{markup}");
         assert!(
             markup.contains(r#"data-bytes="2000000" x="21" y="0.00" width="8" height="100.00""#),
             "{markup}"

@@ -105,7 +105,7 @@ impl LiveState {
     /// Handles one decoded message of the stream.
     pub fn receive(&self, message: Message) {
         match message {
-            Message::Event(event) => self.apply(event),
+            Message::Event(event) => self.apply(*event),
             Message::Resync => self.resync(),
         }
     }
@@ -132,7 +132,8 @@ impl LiveState {
 /// One message of the `/events` stream, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    Event(Event),
+    /// Boxed: a node event is large, the resync signal carries nothing.
+    Event(Box<Event>),
     /// The server dropped events for this stream: reload everything.
     Resync,
 }
@@ -152,7 +153,7 @@ pub fn decode(name: &str, data: &str) -> Result<Message, String> {
     if event.name() != name {
         return Err(format!("{name}: carries a {} event", event.name()));
     }
-    Ok(Message::Event(event))
+    Ok(Message::Event(Box::new(event)))
 }
 
 /// Sends the browser to the sign-in page with a full load (the session has ended).
@@ -331,10 +332,13 @@ mod tests {
                 listened_names().any(|n| n == name),
                 "{name} not listened for"
             );
-            assert_eq!(decode(name, &data), Ok(Message::Event(event.clone())));
+            assert_eq!(
+                decode(name, &data),
+                Ok(Message::Event(Box::new(event.clone())))
+            );
             let state = LiveState::new();
             let before = seen(&state);
-            state.receive(Message::Event(event.clone()));
+            state.receive(Message::Event(Box::new(event.clone())));
             assert_ne!(seen(&state), before, "{name} changed nothing");
         }
         assert_eq!(

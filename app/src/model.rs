@@ -157,6 +157,69 @@ fn first_day() -> i32 {
     1
 }
 
+/// Which users the users page lists: its URL parameters, as typed (the manager's
+/// `UserQuery::from_params` reads and checks them, as for `GET /v1/users`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UsersQuery {
+    /// A case-insensitive substring of the name; empty = any.
+    #[serde(default)]
+    pub q: String,
+    /// `enabled`, `disabled`, `quota`, `expired`, `manual`; empty = every user.
+    #[serde(default)]
+    pub status: String,
+    /// `id`, `name`, `usage`, `created`, `-` first for descending; empty = by id.
+    #[serde(default)]
+    pub sort: String,
+    /// The cursor of the page to show; empty = the first page.
+    #[serde(default)]
+    pub after: String,
+    /// Users per page (1–500); empty = 50.
+    #[serde(default)]
+    pub limit: String,
+}
+
+impl UsersQuery {
+    /// The query as URL parameters (empty ones left out), e.g. `q=ann&sort=-usage`.
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("sort", &self.sort),
+            ("after", &self.after),
+            ("limit", &self.limit),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.clone()))
+        .collect()
+    }
+
+    /// `/users` with this query, percent-encoded.
+    pub fn href(&self) -> String {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let pairs: Vec<String> = self
+            .to_params()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v.trim(), NON_ALPHANUMERIC)))
+            .collect();
+        if pairs.is_empty() {
+            "/users".to_owned()
+        } else {
+            format!("/users?{}", pairs.join("&"))
+        }
+    }
+}
+
+/// One page of the users list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsersPage {
+    pub users: Vec<UserView>,
+    /// How many users match the filters, on every page.
+    pub total: u64,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
 /// A user's expiry as the user page edits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAccess {
@@ -279,6 +342,11 @@ impl NodeView {
         self.pulled_at = live.pulled_at;
         self.usage_bytes = live.usage_bytes;
         self.applied_version.clone_from(&live.applied_version);
+        self.desired_version.clone_from(&live.desired_version);
+        self.drift = self
+            .desired_version
+            .as_ref()
+            .is_some_and(|d| self.applied_version.as_ref() != Some(d));
         self.last_error.clone_from(&live.last_error);
         self.tls_fingerprint.clone_from(&live.tls_fingerprint);
         self.presented_fingerprint

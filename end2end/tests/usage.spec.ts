@@ -1,7 +1,8 @@
 // Usage in the panel, with real traffic: a user's bytes through the manager's direct mode (a real
 // sslocal client, curl, and a local web server that counts every byte it exchanged) appear live
 // on the user page and in its usage chart, exactly; the users page resets the usage of selected
-// users. A node's page shows its state, multiplier and chart, and resets its usage.
+// users. A node's page shows its state, multiplier and chart, restarts it (here: a node that is
+// down, so the error and the drift show) and resets its usage.
 import { spawn, execFile, ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
@@ -9,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { AddressInfo } from 'node:net';
-import { test, expect, open, expectAccessible } from './support';
+import { test, expect, open, hydrated, expectAccessible } from './support';
 
 const DIRECT_PORT = 47041;
 const BODY_BYTES = 30_000_000;
@@ -146,7 +147,7 @@ test('usage is counted exactly, shown live, charted and reset for a selection', 
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
 });
 
-test('a node page shows the node, its multiplier and chart, and resets its usage', async ({ page }) => {
+test('a node page shows the node, its multiplier, drift and chart, restarts it and resets its usage', async ({ page }) => {
   // A node nothing answers for (port 9): added anyway, named, then its multiplier edited.
   await open(page, '/nodes');
   await page.getByLabel('Name (optional)').fill('chart-node');
@@ -174,6 +175,15 @@ test('a node page shows the node, its multiplier and chart, and resets its usage
   await expect(page.getByTestId('usage-bar')).toHaveCount(24);
   await page.getByTestId('usage-chart-day').click();
   await expect(page.getByTestId('usage-bar')).toHaveCount(30);
+  // Push now / restart: the node is down, so the push fails with the reason; the node has never
+  // run its config (drift).
+  await page.getByTestId('node-restart').click();
+  await expect(page.getByTestId('node-restart-status')).toHaveText(
+    'The node could not be reached: connection refused or timed out');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('node-detail-drift')).toContainText('Not the current config yet');
+  await expect(page.getByTestId('node-detail-push')).toHaveText('unavailable');
   await page.getByTestId('node-reset-usage').click();
   await page.getByTestId('node-reset-usage-confirm').click();
   await expect(page.getByTestId('node-reset-status')).toHaveText('Usage reset to 0.');

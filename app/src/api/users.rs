@@ -4,18 +4,30 @@ use leptos::prelude::*;
 use server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::model::{NewUserForm, UserAccess, UserDetail, UserEdit, UserView};
+use crate::model::{
+    NewUserForm, UserAccess, UserDetail, UserEdit, UserView, UsersPage, UsersQuery,
+};
 
-/// All users.
-#[server(endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserView>, AppError> {
-    let (services, _) = crate::ssr::signed_in().await?;
-    let users = services
+/// One page of users: filtered, sorted and paged by the manager (keyset, as `GET /v1/users`).
+#[server(endpoint = "list_users", input = Json)]
+pub async fn list_users(query: UsersQuery) -> Result<UsersPage, AppError> {
+    use crate::ssr;
+    let (services, _) = ssr::signed_in().await?;
+    let params = query.to_params();
+    let query = manager::services::users::UserQuery::from_params(
+        params.iter().map(|(k, v)| (*k, v.as_str())),
+    )
+    .map_err(ssr::service_error)?;
+    let page = services
         .users
-        .list()
+        .page(query)
         .await
-        .map_err(crate::ssr::service_error)?;
-    Ok(users.into_iter().map(crate::ssr::user_view).collect())
+        .map_err(ssr::service_error)?;
+    Ok(UsersPage {
+        users: page.users.into_iter().map(ssr::user_view).collect(),
+        total: page.total,
+        next: page.next,
+    })
 }
 
 /// One user and their client links (with QR codes).

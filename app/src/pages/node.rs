@@ -65,8 +65,6 @@ fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
     let name = node.name.clone();
     let address = format!("{}:{}", node.host, node.http_port);
     let multiplier = node.usage_multiplier.clone();
-    let drift = node.drift;
-    let desired = node.desired_version.clone();
     let node = live.node(node);
     let now = Signal::from(live.now);
     // After either action the node is loaded again (its live event carries the new state too).
@@ -117,10 +115,10 @@ fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
             <dd><code data-testid="node-detail-version">
                 {move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}
             </code>
-                {drift.then(|| view! {
+                {move || node.with(|n| n.drift.then(|| n.desired_version.clone().unwrap_or_default())).map(|desired| view! {
                     <span class="row-muted" data-testid="node-detail-drift">
                         "Not the current config yet: the manager would push "
-                        <code>{desired.clone().unwrap_or_default()}</code>"."
+                        <code>{desired}</code>"."
                     </span>
                 })}
             </dd>

@@ -5,7 +5,7 @@
 //! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
 //! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
-//! `node-{id}-name`, `node-{id}-address`, `node-{id}-multiplier`, `node-{id}-edit`, `node-{id}-save`,
+//! `node-{id}-name`, `node-{id}-address`, `node-{id}-multiplier`, `node-{id}-drift`, `node-{id}-edit`, `node-{id}-save`,
 //! `node-{id}-cancel-edit`. A node's name opens its page (`/nodes/{id}`). Under each
 //! row, [`channel`] shows the node's secure channel (pinned certificate, refused calls) with the
 //! re-pin and token rotation actions.
@@ -159,6 +159,10 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
             </td>
             <td data-testid=t("version")>
                 <code>{move || node.with(|n| n.applied_version.clone()).unwrap_or_else(|| "—".to_owned())}</code>
+                {move || node.with(|n| n.drift).then(|| view! {
+                    <span class="row-muted" data-testid=t("drift")
+                        title="The node does not run its current config yet">"not current"</span>
+                })}
             </td>
             <td class="actions">
                 <Show

@@ -1,8 +1,11 @@
-//! Users page (`/users`): the user list, the create form, in-place editing of quota and enabled,
-//! delete with confirmation, and actions on a selection of users (reset usage, all or none).
-//! The list reloads when `/events` reports that users changed; the selection survives reloads.
-//! Test ids: `user-{id}`, `user-{id}-select`, `user-{id}-edit`, `user-{id}-save`,
-//! `user-{id}-delete`, `users-select-all`, `bulk-count`, `bulk-reset[-confirm]`, `bulk-clear`,
+//! Users page (`/users`): one page of users at a time — found by name, filtered by status and
+//! sorted by the manager (`?q&status&sort&after`, keyset pages as in `GET /v1/users`) — the
+//! create form, in-place editing of quota and enabled, delete with confirmation, and actions on
+//! a selection of users (reset usage, all or none). The list reloads when `/events` reports that
+//! users changed; the selection survives reloads and pages. Test ids: `user-{id}`,
+//! `user-{id}-select`, `user-{id}-edit`, `user-{id}-save`, `user-{id}-delete`,
+//! `users-select-all`, `users-status`, `users-sort`, `users-apply`, `users-total`,
+//! `users-next`, `users-first`, `bulk-count`, `bulk-reset[-confirm]`, `bulk-clear`,
 //! `bulk-status`, ….
 
 use std::collections::BTreeSet;
@@ -10,6 +13,8 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::{create_user, delete_user, list_users, reset_users_usage, update_user};
 use crate::components::{
@@ -17,7 +22,7 @@ use crate::components::{
 };
 use crate::format;
 use crate::live::LiveState;
-use crate::model::{NewUserForm, UserEdit, UserView};
+use crate::model::{NewUserForm, UserEdit, UserView, UsersPage, UsersQuery};
 use crate::validate;
 
 /// State of the one row being edited (kept outside the rows so a reload does not lose it).
@@ -33,7 +38,23 @@ struct EditState {
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let live = expect_context::<LiveState>();
-    let users = Resource::new(move || live.users_version.get(), |_| list_users());
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        params.with(|p| {
+            let get = |k: &str| p.get(k).unwrap_or_default();
+            UsersQuery {
+                q: get("q"),
+                status: get("status"),
+                sort: get("sort"),
+                after: get("after"),
+                limit: get("limit"),
+            }
+        })
+    });
+    let users = Resource::new(
+        move || (query.get(), live.users_version.get()),
+        |(query, _)| list_users(query),
+    );
     let reload = Callback::new(move |()| live.reload_users());
     let edit = EditState {
         id: RwSignal::new(None),
@@ -41,7 +62,8 @@ pub fn UsersPage() -> impl IntoView {
         enabled: RwSignal::new(true),
         errors: FormErrors::new(),
     };
-    let rows = move || users.get().and_then(Result::ok).unwrap_or_default();
+    let page = move || users.get().and_then(Result::ok);
+    let rows = move || page().map(|p| p.users).unwrap_or_default();
     let selected = RwSignal::new(BTreeSet::<i64>::new());
     let shown_ids = move || rows().into_iter().map(|u| u.id).collect::<BTreeSet<_>>();
     let all_selected = move || {
@@ -59,6 +81,7 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <Title text="Users"/>
         <h1>"Users"</h1>
+        <Filters query/>
         <Transition fallback=|| view! { <p>"Loading users…"</p> }>
             {move || users.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
             <BulkActions selected on_done=reload/>
@@ -87,11 +110,104 @@ pub fn UsersPage() -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            <Show when=move || users.get().and_then(Result::ok).is_some_and(|u| u.is_empty())>
-                <p class="empty" data-testid="users-empty">"No users yet."</p>
+            <Show when=move || page().is_some_and(|p| p.users.is_empty())>
+                <p class="empty" data-testid="users-empty">
+                    {move || if query.with(|q| q.to_params().is_empty()) { "No users yet." } else { "No user matches." }}
+                </p>
             </Show>
+            <Pager query page=Signal::derive(page)/>
         </Transition>
         <NewUser on_created=reload/>
+    }
+}
+
+/// The search, filter and sort form. A plain GET form: it works before (and without) the
+/// browser bundle, and the router turns it into a navigation once hydrated.
+#[component]
+fn Filters(query: Memo<UsersQuery>) -> impl IntoView {
+    const STATUSES: [(&str, &str); 6] = [
+        ("", "All users"),
+        ("enabled", "Enabled"),
+        ("disabled", "Disabled"),
+        ("quota", "Disabled: quota"),
+        ("expired", "Disabled: expired"),
+        ("manual", "Disabled: manual"),
+    ];
+    const SORTS: [(&str, &str); 7] = [
+        ("", "Oldest first (ID)"),
+        ("-created", "Newest first"),
+        ("name", "Name A–Z"),
+        ("-name", "Name Z–A"),
+        ("-usage", "Most usage first"),
+        ("usage", "Least usage first"),
+        ("-id", "Highest ID first"),
+    ];
+    let options = move |list: &'static [(&'static str, &'static str)],
+                        current: fn(&UsersQuery) -> &str| {
+        list.iter()
+            .map(|(value, label)| {
+                let selected = move || query.with(|q| current(q) == *value);
+                view! { <option value=*value selected=selected>{*label}</option> }
+            })
+            .collect_view()
+    };
+    view! {
+        <Form method="GET" action="/users" attr:class="toolbar" attr:role="search" attr:aria-label="Find users">
+            <div class="field">
+                <label for="users-q">"Name contains"</label>
+                <input id="users-q" name="q" type="search" autocomplete="off"
+                    prop:value=move || query.with(|q| q.q.clone())/>
+            </div>
+            <div class="field">
+                <label for="users-status">"Status"</label>
+                <select id="users-status" name="status" data-testid="users-status">
+                    {options(&STATUSES, |q| q.status.as_str())}
+                </select>
+            </div>
+            <div class="field">
+                <label for="users-sort">"Sort"</label>
+                <select id="users-sort" name="sort" data-testid="users-sort">
+                    {options(&SORTS, |q| q.sort.as_str())}
+                </select>
+            </div>
+            <div class="form-actions">
+                <button type="submit" data-testid="users-apply">"Show"</button>
+                <a href="/users" data-testid="users-reset-filters">"Clear"</a>
+            </div>
+        </Form>
+    }
+}
+
+/// The count of matching users and the links to the first and the next page.
+#[component]
+fn Pager(query: Memo<UsersQuery>, page: Signal<Option<UsersPage>>) -> impl IntoView {
+    let total = move || page.with(|p| p.as_ref().map_or(0, |p| p.total));
+    let shown = move || page.with(|p| p.as_ref().map_or(0, |p| p.users.len()));
+    let next = move || {
+        page.with(|p| p.as_ref().and_then(|p| p.next.clone()))
+            .map(|after| {
+                UsersQuery {
+                    after,
+                    ..query.get()
+                }
+                .href()
+            })
+    };
+    let first = move || {
+        query.with(|q| !q.after.is_empty()).then(|| {
+            UsersQuery {
+                after: String::new(),
+                ..query.get()
+            }
+            .href()
+        })
+    };
+    view! {
+        <nav class="pager" aria-label="Pages of users">
+            <span data-testid="users-total">{move || format!("{} of {} users", shown(), total())}</span>
+            {move || first().map(|href| view! { <a href=href data-testid="users-first">"First page"</a> })}
+            {move || next().map(|href| view! { <a href=href data-testid="users-next" rel="next">"Next page"</a> })}
+        </nav>
     }
 }
 
