@@ -5,8 +5,7 @@
 //
 // `/sub` and `/u` are rate limited per source address (a burst of 10, then 30 a minute); this
 // test stays within the burst: 9 requests to them in all.
-import { test, expect, open, expectAccessible, url } from './support';
-import { Page } from '@playwright/test';
+import { test, expect, open, expectAccessible, url, setDirectMode } from './support';
 
 const DIRECT_PORT = '47023';
 const NAME = 'dora';
@@ -25,22 +24,10 @@ function importLinks(subUrl: string, title: string) {
   };
 }
 
-/** Sets the four mode ports on the settings page (0 = off). */
-async function setModes(page: Page, direct: string) {
-  await open(page, '/settings');
-  await page.getByLabel('Public host').fill('127.0.0.1');
-  await page.getByLabel('Direct port').fill(direct);
-  await page.getByLabel('Relay port').fill('0');
-  await page.getByLabel('Reverse port').fill('0');
-  await page.getByLabel('Remote port (on nodes)').fill('0');
-  await page.getByTestId('save-settings').click();
-  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
-}
-
 test('a subscription is served, shown on the profile page and regenerated', async ({ page, context, browser }) => {
   try {
     // Only the direct mode on, at 127.0.0.1; a user with a 2.5 GB quota.
-    await setModes(page, DIRECT_PORT);
+    await setDirectMode(page, DIRECT_PORT);
     await open(page, '/users');
     await page.locator('#new-user-name').fill(NAME);
     await page.locator('#new-user-quota').fill('2.5');
@@ -170,6 +157,6 @@ test('a subscription is served, shown on the profile page and regenerated', asyn
       await page.getByTestId(`${rowId}-confirm`).click();
       await expect(row).toHaveCount(0);
     }
-    await setModes(page, '0');
+    await setDirectMode(page, '0');
   }
 });

@@ -48,3 +48,17 @@ export async function expectAccessible(page: Page) {
   const summary = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
   expect(summary).toEqual([]);
 }
+
+/** On the settings page: public host 127.0.0.1, only the direct mode on (`direct`; '0' = every
+ * mode off), and, when given, the private networks users may reach; saved. */
+export async function setDirectMode(page: Page, direct: string, networks?: string) {
+  await open(page, '/settings');
+  await page.getByLabel('Public host').fill('127.0.0.1');
+  await page.getByLabel('Direct port').fill(direct);
+  await page.getByLabel('Relay port').fill('0');
+  await page.getByLabel('Reverse port').fill('0');
+  await page.getByLabel('Remote port (on nodes)').fill('0');
+  if (networks !== undefined) await page.getByLabel('Private networks users may reach').fill(networks);
+  await page.getByTestId('save-settings').click();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+}

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { AddressInfo } from 'node:net';
-import { test, expect, open, hydrated, expectAccessible } from './support';
+import { test, expect, open, hydrated, expectAccessible, setDirectMode } from './support';
 
 const DIRECT_PORT = 47041;
 const BODY_BYTES = 30_000_000;
@@ -45,15 +45,7 @@ function sslocalBin(): string {
 
 test('usage is counted exactly, shown live, charted and reset for a selection', async ({ page }) => {
   // Only the direct mode on, on 127.0.0.1; users may reach the local web server below.
-  await open(page, '/settings');
-  await page.getByLabel('Private networks users may reach').fill('127.0.0.1');
-  await page.getByLabel('Public host').fill('127.0.0.1');
-  await page.getByLabel('Direct port').fill(String(DIRECT_PORT));
-  await page.getByLabel('Relay port').fill('0');
-  await page.getByLabel('Reverse port').fill('0');
-  await page.getByLabel('Remote port (on nodes)').fill('0');
-  await page.getByTestId('save-settings').click();
-  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await setDirectMode(page, String(DIRECT_PORT), '127.0.0.1');
 
   await open(page, '/users');
   for (const name of ['dora', 'emil']) {
@@ -140,11 +132,7 @@ test('usage is counted exactly, shown live, charted and reset for a selection', 
     await page.getByTestId(`${id}-confirm`).click();
     await expect(row(name)).toHaveCount(0);
   }
-  await open(page, '/settings');
-  await page.getByLabel('Direct port').fill('0');
-  await page.getByLabel('Private networks users may reach').fill('');
-  await page.getByTestId('save-settings').click();
-  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await setDirectMode(page, '0', '');
 });
 
 test('a node page shows the node, its multiplier, drift and chart, restarts it and resets its usage', async ({ page }) => {

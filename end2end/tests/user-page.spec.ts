@@ -1,16 +1,9 @@
 // A user's page: the client links of every enabled mode, each with a QR code and a copy button.
-import { test, expect, open, expectAccessible } from './support';
+import { test, expect, open, expectAccessible, setDirectMode } from './support';
 
 test('a user page shows links with QR codes and copies them', async ({ page, context }) => {
   // Only the direct mode on, pointing at 127.0.0.1.
-  await open(page, '/settings');
-  await page.getByLabel('Public host').fill('127.0.0.1');
-  await page.getByLabel('Direct port').fill('47021');
-  await page.getByLabel('Relay port').fill('0');
-  await page.getByLabel('Reverse port').fill('0');
-  await page.getByLabel('Remote port (on nodes)').fill('0');
-  await page.getByTestId('save-settings').click();
-  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await setDirectMode(page, '47021');
 
   await open(page, '/users');
   await page.locator('#new-user-name').fill('carol');
@@ -64,8 +57,5 @@ test('a user page shows links with QR codes and copies them', async ({ page, con
   await page.getByTestId(`${rowId}-delete`).click();
   await page.getByTestId(`${rowId}-confirm`).click();
   await expect(row).toHaveCount(0);
-  await open(page, '/settings');
-  await page.getByLabel('Direct port').fill('0');
-  await page.getByTestId('save-settings').click();
-  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await setDirectMode(page, '0');
 });
