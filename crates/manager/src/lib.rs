@@ -33,6 +33,7 @@ pub use events::{Event, Events};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection};
 pub use services::api_tokens::{ApiToken, NewApiToken};
 pub use services::auth::{Admin, AuthService, Session};
+pub use services::dashboard::{Dashboard, DashboardService};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};
 pub use services::settings::{Settings, SettingsPatch, SettingsService};
 pub use services::subscriptions::{PublicPanel, Subscription, SubscriptionService};
@@ -47,6 +48,7 @@ pub struct Services {
     pub settings: SettingsService,
     pub subscriptions: SubscriptionService,
     pub auth: AuthService,
+    pub dashboard: DashboardService,
     pub events: Events,
 }
 
@@ -113,6 +115,7 @@ impl Manager {
             },
             settings: SettingsService { ctx: ctx.clone() },
             subscriptions: SubscriptionService::new(ctx.clone()),
+            dashboard: DashboardService { ctx: ctx.clone() },
             auth: AuthService::new(ctx, opts.admin_token, opts.trusted_proxies),
             events,
         };

@@ -13,6 +13,8 @@ use xray::api::Stat;
 
 #[path = "services/counters.rs"]
 mod counters;
+#[path = "services/dashboard.rs"]
+mod dashboard;
 #[path = "services/drift.rs"]
 mod drift;
 #[path = "services/hardening.rs"]

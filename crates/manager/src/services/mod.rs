@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod auth;
+pub mod dashboard;
 pub mod login_limit;
 pub mod nodes;
 pub mod settings;
