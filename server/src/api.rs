@@ -1,8 +1,8 @@
 //! REST `/v1` for automation: nodes (with the manual restart), users (with links), usage resets
-//! and history, settings and API tokens (listed, created with the secret shown once, revoked),
-//! behind a Bearer token (the `--admin-token` or a stored API token). Errors are JSON
-//! `{"error": …, "field": …}`; a 4xx never changes state. Bodies are parsed strictly: unknown
-//! fields are refused by name.
+//! and history, the dashboard, settings and API tokens (listed, created with the secret shown
+//! once, revoked), behind a Bearer token (the `--admin-token` or a stored API token). Errors
+//! are JSON `{"error": …, "field": …}`; a 4xx never changes state. Bodies are parsed strictly:
+//! unknown fields are refused by name.
 //!
 //! `GET /v1/users` is paged by keyset (`?limit&after&q&status&sort`, see
 //! `manager::services::users::page`): the body is the page's array, `x-total-count` counts every
@@ -237,6 +237,7 @@ pub fn routes(services: Services) -> Router {
             "/v1/users/{id}/rotate-subscription",
             post(rotate_subscription),
         )
+        .route("/v1/dashboard", get(get_dashboard))
         .route("/v1/settings", get(get_settings).put(put_settings))
         .route("/v1/tokens", post(create_token).get(list_tokens))
         .route("/v1/tokens/{id}", delete(revoke_token))
@@ -546,6 +547,12 @@ async fn node_usage(
     let (step, from, to) = usage_range(&q)?;
     let points = s.nodes.usage_history(id, step, from, to).await?;
     Ok(Json(usage_json(step, from, to, points)))
+}
+
+/// Users by state, traffic today and this month, node health, the last 24 hours of traffic
+/// and the last config pushes (see `manager::services::dashboard`).
+async fn get_dashboard(State(s): State<Services>) -> ApiResult<Json<manager::Dashboard>> {
+    Ok(Json(s.dashboard.get().await?))
 }
 
 async fn get_settings(State(s): State<Services>) -> ApiResult<Json<manager::Settings>> {

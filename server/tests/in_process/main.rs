@@ -5,6 +5,7 @@
 //! processes (signals, restarts, the four modes over two nodes) stays in `processes.rs` and
 //! `modes.rs`.
 
+mod dashboard;
 mod events;
 mod lifecycle;
 mod rest;
