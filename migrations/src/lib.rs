@@ -11,6 +11,7 @@ mod m20261202_000001_node_names;
 mod m20261202_000002_expiry;
 mod m20261203_000001_resets_history;
 mod m20261204_000001_user_pages;
+mod m20261205_000001_roles_audit;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_expiry::Migration),
             Box::new(m20261203_000001_resets_history::Migration),
             Box::new(m20261204_000001_user_pages::Migration),
+            Box::new(m20261205_000001_roles_audit::Migration),
         ]
     }
 }

@@ -413,6 +413,7 @@ impl Coordinator {
         let result = match result {
             Err(e @ ClientError::CertificateChanged { .. }) => {
                 self.refuse_certificate(n, &e).await?;
+                self.audit_push(n, version, restart, Some(&e)).await;
                 return Ok(Some(e));
             }
             r => r,
@@ -450,6 +451,8 @@ impl Coordinator {
             .col_expr(node::Column::PushStatus, Expr::value(status.as_str()))
             .exec(&self.db)
             .await?;
+        self.audit_push(n, version, restart, result.as_ref().err())
+            .await;
         if let Ok((reached, _)) = &result {
             self.after_call(n, reached).await?;
         }
@@ -459,6 +462,41 @@ impl Coordinator {
         }
         self.emit_node(n.id).await?;
         Ok(result.err())
+    }
+
+    /// Records a push in the audit log, by whoever runs it (the manager itself in a sync pass,
+    /// the administrator of a manual restart). A failed push is recorded when it starts a run of
+    /// failures or fails differently, not on every retry.
+    async fn audit_push(
+        &self,
+        n: &node::Model,
+        version: &str,
+        restart: bool,
+        error: Option<&ClientError>,
+    ) {
+        use crate::services::audit::{self, Changes, Entry, Outcome};
+        let mut changes = Changes::new()
+            .field("version", &n.applied_version, version)
+            .field("restart", false, restart);
+        let outcome = match error {
+            None => Outcome::Ok,
+            Some(e) => {
+                let message = e.to_string();
+                let repeated = !n.push_status.is_reachable()
+                    && n.push_status != NodeStatus::Processing
+                    && n.last_error.as_deref() == Some(message.as_str());
+                if repeated && !restart {
+                    return;
+                }
+                changes = changes.field("error", (), message);
+                Outcome::Failed
+            }
+        };
+        let entry = Entry::new("node.push")
+            .object("node", Some(n.id), &n.name)
+            .changes(changes)
+            .outcome(outcome);
+        audit::write(&self.db, &audit::actor(), entry).await;
     }
 
     /// Pulls every node and the local engine once.
@@ -492,6 +530,10 @@ impl Coordinator {
         let pruned = crate::history::prune(&self.db, now).await?;
         if pruned > 0 {
             tracing::debug!(rows = pruned, "old usage history removed");
+        }
+        let pruned = crate::services::audit::prune(&self.db, now).await?;
+        if pruned > 0 {
+            tracing::debug!(rows = pruned, "old audit entries removed");
         }
         if !expired.is_empty() || !reset.is_empty() {
             self.events.send(Event::UsersChanged);

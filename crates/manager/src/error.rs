@@ -19,6 +19,9 @@ pub enum ServiceError {
     Conflict { field: String, message: String },
     #[error("not authorized")]
     Unauthorized,
+    /// Signed in, but the role does not allow this change (see `services::audit`).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     #[error("too many attempts; try again later")]
     RateLimited,
     /// A node could not be reached or answered wrongly. The message is the client error's

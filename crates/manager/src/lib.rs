@@ -30,8 +30,11 @@ pub use desired::DesiredVersions;
 pub use entity::node::NodeStatus;
 pub use error::{Result, ServiceError};
 pub use events::{Event, Events};
+pub use rules::{Permission, Role};
 pub use sea_orm::{ConnectionTrait, DatabaseConnection};
+pub use services::admins::{AdminPatch, NewAdmin};
 pub use services::api_tokens::{ApiToken, NewApiToken};
+pub use services::audit::{Actor, ActorKind, AuditEntry, AuditPage, AuditQuery, AuditService};
 pub use services::auth::{Admin, AuthService, Session};
 pub use services::dashboard::{Dashboard, DashboardService};
 pub use services::nodes::{NewNode, Node, NodePatch, NodeService};
@@ -48,6 +51,7 @@ pub struct Services {
     pub settings: SettingsService,
     pub subscriptions: SubscriptionService,
     pub auth: AuthService,
+    pub audit: AuditService,
     pub dashboard: DashboardService,
     pub events: Events,
 }
@@ -115,6 +119,7 @@ impl Manager {
             },
             settings: SettingsService { ctx: ctx.clone() },
             subscriptions: SubscriptionService::new(ctx.clone()),
+            audit: AuditService { ctx: ctx.clone() },
             dashboard: DashboardService { ctx: ctx.clone() },
             auth: AuthService::new(ctx, opts.admin_token, opts.trusted_proxies),
             events,

@@ -21,6 +21,8 @@ mod drift;
 mod hardening;
 #[path = "services/lifecycle.rs"]
 mod lifecycle;
+#[path = "services/roles.rs"]
+mod roles;
 #[path = "services/subscriptions.rs"]
 mod subscriptions;
 #[path = "services/usage.rs"]
@@ -378,19 +380,21 @@ async fn setup_login_sessions_and_rate_limit() {
         .expect("token")
         .expect("some token");
     assert!(matches!(
-        auth.setup("wrong", "root", "correct horse battery").await,
+        auth.setup("wrong", "root", "correct horse battery", None)
+            .await,
         Err(ServiceError::Unauthorized)
     ));
-    let short = auth.setup(&token, "root", "short").await;
+    let short = auth.setup(&token, "root", "short", None).await;
     assert!(matches!(&short, Err(e @ ServiceError::Invalid { .. }) if field(e) == "password"));
     let session = auth
-        .setup(&token, "root", "correct horse battery")
+        .setup(&token, "root", "correct horse battery", None)
         .await
         .expect("setup");
     assert!(!auth.needs_setup().await.expect("needs_setup"));
     assert_eq!(auth.setup_token().await.expect("token"), None);
     assert!(matches!(
-        auth.setup(&token, "other", "correct horse battery").await,
+        auth.setup(&token, "other", "correct horse battery", None)
+            .await,
         Err(ServiceError::Unauthorized)
     ));
 

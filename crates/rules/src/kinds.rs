@@ -185,6 +185,70 @@ impl fmt::Display for ResetStrategy {
     }
 }
 
+/// What an administrator or API token may do. Every change goes through the manager's
+/// services, which check the caller's role there (one home for the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "sea-orm",
+    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(StringLen::None)")
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything: settings, administrators and API tokens too.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "owner"))]
+    Owner,
+    /// Users and nodes.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "operator"))]
+    Operator,
+    /// Read only.
+    #[cfg_attr(feature = "sea-orm", sea_orm(string_value = "viewer"))]
+    Viewer,
+}
+
+/// The kinds of change a [`Role`] is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Users and nodes: create, edit, delete, reset, restart, re-pin, rotate.
+    Operate,
+    /// Settings, administrators and API tokens.
+    Administer,
+}
+
+impl Role {
+    /// Every role, the most powerful first.
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Operator, Role::Viewer];
+
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// The role named `value` (its wire name).
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// Whether this role may make changes of kind `permission`. Reading is open to every role.
+    pub fn allows(self, permission: Permission) -> bool {
+        match (self, permission) {
+            (Role::Owner, _) => true,
+            (Role::Operator, Permission::Operate) => true,
+            (Role::Operator, Permission::Administer) | (Role::Viewer, _) => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Display for DisableReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -219,6 +283,25 @@ mod tests {
             assert_eq!(ResetStrategy::parse(r.as_str()), Some(r));
         }
         assert_eq!(ResetStrategy::parse("monthly "), None);
+    }
+
+    #[test]
+    fn roles_allow_what_the_panel_promises() {
+        use super::{Permission, Role};
+        assert!(Role::Owner.allows(Permission::Administer));
+        assert!(Role::Owner.allows(Permission::Operate));
+        assert!(Role::Operator.allows(Permission::Operate));
+        assert!(!Role::Operator.allows(Permission::Administer));
+        assert!(!Role::Viewer.allows(Permission::Operate));
+        assert!(!Role::Viewer.allows(Permission::Administer));
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(
+                serde_json::to_string(&role).expect("json"),
+                format!("\"{role}\"")
+            );
+        }
+        assert_eq!(Role::parse("Owner"), None);
     }
 
     #[test]

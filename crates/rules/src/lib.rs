@@ -1,6 +1,6 @@
 //! What the manager and its panel must agree on, in one wasm-safe place: the rules for input
 //! values ([`input`]: names, hosts, ports, quotas, tokens, proxy URLs, traffic ratio, private
-//! networks), the vocabulary stored and sent on the wire ([`kinds`]: modes, disable reasons) and
+//! networks), the vocabulary stored and sent on the wire ([`kinds`]: modes, disable reasons, roles) and
 //! the live events of `/events` ([`event`]).
 //!
 //! The manager's services enforce these rules (a refusal becomes a 400 naming the field); the
@@ -14,4 +14,4 @@ pub mod kinds;
 
 pub use event::Event;
 pub use input::Invalid;
-pub use kinds::{DisableReason, Mode, ResetStrategy};
+pub use kinds::{DisableReason, Mode, Permission, ResetStrategy, Role};

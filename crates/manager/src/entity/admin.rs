@@ -11,6 +11,8 @@ pub struct Model {
     pub username: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// What the account may change.
+    pub role: rules::Role,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

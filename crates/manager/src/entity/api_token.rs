@@ -12,6 +12,8 @@ pub struct Model {
     pub token_hash: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// What the account may change.
+    pub role: rules::Role,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api_token;
+pub mod audit_log;
 pub mod node;
 pub mod session;
 pub mod settings;

@@ -7,6 +7,7 @@
 //! CPU at a time ([`Hasher`]): a burst of sign-ins queues there instead of stalling the async
 //! runtime that serves every other request.
 
+use super::audit::{Actor, Changes, Entry, Outcome};
 use super::login_limit::LoginLimits;
 use super::{unique_violation, Ctx};
 use crate::client_addr::TrustedProxies;
@@ -16,6 +17,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use rules::Role;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, Set,
 };
@@ -26,11 +28,25 @@ use tokio::sync::Semaphore;
 /// How long a panel session lasts.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// A signed-in administrator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An administrator (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Admin {
     pub id: i64,
     pub username: String,
+    pub role: Role,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl From<admin::Model> for Admin {
+    fn from(a: admin::Model) -> Admin {
+        Admin {
+            id: a.id,
+            username: a.username,
+            role: a.role,
+            created_at: a.created_at,
+        }
+    }
 }
 
 /// A new session: `token` goes into the cookie and is never stored in clear.
@@ -53,7 +69,7 @@ pub struct AuthService {
     pub(crate) ctx: Ctx,
     pub(crate) admin_token: Option<Arc<str>>,
     state: Arc<Mutex<AuthState>>,
-    hasher: Hasher,
+    pub(crate) hasher: Hasher,
     trusted_proxies: Arc<TrustedProxies>,
 }
 
@@ -178,7 +194,13 @@ impl AuthService {
     /// First-run setup: creates the first admin if `token` is the setup token, and signs in.
     /// The token is taken before anything is awaited, so of concurrent uses exactly one goes on;
     /// it is given back only if that use failed on its input (bad name or password).
-    pub async fn setup(&self, token: &str, username: &str, password: &str) -> Result<Session> {
+    pub async fn setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Session> {
         let taken = {
             let mut st = self.state();
             let valid = st
@@ -195,7 +217,7 @@ impl AuthService {
             return Err(ServiceError::Unauthorized);
         };
         let created = match self.needs_setup().await {
-            Ok(true) => self.create_admin(username, password).await,
+            Ok(true) => self.insert_admin(username, password, Role::Owner).await,
             Ok(false) => Err(ServiceError::Unauthorized),
             Err(e) => Err(e),
         };
@@ -215,25 +237,42 @@ impl AuthService {
             admin.id = admin.id,
             "first administrator created through setup"
         );
+        let actor = Actor::admin(admin.id, &admin.username, admin.role, client_ip);
+        self.ctx
+            .record(
+                &actor,
+                Entry::new("admin.setup")
+                    .object("admin", Some(admin.id), &admin.username)
+                    .changes(Changes::new().field("role", (), admin.role)),
+            )
+            .await;
         self.new_session(admin.id).await
     }
 
-    /// Creates an administrator (CLI `admin create`, or setup).
+    /// Creates an owner (CLI `admin create`). People add administrators with
+    /// [`AuthService::add_admin`], which checks the caller's role.
     pub async fn create_admin(&self, username: &str, password: &str) -> Result<Admin> {
+        self.insert_admin(username, password, Role::Owner).await
+    }
+
+    pub(crate) async fn insert_admin(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<Admin> {
         let username = check_credentials(username, password)?;
         let row = admin::ActiveModel {
             username: Set(username),
             password_hash: Set(self.hasher.hash(password).await?),
             created_at: Set(util::now_ms()),
+            role: Set(role),
             ..Default::default()
         }
         .insert(&self.ctx.db)
         .await
         .map_err(|e| unique_violation(e, "username", "an administrator with this name exists"))?;
-        Ok(Admin {
-            id: row.id,
-            username: row.username,
-        })
+        Ok(Admin::from(row))
     }
 
     /// Sets a new password and ends the admin's sessions (CLI `admin reset-password`).
@@ -288,12 +327,38 @@ impl AuthService {
             Some(admin) if ok => {
                 self.state().limits.succeeded(username, client_ip);
                 tracing::info!(admin.id = admin.id, "administrator signed in");
+                let actor = Actor::admin(admin.id, &admin.username, admin.role, client_ip);
+                self.ctx
+                    .record(
+                        &actor,
+                        Entry::new("sign-in").object("admin", Some(admin.id), &admin.username),
+                    )
+                    .await;
                 self.new_session(admin.id).await
             }
             _ => {
                 self.state()
                     .limits
                     .failed(username, client_ip, util::now_ms());
+                // The name only when it is an administrator's: whatever else was typed there
+                // (a password, by mistake) stays out of the log.
+                let mut actor = Actor::anonymous(client_ip);
+                let name = match &row {
+                    Some(r) => {
+                        actor.id = Some(r.id);
+                        r.username.clone()
+                    }
+                    None => "(unknown name)".to_owned(),
+                };
+                actor.name = name.clone();
+                self.ctx
+                    .record(
+                        &actor,
+                        Entry::new("sign-in")
+                            .object("admin", actor.id, &name)
+                            .outcome(Outcome::Failed),
+                    )
+                    .await;
                 Err(ServiceError::Unauthorized)
             }
         }
@@ -336,10 +401,7 @@ impl AuthService {
         Ok(admin::Entity::find_by_id(s.admin_id)
             .one(&self.ctx.db)
             .await?
-            .map(|a| Admin {
-                id: a.id,
-                username: a.username,
-            }))
+            .map(Admin::from))
     }
 
     /// Ends a session.

@@ -2,7 +2,9 @@
 //! the panel's server functions and the CLI alike. Each change that affects generated configs
 //! bumps `settings.config_updated_at` in the same transaction and signals the coordinator.
 
+pub mod admins;
 pub mod api_tokens;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod login_limit;

@@ -2,6 +2,7 @@
 //! deletion, internal key rotation; the secure channel's re-pin and token rotation live in
 //! [`channel`]. Health fields are written by the coordinator, not here.
 
+use super::audit::{Changes, Entry, Outcome};
 use super::{settings, unique_violation, Ctx};
 use crate::entity::node::{self, Entity as NodeEntity, NodeStatus};
 use crate::entity::stats_cursor;
@@ -9,7 +10,7 @@ use crate::events::Event;
 use crate::node_client::{Channel, ClientError, NodeClient, Target};
 use crate::{history, util, Result, ServiceError};
 use rand::Rng;
-use rules::input;
+use rules::{input, Permission};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
@@ -142,6 +143,34 @@ fn default_name(others: &[Node], id: i64) -> String {
 }
 
 /// Can the manager bind this port now (for its `internal-N` inbound)?
+/// The audited fields of a node before and after a change (`None`: created or deleted): what the
+/// operator sets, with the token and link keys recorded as changed, never by value.
+fn node_changes(before: Option<&Node>, after: Option<&Node>) -> Changes {
+    let view = |n: Option<&Node>| {
+        n.map(|n| {
+            serde_json::json!({
+                "name": n.name,
+                "host": n.host,
+                "http_port": n.http_port,
+                "usage_multiplier": f64::from(n.usage_multiplier_permille) / 1000.0,
+                "insecure_http": n.insecure_http,
+                "tls_fingerprint": n.tls_fingerprint,
+                "relay_port": n.relay_port,
+                "internal_port": n.internal_port,
+                "http_token": n.http_token,
+                "relay_key": n.relay_key,
+                "internal_key": n.internal_key,
+            })
+        })
+    };
+    Changes::between(
+        view(before),
+        view(after),
+        &["http_token", "relay_key", "internal_key"],
+        &[],
+    )
+}
+
 fn bindable(port: u16) -> bool {
     std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
@@ -204,7 +233,22 @@ impl NodeService {
     /// push status `unavailable`, `last_error`) when the node was not reached, refused the call
     /// or rejected the config, or presented another certificate than the pinned one.
     pub async fn restart(&self, id: i64) -> Result<Node> {
-        self.coordinator.restart_node(id).await
+        self.ctx
+            .authorize(Permission::Operate, "node.restart")
+            .await?;
+        let result = self.coordinator.restart_node(id).await;
+        let entry = match &result {
+            Ok(node) => Entry::new("node.restart")
+                .object("node", Some(id), &node.name)
+                .changes(Changes::new().field("version", (), &node.applied_version)),
+            Err(ServiceError::NotFound(_)) => return result,
+            Err(e) => Entry::new("node.restart")
+                .object("node", Some(id), &format!("node {id}"))
+                .changes(Changes::new().field("error", (), e.to_string()))
+                .outcome(Outcome::Failed),
+        };
+        self.ctx.audit(entry).await;
+        result
     }
 
     /// Asks the node for `/v1/info` with the token: the connection check before adding a node.
@@ -218,6 +262,9 @@ impl NodeService {
         token: &str,
         insecure_http: bool,
     ) -> Result<CheckedNode> {
+        self.ctx
+            .authorize(Permission::Operate, "node.check")
+            .await?;
         let host = input::host("host", host)?;
         input::port("http_port", http_port, false)?;
         let target = Target {
@@ -257,6 +304,9 @@ impl NodeService {
     }
 
     pub async fn create(&self, new: NewNode) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.create")
+            .await?;
         let name = match new.name.as_deref().map(str::trim) {
             Some(n) if !n.is_empty() => Some(input::node_name(n)?),
             _ => None,
@@ -364,11 +414,21 @@ impl NodeService {
                 "node registered as plain HTTP: its token and configs cross the network in clear"
             );
         }
+        self.ctx
+            .audit(
+                Entry::new("node.create")
+                    .object("node", Some(row.id), &row.name)
+                    .changes(node_changes(None, Some(&row))),
+            )
+            .await;
         self.changed();
         Ok(row)
     }
 
     pub async fn update(&self, id: i64, patch: NodePatch) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.update")
+            .await?;
         let new_name = patch.name.as_deref().map(input::node_name).transpose()?;
         let new_host = patch
             .host
@@ -450,6 +510,13 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node updated");
+        self.ctx
+            .audit(
+                Entry::new("node.update")
+                    .object("node", Some(id), &row.name)
+                    .changes(node_changes(Some(&current), Some(&row))),
+            )
+            .await;
         self.ctx.send_node(&row);
         self.changed();
         Ok(self.ctx.desired.fill(row))
@@ -457,6 +524,9 @@ impl NodeService {
 
     /// New internal keys and ports for the node's relay and reverse links.
     pub async fn rotate_keys(&self, id: i64) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.rotate-keys")
+            .await?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
@@ -472,7 +542,7 @@ impl NodeService {
             .map(|n| n.relay_port)
             .collect();
         let internal_taken: Vec<i32> = others.iter().map(|n| n.internal_port).collect();
-        let mut am = current.into_active_model();
+        let mut am = current.clone().into_active_model();
         am.relay_key = Set(util::random_key(LINK_METHOD.key_len()));
         am.relay_port = Set(pick_port(&relay_taken, |_| true));
         am.internal_key = Set(util::random_key(LINK_METHOD.key_len()));
@@ -482,16 +552,27 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node link keys rotated");
+        self.ctx
+            .audit(
+                Entry::new("node.rotate-keys")
+                    .object("node", Some(id), &row.name)
+                    .changes(node_changes(Some(&current), Some(&row))),
+            )
+            .await;
         self.changed();
         Ok(self.ctx.desired.fill(row))
     }
 
     pub async fn delete(&self, id: i64) -> Result<()> {
+        self.ctx
+            .authorize(Permission::Operate, "node.delete")
+            .await?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
-        let res = NodeEntity::delete_by_id(id).exec(&txn).await?;
-        if res.rows_affected == 0 {
-            return Err(ServiceError::NotFound(format!("node {id}")));
-        }
+        let current = NodeEntity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        NodeEntity::delete_by_id(id).exec(&txn).await?;
         stats_cursor::Entity::delete_many()
             .filter(stats_cursor::Column::NodeId.eq(id))
             .exec(&txn)
@@ -500,6 +581,13 @@ impl NodeService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node deleted");
+        self.ctx
+            .audit(
+                Entry::new("node.delete")
+                    .object("node", Some(id), &current.name)
+                    .changes(node_changes(Some(&current), None)),
+            )
+            .await;
         self.ctx.desired.forget(id);
         self.ctx.events.send(Event::NodeRemoved { id });
         self.changed();
@@ -508,17 +596,28 @@ impl NodeService {
 
     /// Zeroes the node's usage total (its history stays: it records what was carried).
     pub async fn reset_usage(&self, id: i64) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.reset-usage")
+            .await?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
             .one(&txn)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("node {id}")))?;
+        let before = current.usage_bytes;
         let mut am = current.into_active_model();
         am.usage_bytes = Set(0);
         am.updated_at = Set(util::now_ms());
         let row = am.update(&txn).await?;
         txn.commit().await?;
         tracing::info!(node.id = id, "node usage reset");
+        self.ctx
+            .audit(
+                Entry::new("node.reset-usage")
+                    .object("node", Some(id), &row.name)
+                    .changes(Changes::new().field("usage_bytes", before, row.usage_bytes)),
+            )
+            .await;
         self.ctx.send_node(&row);
         Ok(self.ctx.desired.fill(row))
     }

@@ -3,11 +3,12 @@
 //! reach (none by default: see `xray::cidr`), the base of subscription URLs, and the time zone
 //! usage resets follow.
 
+use super::audit::{mask_url_credentials, Changes, Entry};
 use super::Ctx;
 use crate::entity::settings::{self, Entity as SettingsEntity};
 use crate::events::Event;
 use crate::{util, Result, ServiceError};
-use rules::input;
+use rules::{input, Permission};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set};
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +198,9 @@ impl SettingsService {
 
     /// Validates the merged settings; on error nothing changes.
     pub async fn update(&self, patch: SettingsPatch) -> Result<Settings> {
+        self.ctx
+            .authorize(Permission::Administer, "settings.update")
+            .await?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let row = load(&txn).await?;
         let mut s = Settings::from(&row);
@@ -232,7 +236,7 @@ impl SettingsService {
             subscription_url_base: s.subscription_url_base.clone(),
             traffic_ratio: s.traffic_ratio,
             time_zone: s.time_zone.clone(),
-            ..before
+            ..before.clone()
         } != s;
         let mut am = row.into_active_model();
         am.host = Set(s.host.clone());
@@ -258,6 +262,17 @@ impl SettingsService {
             reverse = s.ss_reverse_port, remote = s.ss_remote_port,
             subscription_url_base = %s.subscription_url_base, time_zone = %s.time_zone,
             "settings updated");
+        let masked = |s: &Settings| Settings {
+            proxy_url: mask_url_credentials(&s.proxy_url),
+            ..s.clone()
+        };
+        self.ctx
+            .audit(
+                Entry::new("settings.update")
+                    .object("settings", None, "settings")
+                    .changes(Changes::between(masked(&before), masked(&s), &[], &[])),
+            )
+            .await;
         self.ctx.events.send(Event::SettingsChanged);
         if configs_changed {
             self.ctx.changes.notify();

@@ -193,6 +193,9 @@ impl SubscriptionService {
 
     /// Gives user `id` a new secret; the old one is unknown once this returns.
     pub async fn rotate(&self, id: i64) -> Result<User> {
+        self.ctx
+            .authorize(rules::Permission::Operate, "user.rotate-subscription")
+            .await?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = user::Entity::find_by_id(id)
             .one(&txn)
@@ -206,6 +209,13 @@ impl SubscriptionService {
         let row = am.update(&txn).await?;
         txn.commit().await?;
         tracing::info!(user.id = id, "subscription secret rotated");
+        self.ctx
+            .audit(
+                super::audit::Entry::new("user.rotate-subscription")
+                    .object("user", Some(id), &row.name)
+                    .changes(super::audit::Changes::new().secret("subscription_url")),
+            )
+            .await;
         self.ctx.events.send(crate::events::Event::UsersChanged);
         Ok(row)
     }

@@ -11,11 +11,12 @@
 //! Lists for people and API clients are paged ([`UserService::page`], in [`page`]);
 //! [`UserService::list`] reads every user, for config generation.
 
+use super::audit::{Changes, Entry};
 use super::{settings, unique_violation, Ctx};
 use crate::entity::user::{self, Entity as UserEntity};
 use crate::events::Event;
 use crate::{history, resets, util, Result, ServiceError};
-use rules::{input, DisableReason, ResetStrategy};
+use rules::{input, DisableReason, Permission, ResetStrategy};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
@@ -126,6 +127,9 @@ impl UserService {
     }
 
     pub async fn create(&self, new: NewUser) -> Result<User> {
+        self.ctx
+            .authorize(Permission::Operate, "user.create")
+            .await?;
         let name = input::user_name(&new.name)?;
         input::quota_bytes(new.quota_bytes)?;
         let expire_at = new.expire_at.map(input::expire_at).transpose()?;
@@ -175,11 +179,21 @@ impl UserService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(user.id = row.id, "user created");
+        self.ctx
+            .audit(
+                Entry::new("user.create")
+                    .object("user", Some(row.id), &row.name)
+                    .changes(user_changes(None, Some(&row))),
+            )
+            .await;
         self.changed();
         Ok(row)
     }
 
     pub async fn update(&self, id: i64, patch: UserPatch) -> Result<User> {
+        self.ctx
+            .authorize(Permission::Operate, "user.update")
+            .await?;
         let name = patch.name.as_deref().map(input::user_name).transpose()?;
         if let Some(q) = patch.quota_bytes {
             input::quota_bytes(q)?;
@@ -235,20 +249,7 @@ impl UserService {
         }
         let quota = patch.quota_bytes.unwrap_or(current.quota_bytes);
         let reached = DisableReason::limit_reached(current.usage_bytes, quota, expire_at, now);
-        let (enabled, reason) = match (patch.enabled, current.disabled_reason) {
-            // Disabling is always the administrator's: no limit lifts it later.
-            (Some(false), _) => (false, Some(DisableReason::Manual)),
-            (Some(true), _) if !current.enabled => match reached {
-                None => (true, None),
-                Some(limit) => return Err(limit_blocks_enabling(limit)),
-            },
-            // Manually disabled: stays so whatever the limits say.
-            (_, Some(DisableReason::Manual)) if !current.enabled => {
-                (false, Some(DisableReason::Manual))
-            }
-            // Enabled, or disabled by a limit: the limits decide, now.
-            _ => (reached.is_none(), reached),
-        };
+        let (enabled, reason) = status_after(&current, patch.enabled, reached)?;
         if enabled != current.enabled || reason != current.disabled_reason {
             am.enabled = Set(enabled);
             am.disabled_reason = Set(reason);
@@ -264,22 +265,127 @@ impl UserService {
         settings::touch(&txn).await?;
         txn.commit().await?;
         tracing::info!(user.id = id, enabled = row.enabled, "user updated");
+        self.ctx
+            .audit(
+                Entry::new("user.update")
+                    .object("user", Some(id), &row.name)
+                    .changes(user_changes(Some(&current), Some(&row))),
+            )
+            .await;
         self.changed();
         Ok(row)
     }
 
     pub async fn delete(&self, id: i64) -> Result<()> {
+        self.delete_many(&[id]).await
+    }
+
+    /// Deletes each of `ids`. All or nothing: an unknown id deletes nothing and is reported.
+    pub async fn delete_many(&self, ids: &[i64]) -> Result<()> {
+        self.ctx
+            .authorize(Permission::Operate, "user.delete")
+            .await?;
+        check_bulk(ids)?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
-        let res = UserEntity::delete_by_id(id).exec(&txn).await?;
-        if res.rows_affected == 0 {
-            return Err(ServiceError::NotFound(format!("user {id}")));
+        let rows = UserEntity::find()
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(user::Column::Id)
+            .all(&txn)
+            .await?;
+        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
+            return Err(ServiceError::NotFound(format!("user {missing}")));
         }
-        history::forget(&txn, history::Subject::User, id).await?;
+        UserEntity::delete_many()
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        for id in ids {
+            history::forget(&txn, history::Subject::User, *id).await?;
+        }
         settings::touch(&txn).await?;
         txn.commit().await?;
-        tracing::info!(user.id = id, "user deleted");
+        for row in &rows {
+            tracing::info!(user.id = row.id, "user deleted");
+            self.ctx
+                .audit(
+                    Entry::new("user.delete")
+                        .object("user", Some(row.id), &row.name)
+                        .changes(user_changes(Some(row), None)),
+                )
+                .await;
+        }
         self.changed();
         Ok(())
+    }
+
+    /// Enables or disables each of `ids` as an edit of `enabled` alone would (disabling records a
+    /// manual disable; enabling a user whose limit is reached is refused, naming the user). All
+    /// or nothing. Returns the users as they are afterwards.
+    pub async fn set_enabled(&self, ids: &[i64], enabled: bool) -> Result<Vec<User>> {
+        let action = if enabled {
+            "user.enable"
+        } else {
+            "user.disable"
+        };
+        self.ctx.authorize(Permission::Operate, action).await?;
+        check_bulk(ids)?;
+        let txn = crate::db::write_txn(&self.ctx.db).await?;
+        let rows = UserEntity::find()
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .order_by_asc(user::Column::Id)
+            .all(&txn)
+            .await?;
+        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
+            return Err(ServiceError::NotFound(format!("user {missing}")));
+        }
+        let now = util::now_ms();
+        let mut after = Vec::with_capacity(rows.len());
+        let mut changed = Vec::new();
+        for current in rows {
+            let reached = DisableReason::limit_reached(
+                current.usage_bytes,
+                current.quota_bytes,
+                current.expire_at,
+                now,
+            );
+            let (on, reason) =
+                status_after(&current, Some(enabled), reached).map_err(|e| match e {
+                    ServiceError::Invalid { field, message } => ServiceError::Invalid {
+                        field,
+                        message: format!("{}: {message}", current.name),
+                    },
+                    other => other,
+                })?;
+            if (on, reason) == (current.enabled, current.disabled_reason) {
+                after.push(current);
+                continue;
+            }
+            let mut am = current.clone().into_active_model();
+            am.enabled = Set(on);
+            am.disabled_reason = Set(reason);
+            am.updated_at = Set(now);
+            let row = am.update(&txn).await?;
+            changed.push((current, row.clone()));
+            after.push(row);
+        }
+        if !changed.is_empty() {
+            settings::touch(&txn).await?;
+        }
+        txn.commit().await?;
+        for (before, row) in &changed {
+            tracing::info!(user.id = row.id, enabled = row.enabled, "user updated");
+            self.ctx
+                .audit(
+                    Entry::new(action)
+                        .object("user", Some(row.id), &row.name)
+                        .changes(user_changes(Some(before), Some(row))),
+                )
+                .await;
+        }
+        if !changed.is_empty() {
+            self.changed();
+        }
+        Ok(after)
     }
 
     /// Disables every enabled user whose `expire_at` has passed, with reason `expired`, and
@@ -308,16 +414,15 @@ impl UserService {
     /// scheduled reset counts from now. All or nothing: an unknown id changes nothing and is
     /// reported. Returns the users as they are after the reset.
     pub async fn reset_usage(&self, ids: &[i64]) -> Result<Vec<User>> {
-        if ids.is_empty() {
-            return Err(ServiceError::invalid("ids", "must name at least one user"));
-        }
-        if ids.len() > MAX_BULK {
-            return Err(ServiceError::invalid(
-                "ids",
-                format!("must name at most {MAX_BULK} users"),
-            ));
-        }
+        self.ctx
+            .authorize(Permission::Operate, "user.reset-usage")
+            .await?;
+        check_bulk(ids)?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
+        let before = UserEntity::find()
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
+            .all(&txn)
+            .await?;
         let tz = resets::settings_zone(&txn).await?;
         let now = util::now_ms();
         let reset = resets::reset_users(&txn, ids, now, &tz).await?;
@@ -331,8 +436,16 @@ impl UserService {
             .all(&txn)
             .await?;
         txn.commit().await?;
-        for id in &reset {
-            tracing::info!(user.id = id, "usage reset by an administrator");
+        for row in &users {
+            tracing::info!(user.id = row.id, "usage reset by an administrator");
+            let old = before.iter().find(|b| b.id == row.id);
+            self.ctx
+                .audit(
+                    Entry::new("user.reset-usage")
+                        .object("user", Some(row.id), &row.name)
+                        .changes(user_changes(old, Some(row))),
+                )
+                .await;
         }
         self.changed();
         Ok(users)
@@ -371,6 +484,55 @@ impl UserService {
 
 /// The most users one bulk action names.
 pub const MAX_BULK: usize = 10_000;
+
+/// Refuses an empty or oversized list of ids for a bulk action.
+fn check_bulk(ids: &[i64]) -> Result<()> {
+    if ids.is_empty() {
+        return Err(ServiceError::invalid("ids", "must name at least one user"));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(ServiceError::invalid(
+            "ids",
+            format!("must name at most {MAX_BULK} users"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `current` is enabled after an edit that sets `enabled` (or leaves it, `None`), and
+/// why not, given the limit the edited user has `reached` (see the module doc).
+fn status_after(
+    current: &User,
+    enabled: Option<bool>,
+    reached: Option<DisableReason>,
+) -> Result<(bool, Option<DisableReason>)> {
+    Ok(match (enabled, current.disabled_reason) {
+        // Disabling is always the administrator's: no limit lifts it later.
+        (Some(false), _) => (false, Some(DisableReason::Manual)),
+        (Some(true), _) if !current.enabled => match reached {
+            None => (true, None),
+            Some(limit) => return Err(limit_blocks_enabling(limit)),
+        },
+        // Manually disabled: stays so whatever the limits say.
+        (_, Some(DisableReason::Manual)) if !current.enabled => {
+            (false, Some(DisableReason::Manual))
+        }
+        // Enabled, or disabled by a limit: the limits decide, now.
+        _ => (reached.is_none(), reached),
+    })
+}
+
+/// The audited fields of a user before and after a change (`None`: created or deleted). The
+/// password and subscription secret are recorded as changed, never by value; counters that move
+/// on their own (`updated_at`, the next reset) are left out.
+fn user_changes(before: Option<&User>, after: Option<&User>) -> Changes {
+    Changes::between(
+        before,
+        after,
+        &["password"],
+        &["updated_at", "next_reset_at"],
+    )
+}
 
 /// The refusal of enabling a user whose `limit` is reached, on the field that lifts it.
 fn limit_blocks_enabling(limit: DisableReason) -> ServiceError {

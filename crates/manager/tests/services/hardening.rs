@@ -20,7 +20,10 @@ async fn setup_token_creates_exactly_one_admin_under_concurrent_use() {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let (auth, token) = (auth.clone(), token.clone());
-            tokio::spawn(async move { auth.setup(&token, &format!("admin{i}"), PASSWORD).await })
+            tokio::spawn(async move {
+                auth.setup(&token, &format!("admin{i}"), PASSWORD, None)
+                    .await
+            })
         })
         .collect();
     let mut created = 0;
@@ -101,7 +104,10 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
 async fn api_tokens_are_listed_and_revoked() {
     let t = open().await;
     let auth = &t.manager.services.auth;
-    let created = auth.create_token("ci").await.expect("create");
+    let created = auth
+        .create_token("ci", rules::Role::Owner)
+        .await
+        .expect("create");
     assert_eq!(created.secret.len(), 64);
     assert_eq!(created.token.last_used_at, None);
     let listed = auth.list_tokens().await.expect("list");
@@ -118,7 +124,7 @@ async fn api_tokens_are_listed_and_revoked() {
         auth.revoke_token(created.token.id).await,
         Err(ServiceError::NotFound(_))
     ));
-    let bad = auth.create_token("").await;
+    let bad = auth.create_token("", rules::Role::Owner).await;
     assert!(matches!(&bad, Err(e @ ServiceError::Invalid { .. }) if field(e) == "name"));
 }
 

@@ -19,8 +19,10 @@
 use super::{Fingerprint, Node, NodeService};
 use crate::entity::node::{self, Entity as NodeEntity};
 use crate::node_client::{PendingToken, Reached, Target};
+use crate::services::audit::{Changes, Entry, Outcome};
 use crate::services::settings;
 use crate::{util, Result, ServiceError};
+use rules::Permission;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 
@@ -126,6 +128,9 @@ impl NodeService {
     /// clears the refusal and pushes at once. A 409 when there is nothing to pin or the node is
     /// plain HTTP, a 400 for a malformed fingerprint.
     pub async fn repin(&self, id: i64, fingerprint: Option<String>) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.repin")
+            .await?;
         let given = fingerprint.as_deref().map(self::fingerprint).transpose()?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
         let current = NodeEntity::find_by_id(id)
@@ -173,6 +178,17 @@ impl NodeService {
             tls.new = %pin,
             "node certificate re-pinned"
         );
+        self.ctx
+            .audit(
+                Entry::new("node.repin")
+                    .object("node", Some(id), &row.name)
+                    .changes(Changes::new().field(
+                        "tls_fingerprint",
+                        &current.tls_fingerprint,
+                        &row.tls_fingerprint,
+                    )),
+            )
+            .await;
         self.ctx.send_node(&row);
         self.changed();
         Ok(self.ctx.desired.fill(row))
@@ -182,6 +198,25 @@ impl NodeService {
     /// for the steps. A node that cannot be reached → [`ServiceError::Unreachable`], and the node
     /// keeps its token.
     pub async fn rotate_token(&self, id: i64) -> Result<Node> {
+        self.ctx
+            .authorize(Permission::Operate, "node.rotate-token")
+            .await?;
+        let result = self.rotate_token_steps(id).await;
+        let entry = match &result {
+            Ok(row) => Entry::new("node.rotate-token")
+                .object("node", Some(id), &row.name)
+                .changes(Changes::new().secret("http_token")),
+            Err(ServiceError::NotFound(_)) => return result,
+            Err(e) => Entry::new("node.rotate-token")
+                .object("node", Some(id), &format!("node {id}"))
+                .changes(Changes::new().field("error", (), e.to_string()))
+                .outcome(Outcome::Failed),
+        };
+        self.ctx.audit(entry).await;
+        result
+    }
+
+    async fn rotate_token_steps(&self, id: i64) -> Result<Node> {
         let proxy = settings::load(&self.ctx.db).await?.proxy_url;
         let mut current = self.get(id).await?;
         if current.pending_token.is_some() {
