@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the admin panel's browser bundle into target/site/pkg, which arch-manager serves at /pkg:
-#   arch.js (wasm-bindgen glue), arch.wasm (hydrate bundle), arch.css (style/arch.css).
+#   arch.js (wasm-bindgen glue), arch.wasm (hydrate bundle), arch.css (style/arch.css),
+#   each with a brotli (.br) and a gzip (.gz) twin that crates/site sends to browsers accepting it.
 # The server itself is built separately (`cargo build --release -p server`); both read
 # LEPTOS_OUTPUT_NAME=arch from .cargo/config.toml, so the names always agree.
 #
 # Usage: scripts/build-site.sh [--release|--debug]
-#   --release (default): profile wasm-release (opt-level z, LTO) + wasm-opt -Oz
+#   --release (default): profile wasm-release (opt-level z, LTO), panics abort at once without
+#                        a message, then wasm-opt -Oz
 #   --debug:             dev profile, no wasm-opt (faster, much larger)
 # Needs: Debian's rust-web-src (std source for -Z build-std), wasm-bindgen-cli equal to the
-# wasm-bindgen version in Cargo.lock, npm binaryen in end2end/node_modules (scripts/setup.sh).
+# wasm-bindgen version in Cargo.lock, npm binaryen in end2end/node_modules, brotli
+# (scripts/setup.sh). Sizes per step: docs/performance.md, "Panel weight".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +34,7 @@ wbg=$(command -v wasm-bindgen || true)
 [ -n "$wbg" ] || die "wasm-bindgen not found; run scripts/setup.sh"
 "$wbg" --version | grep -qF " $want_wbg" ||
   die "$("$wbg" --version) does not match wasm-bindgen $want_wbg in Cargo.lock; run scripts/setup.sh"
+command -v brotli >/dev/null 2>&1 || die "brotli not found; run scripts/setup.sh (Debian package brotli)"
 wasm_opt=end2end/node_modules/.bin/wasm-opt
 if [ "$mode" = release ]; then
   [ -x "$wasm_opt" ] || die "$wasm_opt missing; run scripts/setup.sh (npm binaryen, not Debian's)"
@@ -45,7 +49,18 @@ if [ "$mode" = release ]; then profile=wasm-release; else profile=dev; fi
 profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 echo "build-site: cargo build -p frontend (wasm32, $profile)"
 # RUSTC_BOOTSTRAP only here: -Z build-std needs it, and it must not leak into the server build.
-RUSTC_BOOTSTRAP=1 cargo build -p frontend --lib --target wasm32-unknown-unknown \
+# Release flags, for this build only (the server's own flags never change, so it never rebuilds):
+# -Cpanic=immediate-abort  a panic traps at once (`RuntimeError: unreachable`; --debug shows the
+#                          message): no formatting or unwinding code in the bundle;
+# -Zlocation-detail=none   no file names or line numbers kept for panics nobody sees.
+# Not `--cfg erase_components`: a bundle built with it fails to hydrate pages rendered by a server
+# built without it (docs/performance.md, "Panel weight").
+wasm_rustflags=()
+if [ "$mode" = release ]; then
+  wasm_rustflags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
+fi
+RUSTC_BOOTSTRAP=1 RUSTFLAGS="${wasm_rustflags[*]}" \
+  cargo build -p frontend --lib --target wasm32-unknown-unknown \
   -Z build-std=std,panic_abort --profile "$profile" --target-dir "$front_target"
 wasm_in="$front_target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
 [ -f "$wasm_in" ] || die "$wasm_in was not produced"
@@ -67,11 +82,22 @@ else
   mv "$tmp/${name}_bg.wasm" "$tmp/$name.wasm"
 fi
 cp style/arch.css "$tmp/$name.css"
+# Compressed twins, served instead of the original to a browser that accepts them (crates/site):
+# brotli at its highest quality (lower for the debug build, which is only for speed)
+# and gzip -9 without a name or time stamp, so equal inputs give equal bytes.
+brotli_quality=11
+[ "$mode" = debug ] && brotli_quality=5
+for f in "$tmp/$name.js" "$tmp/$name.wasm" "$tmp/$name.css"; do
+  brotli --quality="$brotli_quality" --lgwin=24 --force --output="$f.br" "$f"
+  gzip -9 --no-name --stdout "$f" >"$f.gz"
+done
 rm -rf "$site/pkg.old"
 [ -d "$site/pkg" ] && mv "$site/pkg" "$site/pkg.old"
 mv "$tmp" "$site/pkg"
 rm -rf "$site/pkg.old"
 
 size() { wc -c <"$1" | tr -d ' '; }
-echo "build-site: $site/pkg/$name.wasm $(size "$site/pkg/$name.wasm") bytes," \
-  "$name.js $(size "$site/pkg/$name.js") bytes, $name.css $(size "$site/pkg/$name.css") bytes"
+for ext in wasm js css; do
+  f="$site/pkg/$name.$ext"
+  echo "build-site: $f $(size "$f") bytes (gzip $(size "$f.gz"), brotli $(size "$f.br"))"
+done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Arch needs to build, run and test on Debian 12, idempotently:
-# Debian's Rust 1.96 (rustc-web, with the std source for the wasm build), lld, shadowsocks-libev
+# Debian's Rust 1.96 (rustc-web, with the std source for the wasm build), lld, brotli (the panel
+# bundle's precompressed files), shadowsocks-libev
 # (ss-local / ss-tunnel test peers), Chromium and PostgreSQL (tests), wasm-bindgen-cli matching
 # Cargo.lock, shadowsocks-rust (sslocal / ssserver test peers) and the npm packages in end2end/.
 # Usage: scripts/setup.sh [--runtime]   (--runtime skips test-only tools)
@@ -14,7 +15,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 apt_pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 rustfmt-web rust-web-clippy
-  gcc g++ make pkg-config curl ca-certificates tzdata)
+  gcc g++ make pkg-config curl ca-certificates tzdata brotli)
 $runtime_only || apt_pkgs+=(shadowsocks-libev chromium postgresql)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs npm)
 missing=()
