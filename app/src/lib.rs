@@ -23,7 +23,7 @@ pub mod validate;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
-    components::{ParentRoute, Redirect, Route, Router, Routes},
+    components::{ParentRoute, Route, Router, Routes},
     path, SsrMode,
 };
 
@@ -83,7 +83,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/u/:secret") view=pages::profile::ProfilePage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=pages::layout::SignedIn ssr=SsrMode::Async>
-                    <Route path=path!("") view=|| view! { <Redirect path="/nodes"/> }/>
+                    <Route path=path!("") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("nodes") view=pages::nodes::NodesPage ssr=SsrMode::Async/>
                     <Route path=path!("nodes/:id") view=pages::node::NodePage ssr=SsrMode::Async/>
                     <Route path=path!("users") view=pages::users::UsersPage ssr=SsrMode::Async/>

@@ -365,3 +365,44 @@ impl UserView {
         self
     }
 }
+
+/// The dashboard: users by state, traffic today and this month, node health, the last 24 hours
+/// of traffic and the last config pushes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    pub users_total: u64,
+    /// Enabled users.
+    pub users_active: u64,
+    pub users_disabled: u64,
+    /// Disabled users per reason, every reason listed (0 included).
+    pub disabled_by: Vec<(DisableReason, u64)>,
+    /// All users' bytes since today's midnight in `time_zone`.
+    pub traffic_today: i64,
+    /// All users' bytes since this month's first midnight in `time_zone`.
+    pub traffic_month: i64,
+    /// The settings' IANA time zone.
+    pub time_zone: String,
+    pub nodes_total: u64,
+    pub nodes_healthy: u64,
+    pub nodes_unhealthy: u64,
+    pub nodes_drift: u64,
+    /// All users' traffic per hour over the last 24 hours.
+    pub hourly: UsageSeries,
+    /// The last config pushes, newest first.
+    pub pushes: Vec<PushView>,
+}
+
+/// A node's last config push as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushView {
+    pub node_id: i64,
+    pub name: String,
+    /// Unix ms of the last successful push, 0 = never.
+    pub pushed_at: i64,
+    /// `""` (processing), `available`, `dirty` or `unavailable`.
+    pub push_status: String,
+    pub applied_version: Option<String>,
+    /// The node does not run its current config yet.
+    pub drift: bool,
+    pub last_error: Option<String>,
+}

@@ -24,7 +24,7 @@ test.describe('signed out', () => {
 
     await page.getByLabel('Password').fill(ADMIN.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page).toHaveURL(/\/nodes$/);
+    await expect(page).toHaveURL(url('/'));
     await expect(page.getByTestId('admin-name')).toHaveText(ADMIN.username);
 
     await page.getByTestId('sign-out').click();

@@ -30,8 +30,8 @@ test('first-run setup creates the administrator and signs in', async ({ page }) 
 
   await page.getByLabel('Confirm password').fill(ADMIN.password);
   await page.getByRole('button', { name: 'Create administrator' }).click();
-  await expect(page).toHaveURL(/\/nodes$/);
-  await expect(page.getByRole('heading', { name: 'Nodes', level: 1 })).toBeVisible();
+  await expect(page).toHaveURL(url('/'));
+  await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
   await expect(page.getByTestId('admin-name')).toHaveText(ADMIN.username);
 
   const cookies = await page.context().cookies();

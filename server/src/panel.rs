@@ -99,7 +99,7 @@ async fn require_session(
     };
     match (public, signed_in) {
         (false, false) => Redirect::to("/login").into_response(),
-        (true, true) => Redirect::to("/nodes").into_response(),
+        (true, true) => Redirect::to("/").into_response(),
         _ => next.run(req).await,
     }
 }

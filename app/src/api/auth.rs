@@ -23,7 +23,7 @@ pub async fn whoami() -> Result<AdminView, AppError> {
     Ok(crate::ssr::admin_view(&admin))
 }
 
-/// Signs in: sets the session cookie and redirects to the nodes page.
+/// Signs in: sets the session cookie and redirects to the dashboard.
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
@@ -54,7 +54,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         now,
         ssr::request_is_https(&services)?,
     ))?;
-    leptos_axum::redirect("/nodes");
+    leptos_axum::redirect("/");
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub async fn setup(
         now,
         ssr::request_is_https(&services)?,
     ))?;
-    leptos_axum::redirect("/nodes");
+    leptos_axum::redirect("/");
     Ok(())
 }
 

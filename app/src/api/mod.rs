@@ -5,6 +5,7 @@
 //! [`crate::AppError`]. Everything else lives in the manager crate.
 
 pub mod auth;
+pub mod dashboard;
 pub mod nodes;
 pub mod settings;
 pub mod tokens;
@@ -12,6 +13,7 @@ pub mod usage;
 pub mod users;
 
 pub use auth::*;
+pub use dashboard::*;
 pub use nodes::*;
 pub use settings::*;
 pub use tokens::*;

@@ -20,8 +20,9 @@ pub fn SignedIn() -> impl IntoView {
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
         <header class="topbar">
-            <a class="brand" href="/nodes">"Arch"</a>
+            <a class="brand" href="/">"Arch"</a>
             <nav aria-label="Main">
+                <A href="/" exact=true>"Dashboard"</A>
                 <A href="/nodes">"Nodes"</A>
                 <A href="/users">"Users"</A>
                 <A href="/settings">"Settings"</A>

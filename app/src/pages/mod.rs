@@ -1,6 +1,7 @@
 //! The panel's pages. `layout` wraps every page that needs a signed-in administrator.
 
 pub mod add_node;
+pub mod dashboard;
 pub mod layout;
 pub mod login;
 pub mod node;
