@@ -29,11 +29,15 @@ use leptos_router::{
 
 pub use error::AppError;
 
-/// URL path of the stylesheet copied into the site by `scripts/build-site.sh`.
-pub const STYLESHEET: &str = "/pkg/arch.css";
+/// URL path of the stylesheet that `scripts/build-site.sh` puts next to the bundle: in the same
+/// directory as the hydration scripts (`/pkg/{version}/arch.css`), so it changes with them.
+pub fn stylesheet(options: &LeptosOptions) -> String {
+    format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
+}
 
 /// The HTML document around [`App`], rendered by the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = stylesheet(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -41,7 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
-                <link rel="stylesheet" href=STYLESHEET/>
+                <link rel="stylesheet" href=stylesheet/>
                 <HydrationScripts options/>
                 {csp_header()}
                 <MetaTags/>

@@ -32,11 +32,18 @@ const PUBLIC_PAGES: [&str; 2] = ["/login", "/setup"];
 
 /// Router for the panel: pages, server functions and the `/pkg` static files of `bundle`.
 pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
-    // Leptos reads only the names from these options (the `/pkg/arch.*` URLs of the shell);
-    // the site root is a path it would serve files from, and nothing here asks it to.
+    // Leptos reads only the names from these options (the `/pkg/…/arch.*` URLs of the shell);
+    // the site root is a path it would serve files from, and nothing here asks it to. The built-in
+    // bundle is linked under its version (`/pkg/{version}/arch.js`, cached for a year, a new URL
+    // for every new bundle); a --site-root directory may change under a running manager, so its
+    // files keep their plain names and are revalidated on every use.
+    let pkg_dir = match bundle {
+        Bundle::Embedded => format!("pkg/{}", site::version()),
+        Bundle::Dir(_) => "pkg".to_owned(),
+    };
     let builder = LeptosOptions::builder()
         .output_name(env!("LEPTOS_OUTPUT_NAME"))
-        .site_pkg_dir("pkg");
+        .site_pkg_dir(pkg_dir);
     let options = match bundle {
         Bundle::Dir(root) => builder.site_root(root.to_string_lossy().as_ref()).build(),
         Bundle::Embedded => builder.build(),
@@ -59,7 +66,12 @@ pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
     let pkg = match bundle {
         Bundle::Embedded => Router::new().nest("/pkg", site::router()),
         Bundle::Dir(root) => Router::new()
-            .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+            .nest_service(
+                "/pkg",
+                ServeDir::new(root.join("pkg"))
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            )
             .layer(middleware::map_response(revalidate)),
     };
     leptos.merge(pkg).layer(middleware::from_fn_with_state(
@@ -494,6 +506,85 @@ mod tests {
                 assert_eq!(res.status(), StatusCode::NOT_FOUND, "{bundle:?} {uri}");
             }
         }
+    }
+
+    /// GET `uri` with an `Accept-Encoding` header.
+    async fn fetch(app: Router, uri: &str, accept_encoding: &str) -> Response {
+        let mut req = get(uri, "127.0.0.1", None);
+        req.headers_mut().insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(accept_encoding).expect("header"),
+        );
+        app.oneshot(req).await.expect("response")
+    }
+
+    /// The shell links the built-in bundle under its version; those answers are compressed when
+    /// the browser allows it and cached for a year; another version is gone.
+    #[tokio::test]
+    async fn pages_link_the_versioned_bundle() {
+        let (m, _dir) = manager(&[]).await;
+        let app = || routes(m.services.clone(), &Bundle::Embedded);
+        let page = fetch(app(), "/login", "gzip, deflate, br").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = axum::body::to_bytes(page.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&html);
+        let version = site::version();
+        for name in ["arch.js", "arch.wasm", "arch.css"] {
+            let uri = format!("/pkg/{version}/{name}");
+            assert!(html.contains(&uri), "{uri} not in the page:\n{html}");
+            assert!(!html.contains(&format!("\"/pkg/{name}\"")), "{name}");
+            if site::is_empty() {
+                continue;
+            }
+            let res = fetch(app(), &uri, "gzip, deflate, br").await;
+            assert_eq!(res.status(), StatusCode::OK, "{uri}");
+            let h = res.headers();
+            assert_eq!(h[header::CONTENT_ENCODING], "br", "{uri}");
+            assert_eq!(h[header::CONTENT_TYPE], site::content_type(name));
+            assert_eq!(h[header::VARY], "accept-encoding");
+            assert_eq!(h[header::CACHE_CONTROL], site::IMMUTABLE);
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            let br = site::encoded(name, Some(site::Encoding::Brotli)).expect("br twin");
+            assert_eq!(h[header::ETAG], br.etag.as_str());
+
+            let plain = fetch(app(), &uri, "identity").await;
+            assert_eq!(plain.status(), StatusCode::OK);
+            assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
+
+            let old = fetch(app(), &format!("/pkg/0000000000000000/{name}"), "br").await;
+            assert_eq!(old.status(), StatusCode::NOT_FOUND, "{name}");
+            let twin = fetch(app(), &format!("/pkg/{version}/{name}.br"), "br").await;
+            assert_eq!(twin.status(), StatusCode::NOT_FOUND, "{name}.br");
+        }
+    }
+
+    /// A --site-root directory keeps plain, revalidated names, and serves the compressed twins
+    /// it holds.
+    #[tokio::test]
+    async fn site_root_serves_plain_names_and_twins() {
+        let (m, dir) = manager(&[]).await;
+        let pkg = dir.path().join("site/pkg");
+        std::fs::create_dir_all(&pkg).expect("mkdir");
+        std::fs::write(pkg.join("arch.js"), "export function hydrate() {}").expect("write");
+        std::fs::write(pkg.join("arch.js.br"), b"brotli bytes").expect("write");
+        let app = || routes(m.services.clone(), &Bundle::Dir(dir.path().join("site")));
+        let page = fetch(app(), "/login", "br").await;
+        let html = axum::body::to_bytes(page.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&html);
+        assert!(html.contains("\"/pkg/arch.css\""), "{html}");
+        assert!(html.contains("/pkg/arch.js"), "{html}");
+        let res = fetch(app(), "/pkg/arch.js", "gzip, br").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers();
+        assert_eq!(h[header::CONTENT_ENCODING], "br");
+        assert_eq!(h[header::CACHE_CONTROL], "no-cache");
+        let plain = fetch(app(), "/pkg/arch.js", "gzip").await;
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
     }
 
     #[test]
