@@ -337,6 +337,52 @@ pub fn settings_view(s: manager::Settings) -> SettingsView {
     }
 }
 
+/// Manager dashboard → panel DTO.
+pub fn dashboard_view(d: manager::Dashboard) -> crate::model::DashboardView {
+    use crate::model::{DashboardView, PushView, UsagePoint, UsageSeries, UsageStep};
+    let by = d.users.disabled_by;
+    DashboardView {
+        users_total: d.users.total,
+        users_active: d.users.active,
+        users_disabled: d.users.disabled,
+        disabled_by: rules::DisableReason::ALL
+            .into_iter()
+            .map(|r| (r, by.get(r)))
+            .collect(),
+        traffic_today: d.traffic.today_bytes,
+        traffic_month: d.traffic.month_bytes,
+        time_zone: d.traffic.time_zone,
+        nodes_total: d.nodes.total,
+        nodes_healthy: d.nodes.healthy,
+        nodes_unhealthy: d.nodes.unhealthy,
+        nodes_drift: d.nodes.drift,
+        hourly: UsageSeries {
+            step: UsageStep::Hour,
+            points: d
+                .hourly
+                .iter()
+                .map(|p| UsagePoint {
+                    at: p.at,
+                    bytes: p.bytes,
+                })
+                .collect(),
+        },
+        pushes: d
+            .pushes
+            .into_iter()
+            .map(|p| PushView {
+                drift: p.drift,
+                node_id: p.node_id,
+                name: p.name,
+                pushed_at: p.pushed_at,
+                push_status: p.push_status.as_str().to_owned(),
+                applied_version: p.applied_version,
+                last_error: p.last_error,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,51 +579,5 @@ mod tests {
         );
         let err = credential_error("password", "wrong")(ServiceError::Unauthorized);
         assert_eq!(err.field(), Some("password"));
-    }
-}
-
-/// Manager dashboard → panel DTO.
-pub fn dashboard_view(d: manager::Dashboard) -> crate::model::DashboardView {
-    use crate::model::{DashboardView, PushView, UsagePoint, UsageSeries, UsageStep};
-    let by = d.users.disabled_by;
-    DashboardView {
-        users_total: d.users.total,
-        users_active: d.users.active,
-        users_disabled: d.users.disabled,
-        disabled_by: rules::DisableReason::ALL
-            .into_iter()
-            .map(|r| (r, by.get(r)))
-            .collect(),
-        traffic_today: d.traffic.today_bytes,
-        traffic_month: d.traffic.month_bytes,
-        time_zone: d.traffic.time_zone,
-        nodes_total: d.nodes.total,
-        nodes_healthy: d.nodes.healthy,
-        nodes_unhealthy: d.nodes.unhealthy,
-        nodes_drift: d.nodes.drift,
-        hourly: UsageSeries {
-            step: UsageStep::Hour,
-            points: d
-                .hourly
-                .iter()
-                .map(|p| UsagePoint {
-                    at: p.at,
-                    bytes: p.bytes,
-                })
-                .collect(),
-        },
-        pushes: d
-            .pushes
-            .into_iter()
-            .map(|p| PushView {
-                drift: p.drift,
-                node_id: p.node_id,
-                name: p.name,
-                pushed_at: p.pushed_at,
-                push_status: p.push_status.as_str().to_owned(),
-                applied_version: p.applied_version,
-                last_error: p.last_error,
-            })
-            .collect(),
     }
 }
