@@ -1,9 +1,10 @@
 //! Users at scale (a documented command, not a test): seeds `--users` users straight into a
 //! fresh database (batched inserts, one transaction per 1 000 rows), serves the manager
 //! in-process on 127.0.0.1:0, and measures — sequentially, one request at a time — the latency
-//! of paged REST requests and of the panel's users page (server-rendered, signed in with a
-//! session cookie). Prints a Markdown table of the median and p95 per request kind; the
-//! numbers and the targets are in `docs/performance.md` ("Users at scale").
+//! of paged REST requests, of the panel's users page (server-rendered, signed in with a
+//! session cookie) and of the dashboard (REST and panel). Prints a Markdown table of the median
+//! and p95 per request kind; the numbers and the targets are in `docs/performance.md` ("Users at
+//! scale").
 //!
 //! Usage: `cargo run --release -p server --example users_bench -- [--database-url URL]
 //! [--users N] [--requests N]`. Without `--database-url`, a SQLite file in a temp dir. A
@@ -169,6 +170,8 @@ async fn run(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<()
             false,
         ),
         ("Panel `GET /users` (SSR)", "/users".into(), true),
+        ("REST `GET /v1/dashboard`", "/v1/dashboard".into(), false),
+        ("Panel `GET /` dashboard (SSR)", "/".into(), true),
     ];
     println!(
         "{} users on {backend}; sequential requests over loopback, {} per kind (at most {} s)\n",
