@@ -256,3 +256,37 @@ pub fn ErrorBox(error: AppError) -> impl IntoView {
     }
     view! { <p class="form-error" role="alert">{error.to_string()}</p> }
 }
+
+/// A labelled choice of administrator role (owner, operator, viewer) bound to `role`.
+#[component]
+pub fn RoleSelect(
+    /// The `<select>`'s id (and, with `-select`, nothing else: the label points at it).
+    #[prop(into)]
+    id: String,
+    #[prop(into)] label: String,
+    role: RwSignal<rules::Role>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <select id=id.clone() data-testid=id on:change=move |ev| {
+                if let Some(r) = rules::Role::parse(&event_target_value(&ev)) {
+                    role.set(r);
+                }
+            }>
+                {rules::Role::ALL.into_iter().map(|r| view! {
+                    <option value=r.as_str() selected=move || role.get() == r>{role_label(r)}</option>
+                }).collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// What a role is called in the panel, with what it may do.
+pub fn role_label(role: rules::Role) -> &'static str {
+    match role {
+        rules::Role::Owner => "Owner: everything",
+        rules::Role::Operator => "Operator: users and nodes",
+        rules::Role::Viewer => "Viewer: read only",
+    }
+}

@@ -27,6 +27,9 @@ pub enum AppError {
     /// No valid session: the browser must sign in again.
     #[error("Your session has ended. Please sign in again.")]
     Unauthorized,
+    /// Signed in, but the administrator's role does not allow this change.
+    #[error("Not allowed: {0}.")]
+    Forbidden(String),
     /// Too many attempts (sign-in rate limit).
     #[error("Too many attempts. Wait a minute and try again.")]
     RateLimited,

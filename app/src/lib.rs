@@ -94,6 +94,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("users/:id") view=pages::user::UserPage ssr=SsrMode::Async/>
                     <Route path=path!("settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("tokens") view=pages::tokens::TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("admins") view=pages::admins::AdminsPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

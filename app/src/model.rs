@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub struct AdminView {
     pub id: i64,
     pub username: String,
+    pub role: rules::Role,
+    /// Unix ms.
+    pub created_at: i64,
 }
 
 /// One node as the nodes table shows it.
@@ -74,6 +77,7 @@ pub struct CreatedNode {
 pub struct TokenView {
     pub id: i64,
     pub name: String,
+    pub role: rules::Role,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms of the last use (to the minute), if any.
@@ -405,4 +409,77 @@ pub struct PushView {
     /// The node does not run its current config yet.
     pub drift: bool,
     pub last_error: Option<String>,
+}
+
+/// The audit log filters of the audit page, as URL parameters (empty = not set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub action: String,
+    pub actor: String,
+    /// An entry id: show entries older than it.
+    pub before: String,
+}
+
+impl AuditFilter {
+    /// The parameters that are set, as the manager's `AuditQuery::from_params` reads them.
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("before", &self.before),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect()
+    }
+
+    /// The audit page's URL for these filters.
+    pub fn href(&self) -> String {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let query: Vec<String> = self
+            .to_params()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect();
+        if query.is_empty() {
+            "/audit".to_owned()
+        } else {
+            format!("/audit?{}", query.join("&"))
+        }
+    }
+}
+
+/// One changed field of an audit entry, its values as JSON text (a secret: `before` empty and
+/// `after` "(changed)").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChangeView {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AuditView {
+    pub id: i64,
+    /// Unix ms.
+    pub at: i64,
+    pub actor_kind: String,
+    pub actor_name: String,
+    pub address: Option<String>,
+    pub action: String,
+    pub object_kind: Option<String>,
+    pub object_id: Option<i64>,
+    pub object_name: Option<String>,
+    pub changes: Vec<ChangeView>,
+    /// `ok`, `failed` or `refused`.
+    pub outcome: String,
+}
+
+/// One page of the audit log and the id to read older entries from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPageView {
+    pub entries: Vec<AuditView>,
+    pub next: Option<i64>,
 }

@@ -47,6 +47,45 @@ pub async fn admin_from_headers(
     }
 }
 
+/// The client address of a request: its TCP peer (`ConnectInfo`), or what `X-Forwarded-For`
+/// says when that peer is a `--trusted-proxy`. `None` when the peer is unknown (a request built
+/// in a test). Used for sign-in limits, the audit log and the subscription rate limit.
+pub fn client_ip(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    services: &Services,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(services.auth.client_ip(peer.0.ip(), forwarded))
+}
+
+/// The actor of a panel request: the administrator of its session cookie with their role, or
+/// `anonymous`. An error means the sessions could not be read.
+pub async fn actor_of(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    services: &Services,
+) -> Result<manager::Actor, ServiceError> {
+    let address = client_ip(headers, extensions, services);
+    Ok(match admin_from_headers(headers, services).await? {
+        Some(a) => manager::Actor::admin(a.id, &a.username, a.role, address),
+        None => manager::Actor::anonymous(address),
+    })
+}
+
+/// [`client_ip`] of the current server-function call.
+pub fn request_client_ip(services: &Services) -> Result<Option<IpAddr>, AppError> {
+    let parts = use_context::<Parts>().ok_or_else(|| {
+        tracing::error!("request parts missing from the Leptos context");
+        AppError::Internal
+    })?;
+    Ok(client_ip(&parts.headers, &parts.extensions, services))
+}
+
 /// Whether a request reached the manager over HTTPS: the one rule behind the session cookie's
 /// `Secure` flag and the panel's HSTS header. True when it arrived on the manager's own TLS
 /// listener (the [`Transport`] extension `daemon::http::serve` puts on every request is `Tls`),
@@ -163,6 +202,7 @@ pub fn service_error(err: ServiceError) -> AppError {
         },
         ServiceError::NotFound(what) => AppError::NotFound(what),
         ServiceError::Unauthorized => AppError::Unauthorized,
+        ServiceError::Forbidden(why) => AppError::Forbidden(why),
         ServiceError::RateLimited => AppError::RateLimited,
         ServiceError::Unreachable(cause) => {
             tracing::info!(error = %cause, "node connection check failed");
@@ -190,6 +230,8 @@ pub fn admin_view(admin: &Admin) -> AdminView {
     AdminView {
         id: admin.id,
         username: admin.username.clone(),
+        role: admin.role,
+        created_at: admin.created_at,
     }
 }
 
@@ -263,6 +305,7 @@ pub fn token_view(t: manager::ApiToken) -> TokenView {
     TokenView {
         id: t.id,
         name: t.name,
+        role: t.role,
         created_at: t.created_at,
         last_used_at: t.last_used_at,
     }
@@ -380,6 +423,51 @@ pub fn dashboard_view(d: manager::Dashboard) -> crate::model::DashboardView {
                 last_error: p.last_error,
             })
             .collect(),
+    }
+}
+
+/// Manager audit entry → panel DTO: each changed field with its values as JSON text.
+pub fn audit_view(e: manager::AuditEntry) -> crate::model::AuditView {
+    use crate::model::ChangeView;
+    let changes = match e.changes {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(field, value)| match value {
+                serde_json::Value::Array(pair) if pair.len() == 2 => ChangeView {
+                    field,
+                    before: json_text(&pair[0]),
+                    after: json_text(&pair[1]),
+                },
+                other => ChangeView {
+                    field,
+                    before: String::new(),
+                    after: json_text(&other),
+                },
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    crate::model::AuditView {
+        id: e.id,
+        at: e.at,
+        actor_kind: e.actor_kind,
+        actor_name: e.actor_name,
+        address: e.address,
+        action: e.action,
+        object_kind: e.object_kind,
+        object_id: e.object_id,
+        object_name: e.object_name,
+        changes,
+        outcome: e.outcome,
+    }
+}
+
+/// A JSON value as the audit page shows it: strings without quotes, `null` as empty.
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

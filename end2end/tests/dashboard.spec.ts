@@ -115,8 +115,7 @@ test.describe('signed in', () => {
     await hydrated(page);
     await page.getByLabel('Name').fill('dashboard-e2e');
     // The test changes users, nodes and settings: the owner role, where tokens have roles.
-    const role = page.getByTestId('token-role');
-    if (await role.count()) await role.selectOption('owner');
+    await page.getByTestId('token-role').selectOption('owner');
     await page.getByTestId('create-token').click();
     const secret = (await page.getByTestId('token-secret').textContent())!.trim();
     await page.close();

@@ -19,6 +19,8 @@ test.beforeAll(async ({ browser }) => {
   await page.goto(url('/tokens'));
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
   await page.getByLabel('Name').fill('node-tls-e2e');
+  // The test re-pins nodes and rotates tokens: an owner token.
+  await page.getByTestId('token-role').selectOption('owner');
   await page.getByTestId('create-token').click();
   const secret = (await page.getByTestId('token-secret').textContent())!.trim();
   await page.close();

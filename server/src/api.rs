@@ -1,8 +1,10 @@
-//! REST `/v1` for automation: nodes (with the manual restart), users (with links), usage resets
-//! and history, the dashboard, settings and API tokens (listed, created with the secret shown
-//! once, revoked), behind a Bearer token (the `--admin-token` or a stored API token). Errors
-//! are JSON `{"error": …, "field": …}`; a 4xx never changes state. Bodies are parsed strictly:
-//! unknown fields are refused by name.
+//! REST `/v1` for automation: nodes (with the manual restart), users (with links and bulk
+//! enable, disable, delete and usage reset), usage history, the dashboard, settings,
+//! administrators, API tokens (listed, created with a role and the secret shown once, revoked)
+//! and the audit log, behind a Bearer token (the `--admin-token`, an owner, or a stored API
+//! token with its role). Roles are enforced by the services: a change the token's role does not
+//! allow is a 403 and changes nothing. Errors are JSON `{"error": …, "field": …}`; a 4xx never
+//! changes state. Bodies are parsed strictly: unknown fields are refused by name.
 //!
 //! `GET /v1/users` is paged by keyset (`?limit&after&q&status&sort`, see
 //! `manager::services::users::page`): the body is the page's array, `x-total-count` counts every
@@ -67,6 +69,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Unreachable(_) => StatusCode::BAD_GATEWAY,
             ServiceError::Db(_) | ServiceError::NodeClient(_) | ServiceError::Internal(_) => {
@@ -231,6 +234,9 @@ pub fn routes(services: Services) -> Router {
         )
         .route("/v1/users/{id}/links", get(user_links))
         .route("/v1/users/reset-usage", post(reset_users_usage))
+        .route("/v1/users/enable", post(enable_users))
+        .route("/v1/users/disable", post(disable_users))
+        .route("/v1/users/delete", post(delete_users))
         .route("/v1/users/{id}/reset-usage", post(reset_user_usage))
         .route("/v1/users/{id}/usage", get(user_usage))
         .route(
@@ -241,6 +247,12 @@ pub fn routes(services: Services) -> Router {
         .route("/v1/settings", get(get_settings).put(put_settings))
         .route("/v1/tokens", post(create_token).get(list_tokens))
         .route("/v1/tokens/{id}", delete(revoke_token))
+        .route("/v1/admins", post(create_admin).get(list_admins))
+        .route(
+            "/v1/admins/{id}",
+            axum::routing::patch(patch_admin).delete(delete_admin),
+        )
+        .route("/v1/audit", get(audit_log))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint", None) })
         .layer(middleware::from_fn_with_state(
             services.clone(),
@@ -249,12 +261,15 @@ pub fn routes(services: Services) -> Router {
         .with_state(services)
 }
 
-/// Accepts `Authorization: Bearer <admin token | API token>`; 401 without detail otherwise.
+/// Accepts `Authorization: Bearer <admin token | API token>` (401 without detail otherwise) and
+/// runs the request as that token's actor: the services check its role on every change (403
+/// when it does not allow it) and record the change under the token's name.
 async fn require_bearer(State(services): State<Services>, req: Request, next: Next) -> Response {
     let token = crate::bearer(req.headers()).unwrap_or_default();
-    match services.auth.check_bearer(token).await {
-        Ok(true) => next.run(req).await,
-        Ok(false) => StatusCode::UNAUTHORIZED.into_response(),
+    let address = app::ssr::client_ip(req.headers(), req.extensions(), &services);
+    match services.auth.bearer_actor(token, address).await {
+        Ok(Some(actor)) => manager::services::audit::acting(actor, next.run(req)).await,
+        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -467,6 +482,30 @@ async fn reset_users_usage(
     Ok(Json(user_json(&s, users).await?))
 }
 
+/// Enables every user named, all or nothing (a user whose limit is reached: 400 naming them).
+async fn enable_users(
+    State(s): State<Services>,
+    Body(body): Body<Ids>,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    let users = s.users.set_enabled(&body.ids, true).await?;
+    Ok(Json(user_json(&s, users).await?))
+}
+
+/// Disables every user named (a manual disable), all or nothing.
+async fn disable_users(
+    State(s): State<Services>,
+    Body(body): Body<Ids>,
+) -> ApiResult<Json<Vec<UserJson>>> {
+    let users = s.users.set_enabled(&body.ids, false).await?;
+    Ok(Json(user_json(&s, users).await?))
+}
+
+/// Deletes every user named, all or nothing.
+async fn delete_users(State(s): State<Services>, Body(body): Body<Ids>) -> ApiResult<StatusCode> {
+    s.users.delete_many(&body.ids).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn reset_node_usage(
     State(s): State<Services>,
     Path(id): Path<i64>,
@@ -571,13 +610,20 @@ async fn put_settings(
 #[serde(deny_unknown_fields)]
 struct NewToken {
     name: String,
+    /// Absent: `owner`, what tokens could do before roles.
+    #[serde(default = "owner")]
+    role: manager::Role,
+}
+
+fn owner() -> manager::Role {
+    manager::Role::Owner
 }
 
 async fn create_token(
     State(s): State<Services>,
     Body(new): Body<NewToken>,
 ) -> ApiResult<impl IntoResponse> {
-    let created = s.auth.create_token(&new.name).await?;
+    let created = s.auth.create_token(&new.name, new.role).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -588,4 +634,57 @@ async fn list_tokens(State(s): State<Services>) -> ApiResult<Json<Vec<manager::A
 async fn revoke_token(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     s.auth.revoke_token(id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_admins(State(s): State<Services>) -> ApiResult<Json<Vec<manager::Admin>>> {
+    Ok(Json(s.auth.list_admins().await?))
+}
+
+async fn create_admin(
+    State(s): State<Services>,
+    Body(new): Body<manager::NewAdmin>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(s.auth.add_admin(new).await?)))
+}
+
+async fn patch_admin(
+    State(s): State<Services>,
+    Path(id): Path<i64>,
+    Body(patch): Body<manager::AdminPatch>,
+) -> ApiResult<Json<manager::Admin>> {
+    Ok(Json(s.auth.update_admin(id, patch).await?))
+}
+
+async fn delete_admin(State(s): State<Services>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    s.auth.delete_admin(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The audit log, newest first: `?action` (exact, or a prefix ending in `.`), `?actor`,
+/// `?object=kind[:id]`, `?before` (an entry id) and `?limit` (1–500, default 50). The body is
+/// the page's array; `x-next-cursor` and `link rel=next` lead to older entries.
+async fn audit_log(
+    State(s): State<Services>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(params) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text(), None))?;
+    let q = manager::AuditQuery::from_params(&params)?;
+    let page = s.audit.page(q.clone()).await?;
+    let mut headers = HeaderMap::new();
+    if let Some(next) = page.next {
+        let query = manager::AuditQuery {
+            before: Some(next),
+            ..q
+        }
+        .to_query_string();
+        let link = format!("</v1/audit?{query}>; rel=\"next\"");
+        // The link is percent-encoded: a valid header value.
+        for (name, value) in [("x-next-cursor", next.to_string()), ("link", link)] {
+            let value = HeaderValue::try_from(value)
+                .map_err(|_| ServiceError::Internal("cursor not a header value".into()))?;
+            headers.insert(name, value);
+        }
+    }
+    Ok((headers, Json(page.entries)).into_response())
 }

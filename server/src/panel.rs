@@ -89,30 +89,35 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
-/// Sends page requests without a valid session to `/login`, and signed-in visits of the
-/// sign-in / setup pages to `/nodes`. Server functions check the session themselves.
+/// Resolves who makes the request (the session's administrator with their role, or
+/// `anonymous`) and runs it as that actor, so the services check the role of every change a
+/// server function asks for and record it under that name (`manager::services::audit`). Sends
+/// page requests without a valid session to `/login`, and signed-in visits of the sign-in /
+/// setup pages to the dashboard. Server functions check the session themselves.
 async fn require_session(
     State(services): State<manager::Services>,
     req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if !matches!(*req.method(), Method::GET | Method::HEAD) || path.starts_with("/api/") {
-        return next.run(req).await;
-    }
-    let public = PUBLIC_PAGES.contains(&path);
-    let signed_in = match app::ssr::admin_from_headers(req.headers(), &services).await {
-        Ok(admin) => admin.is_some(),
+    let page = matches!(*req.method(), Method::GET | Method::HEAD) && !path.starts_with("/api/");
+    let actor = match app::ssr::actor_of(req.headers(), req.extensions(), &services).await {
+        Ok(actor) => actor,
         Err(e) => {
-            // Not a reason to sign in again: the sessions could not be read.
+            // Not a reason to sign in again: the sessions could not be read. A server function
+            // runs as nobody and answers its own error (its session check fails the same way).
             tracing::error!(error = %e, "reading the session failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+            if page {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+            }
+            manager::Actor::anonymous(None)
         }
     };
-    match (public, signed_in) {
-        (false, false) => Redirect::to("/login").into_response(),
-        (true, true) => Redirect::to("/").into_response(),
-        _ => next.run(req).await,
+    let signed_in = actor.kind == manager::ActorKind::Admin;
+    match (page, PUBLIC_PAGES.contains(&path), signed_in) {
+        (true, false, false) => Redirect::to("/login").into_response(),
+        (true, true, true) => Redirect::to("/").into_response(),
+        _ => manager::services::audit::acting(actor, next.run(req)).await,
     }
 }
 
@@ -183,6 +188,7 @@ fn status_of(err: &app::AppError) -> StatusCode {
         E::Conflict { .. } => StatusCode::CONFLICT,
         E::NotFound(_) => StatusCode::NOT_FOUND,
         E::Unauthorized => StatusCode::UNAUTHORIZED,
+        E::Forbidden(_) => StatusCode::FORBIDDEN,
         E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         E::Unreachable(_) => StatusCode::BAD_GATEWAY,
         E::Request(_) => StatusCode::BAD_REQUEST,

@@ -9,14 +9,13 @@
 //! referrer onwards. The secret is never logged: log lines name the user id, and
 //! [`redacted_path`] keeps it out of the request spans.
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use manager::Services;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use subscription::Choice;
 
 /// The `/sub` router (state: the services).
@@ -72,12 +71,7 @@ async fn serve(
     req: axum::extract::Request,
 ) -> Response {
     let headers = req.headers();
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let client = peer.map(|c| s.auth.client_ip(c.0.ip(), forwarded));
+    let client = app::ssr::client_ip(headers, req.extensions(), &s);
     if let Err(retry) = s.subscriptions.allow(client) {
         tracing::info!(client = ?client, "subscription request over the rate limit");
         return private(

@@ -28,17 +28,9 @@ pub async fn whoami() -> Result<AdminView, AppError> {
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
     let services = ssr::services()?;
-    let headers = ssr::request_headers().await?;
     let username = crate::validate::username(&username)?;
-    let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .ok();
     // X-Forwarded-For counts only when the peer is a `--trusted-proxy`.
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let client_ip = peer.map(|c| services.auth.client_ip(c.0.ip(), forwarded));
+    let client_ip = ssr::request_client_ip(&services)?;
     let session = services
         .auth
         .login(&username, &password, client_ip)
@@ -72,7 +64,7 @@ pub async fn setup(
     crate::validate::new_password(&password, &confirm)?;
     let session = services
         .auth
-        .setup(&token, &username, &password)
+        .setup(&token, &username, &password, ssr::request_client_ip(&services)?)
         .await
         .map_err(ssr::credential_error(
         crate::error::FORM,

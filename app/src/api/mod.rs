@@ -2,8 +2,10 @@
 //!
 //! Each body is a few lines: take `manager::Services` from context (via `crate::ssr`), check the
 //! session, run the shared validation, call the service and map its error into
-//! [`crate::AppError`]. Everything else lives in the manager crate.
+//! [`crate::AppError`]. Everything else lives in the manager crate, which also checks the
+//! administrator's role on every change (the panel runs each request as its administrator).
 
+pub mod admins;
 pub mod auth;
 pub mod dashboard;
 pub mod nodes;
@@ -12,6 +14,7 @@ pub mod tokens;
 pub mod usage;
 pub mod users;
 
+pub use admins::*;
 pub use auth::*;
 pub use dashboard::*;
 pub use nodes::*;

@@ -20,11 +20,11 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
 
 /// Creates a named token; the secret is in the result, this once.
 #[server(endpoint = "create_token", input = Json)]
-pub async fn create_token(name: String) -> Result<CreatedToken, AppError> {
+pub async fn create_token(name: String, role: rules::Role) -> Result<CreatedToken, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let created = services
         .auth
-        .create_token(&name)
+        .create_token(&name, role)
         .await
         .map_err(crate::ssr::service_error)?;
     Ok(CreatedToken {

@@ -166,6 +166,31 @@ pub async fn reset_users_usage(ids: Vec<i64>) -> Result<Vec<UserView>, AppError>
     Ok(users.into_iter().map(crate::ssr::user_view).collect())
 }
 
+/// Enables (or disables, a manual disable) every user in `ids`, all or none: an unknown id, or
+/// a user whose limit is reached when enabling, changes nobody.
+#[server(endpoint = "set_users_enabled", input = Json)]
+pub async fn set_users_enabled(ids: Vec<i64>, enabled: bool) -> Result<Vec<UserView>, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    let users = services
+        .users
+        .set_enabled(&ids, enabled)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(users.into_iter().map(crate::ssr::user_view).collect())
+}
+
+/// Deletes every user in `ids`, all or none; returns how many.
+#[server(endpoint = "delete_users", input = Json)]
+pub async fn delete_users(ids: Vec<i64>) -> Result<usize, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    services
+        .users
+        .delete_many(&ids)
+        .await
+        .map_err(crate::ssr::service_error)?;
+    Ok(ids.len())
+}
+
 /// Deletes a user.
 #[server(endpoint = "delete_user", input = Json)]
 pub async fn delete_user(id: i64) -> Result<(), AppError> {

@@ -27,6 +27,8 @@ pub fn SignedIn() -> impl IntoView {
                 <A href="/users">"Users"</A>
                 <A href="/settings">"Settings"</A>
                 <A href="/tokens">"API tokens"</A>
+                <A href="/admins">"Administrators"</A>
+                <A href="/audit">"Audit log"</A>
             </nav>
             <span class="live-status" data-testid="live-status" data-connected=move || live.connected.get().to_string()>
                 {move || if live.connected.get() { "live" } else { "offline" }}
@@ -42,6 +44,9 @@ pub fn SignedIn() -> impl IntoView {
                             String::new()
                         }
                     })}
+                </span>
+                <span class="role" data-testid="admin-role">
+                    {move || admin.get().and_then(Result::ok).map(|a| a.role.to_string())}
                 </span>
             </Suspense>
             <ActionForm action=logout attr:class="logout">

@@ -1,6 +1,8 @@
 //! The panel's pages. `layout` wraps every page that needs a signed-in administrator.
 
 pub mod add_node;
+pub mod admins;
+pub mod audit;
 pub mod dashboard;
 pub mod layout;
 pub mod login;

@@ -1,12 +1,15 @@
-//! API tokens page (`/tokens`): the tokens of the REST API with when they were created and last
-//! used, a form to create one (its secret is shown once) and revocation.
+//! API tokens page (`/tokens`): the tokens of the REST API with their role and when they were
+//! created and last used, a form to create one with a role (its secret is shown once) and
+//! revocation. Creating and revoking need the owner role; the manager refuses the others.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::api::{create_token, list_tokens, revoke_token};
-use crate::components::{ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField, Timestamp};
+use crate::components::{
+    role_label, ConfirmDelete, ErrorBox, FormErrors, FormMessage, RoleSelect, TextField, Timestamp,
+};
 use crate::model::TokenView;
 
 /// The tokens page.
@@ -14,6 +17,7 @@ use crate::model::TokenView;
 pub fn TokensPage() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| list_tokens());
     let name = RwSignal::new(String::new());
+    let role = RwSignal::new(rules::Role::Viewer);
     let secret = RwSignal::new(None::<String>);
     let errors = FormErrors::new();
     let pending = RwSignal::new(false);
@@ -22,7 +26,7 @@ pub fn TokensPage() -> impl IntoView {
         errors.clear();
         pending.set(true);
         spawn_local(async move {
-            match create_token(name.get_untracked()).await {
+            match create_token(name.get_untracked(), role.get_untracked()).await {
                 Ok(created) => {
                     secret.set(Some(created.secret));
                     name.set(String::new());
@@ -41,6 +45,7 @@ pub fn TokensPage() -> impl IntoView {
             <FormMessage errors/>
             <TextField id="token-name" field="name" label="Name" value=name errors autocomplete="off"
                 hint="What the token is for, e.g. ci."/>
+            <RoleSelect id="token-role" label="Role" role/>
             <div class="form-actions">
                 <button type="submit" class="primary" data-testid="create-token" disabled=move || pending.get()>
                     "Create token"
@@ -68,15 +73,18 @@ fn TokenTable(list: Vec<TokenView>, on_change: Callback<()>) -> impl IntoView {
     }
     let now = Signal::derive(crate::format::now_ms);
     let pending = RwSignal::new(false);
+    let error = RwSignal::new(None::<crate::AppError>);
     let rows = list
         .into_iter()
         .map(|t| {
             let id = t.id;
             let revoke = Callback::new(move |()| {
                 pending.set(true);
+                error.set(None);
                 spawn_local(async move {
-                    if revoke_token(id).await.is_ok() {
-                        on_change.run(());
+                    match revoke_token(id).await {
+                        Ok(()) => on_change.run(()),
+                        Err(e) => error.set(Some(e)),
                     }
                     pending.set(false);
                 });
@@ -84,6 +92,7 @@ fn TokenTable(list: Vec<TokenView>, on_change: Callback<()>) -> impl IntoView {
             view! {
                 <tr data-testid=format!("token-{id}")>
                     <td>{t.name.clone()}</td>
+                    <td data-testid=format!("token-{id}-role")>{role_label(t.role)}</td>
                     <td><Timestamp at_ms=t.created_at now_ms=now testid=format!("token-{id}-created")/></td>
                     <td>{match t.last_used_at {
                         Some(at) => view! { <Timestamp at_ms=at now_ms=now testid=format!("token-{id}-used")/> }.into_any(),
@@ -96,8 +105,10 @@ fn TokenTable(list: Vec<TokenView>, on_change: Callback<()>) -> impl IntoView {
         })
         .collect_view();
     view! {
+        <p class="field-error" role="alert" data-testid="token-error">{move || error.get().map(|e| e.to_string())}</p>
         <table class="card">
-            <thead><tr><th>"Name"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"Role"</th><th>"Created"</th><th>"Last used"</th>
+                <th><span class="visually-hidden">"Actions"</span></th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }

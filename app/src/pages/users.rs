@@ -1,12 +1,12 @@
 //! Users page (`/users`): one page of users at a time — found by name, filtered by status and
 //! sorted by the manager (`?q&status&sort&after`, keyset pages as in `GET /v1/users`) — the
 //! create form, in-place editing of quota and enabled, delete with confirmation, and actions on
-//! a selection of users (reset usage, all or none). The list reloads when `/events` reports that
-//! users changed; the selection survives reloads and pages. Test ids: `user-{id}`,
-//! `user-{id}-select`, `user-{id}-edit`, `user-{id}-save`, `user-{id}-delete`,
-//! `users-select-all`, `users-status`, `users-sort`, `users-apply`, `users-total`,
-//! `users-next`, `users-first`, `bulk-count`, `bulk-reset[-confirm]`, `bulk-clear`,
-//! `bulk-status`, ….
+//! a selection of users (enable, disable, reset usage and delete, all or none). The list
+//! reloads when `/events` reports that users changed; the selection survives reloads and pages.
+//! Test ids: `user-{id}`, `user-{id}-select`, `user-{id}-edit`, `user-{id}-save`,
+//! `user-{id}-delete`, `users-select-all`, `users-status`, `users-sort`, `users-apply`,
+//! `users-total`, `users-next`, `users-first`, `bulk-count`, `bulk-enable`, `bulk-disable`,
+//! `bulk-reset[-confirm]`, `bulk-delete[-confirm]`, `bulk-clear`, `bulk-status`, ….
 
 use std::collections::BTreeSet;
 
@@ -16,7 +16,10 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{create_user, delete_user, list_users, reset_users_usage, update_user};
+use crate::api::{
+    create_user, delete_user, delete_users, list_users, reset_users_usage, set_users_enabled,
+    update_user,
+};
 use crate::components::{
     CheckField, ConfirmAction, ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField,
 };
@@ -211,24 +214,61 @@ fn Pager(query: Memo<UsersQuery>, page: Signal<Option<UsersPage>>) -> impl IntoV
     }
 }
 
-/// What can be done to the selected users at once; each action asks for confirmation and
-/// applies to all of them or, on any error, to none.
+/// An action on the selected users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bulk {
+    Enable,
+    Disable,
+    ResetUsage,
+    Delete,
+}
+
+/// Runs `what` on `ids`; the sentence that reports it done.
+async fn run_bulk(what: Bulk, ids: Vec<i64>) -> Result<String, crate::AppError> {
+    Ok(match what {
+        Bulk::Enable => format!(
+            "{} users enabled.",
+            set_users_enabled(ids, true).await?.len()
+        ),
+        Bulk::Disable => format!(
+            "{} users disabled.",
+            set_users_enabled(ids, false).await?.len()
+        ),
+        Bulk::ResetUsage => format!(
+            "Usage reset for {} users.",
+            reset_users_usage(ids).await?.len()
+        ),
+        Bulk::Delete => format!("{} users deleted.", delete_users(ids).await?),
+    })
+}
+
+/// What can be done to the selected users at once; each action applies to all of them or, on
+/// any error, to none. Reset and delete ask for confirmation first.
 #[component]
 fn BulkActions(selected: RwSignal<BTreeSet<i64>>, on_done: Callback<()>) -> impl IntoView {
-    let reset = Action::new(|ids: &Vec<i64>| reset_users_usage(ids.clone()));
+    let run = Action::new(|(what, ids): &(Bulk, Vec<i64>)| run_bulk(*what, ids.clone()));
+    let last = RwSignal::new(None::<Bulk>);
     Effect::new(move |_| {
-        if let Some(Ok(_)) = reset.value().get() {
+        if let Some(Ok(_)) = run.value().get() {
+            // Deleted users cannot stay selected.
+            if last.get_untracked() == Some(Bulk::Delete) {
+                selected.set(BTreeSet::new());
+            }
             on_done.run(());
         }
     });
+    let dispatch = move |what: Bulk| {
+        last.set(Some(what));
+        run.dispatch((what, selected.get_untracked().into_iter().collect()));
+    };
     let count = move || selected.with(BTreeSet::len);
     let any = move || count() > 0;
     let status = move || {
-        reset.value().get().map(|r| match r {
-            Ok(users) => view! {
-                <span class="ok-text">{format!("Usage reset for {} users.", users.len())}</span>
-            }
-            .into_any(),
+        if run.pending().get() {
+            return Some(view! { <span>"Working…"</span> }.into_any());
+        }
+        run.value().get().map(|r| match r {
+            Ok(done) => view! { <span class="ok-text">{done}</span> }.into_any(),
             Err(e) => {
                 view! { <span class="field-error" role="alert">{e.to_string()}</span> }.into_any()
             }
@@ -238,13 +278,20 @@ fn BulkActions(selected: RwSignal<BTreeSet<i64>>, on_done: Callback<()>) -> impl
         <div class="bulk-bar" role="group" aria-label="Selected users">
             <span data-testid="bulk-count">{move || format!("{} selected", count())}</span>
             <Show when=any>
+                <button type="button" data-testid="bulk-enable" disabled=move || run.pending().get()
+                    on:click=move |_| dispatch(Bulk::Enable)>"Enable"</button>
+                <button type="button" data-testid="bulk-disable" disabled=move || run.pending().get()
+                    on:click=move |_| dispatch(Bulk::Disable)>"Disable"</button>
                 <ConfirmAction label="Reset usage"
                     question=Signal::derive(move || format!("Reset the usage of {} users to 0?", count()))
                     yes="Yes, reset" testid="bulk-reset"
-                    on_confirm=Callback::new(move |()| {
-                        reset.dispatch(selected.get_untracked().into_iter().collect());
-                    })
-                    pending=reset.pending()/>
+                    on_confirm=Callback::new(move |()| dispatch(Bulk::ResetUsage))
+                    pending=run.pending()/>
+                <ConfirmAction label="Delete"
+                    question=Signal::derive(move || format!("Delete {} users? This cannot be undone.", count()))
+                    yes="Yes, delete" testid="bulk-delete"
+                    on_confirm=Callback::new(move |()| dispatch(Bulk::Delete))
+                    pending=run.pending()/>
                 <button type="button" data-testid="bulk-clear" on:click=move |_| selected.set(BTreeSet::new())>
                     "Clear selection"
                 </button>

@@ -10,6 +10,7 @@ mod events;
 mod lifecycle;
 mod rest;
 mod restart;
+mod roles;
 mod sessions;
 mod subscription;
 mod support;
