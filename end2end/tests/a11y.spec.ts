@@ -1,19 +1,164 @@
-// axe (WCAG 2.1 A/AA + best practices) on every page, as rendered and hydrated.
-import { test, open, expectAccessible } from './support';
+// Every page in light and dark colour schemes, at desktop width and at 375 x 800: axe (WCAG 2.1
+// A/AA + best practices) finds nothing, the page does not scroll sideways (tables scroll inside
+// their wrapper), and a full-page screenshot is saved to
+// end2end/test-results/screenshots/{page}-{scheme}-{width}.png. Plus keyboard navigation: the skip
+// link comes first and every main navigation link is reachable by Tab with a visible focus ring.
+import * as path from 'path';
+import { request, APIRequestContext, Page } from '@playwright/test';
+import { test, expect, open, hydrated, expectAccessible, env, url } from './support';
 
-for (const path of ['/nodes', '/users', '/settings']) {
-  test(`${path} has no accessibility violations`, async ({ page }) => {
-    await open(page, path);
-    await expectAccessible(page);
-  });
+const SHOTS = path.join(__dirname, '..', 'test-results', 'screenshots');
+const SCHEMES = ['light', 'dark'] as const;
+const SIZES = [
+  { width: 1280, height: 900 },
+  { width: 375, height: 800 },
+];
+
+/** Runs the checks on the page already open, in every scheme and size, without reloading it. */
+async function checkEverywhere(page: Page, name: string) {
+  for (const colorScheme of SCHEMES) {
+    for (const size of SIZES) {
+      await page.setViewportSize(size);
+      await page.emulateMedia({ colorScheme });
+      // Let layout and styles settle after the change.
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const where = `${name} (${colorScheme}, ${size.width} px)`;
+      await test.step(where, async () => {
+        await page.screenshot({ path: path.join(SHOTS, `${name}-${colorScheme}-${size.width}.png`), fullPage: true });
+        const widths = await page.evaluate(() => ({
+          scroll: document.documentElement.scrollWidth,
+          viewport: window.innerWidth,
+          // What sticks out (outside a .table-wrap), to name in the failure.
+          wide: [...document.querySelectorAll('body *')]
+            .filter((el) => !el.closest('.table-wrap') && el.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .slice(0, 5)
+            .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${[...el.classList].join('.')}`),
+        }));
+        expect(widths.scroll, `${where} scrolls sideways: ${widths.wide.join(', ')}`).toBeLessThanOrEqual(widths.viewport);
+        await expectAccessible(page);
+      });
+    }
+  }
 }
+
+test.describe('signed in', () => {
+  let api: APIRequestContext;
+  let nodeId: number;
+  let userId: number;
+  let secret: string;
+
+  test.beforeAll(async ({ browser }) => {
+    const page = await browser.newPage({ storageState: 'test-results/.auth/admin.json' });
+    await page.goto(url('/tokens'));
+    await hydrated(page);
+    await page.getByLabel('Name').fill('a11y-e2e');
+    await page.getByTestId('token-role').selectOption('owner');
+    await page.getByTestId('create-token').click();
+    const token = (await page.getByTestId('token-secret').textContent())!.trim();
+    await page.close();
+    api = await request.newContext({
+      baseURL: env('ARCH_BASE_URL'),
+      extraHTTPHeaders: { Authorization: `Bearer ${token}` },
+    });
+    // A node nothing listens for (its page shows it unavailable) and a user.
+    const node = await api.post('/v1/nodes', {
+      data: { name: 'a11y-node', host: '127.0.0.1', http_port: 65000, http_token: env('ARCH_NODE_TOKEN'), tls_fingerprint: env('ARCH_NODE_FINGERPRINT') },
+    });
+    expect(node.status(), await node.text()).toBe(201);
+    nodeId = (await node.json()).id;
+    const user = await api.post('/v1/users', { data: { name: 'a11y-user' } });
+    expect(user.status()).toBe(201);
+    userId = (await user.json()).id;
+  });
+
+  test.afterAll(async () => {
+    if (userId !== undefined) await api.delete(`/v1/users/${userId}`);
+    if (nodeId !== undefined) await api.delete(`/v1/nodes/${nodeId}`);
+    await api?.dispose();
+  });
+
+  const pages: [string, () => string][] = [
+    ['dashboard', () => '/'],
+    ['nodes', () => '/nodes'],
+    ['node', () => `/nodes/${nodeId}`],
+    ['users', () => '/users'],
+    ['user', () => `/users/${userId}`],
+    ['settings', () => '/settings'],
+    ['tokens', () => '/tokens'],
+    ['admins', () => '/admins'],
+    ['audit', () => '/audit'],
+  ];
+  for (const [name, at] of pages) {
+    test(`${name}: accessible, no sideways scroll, light and dark, desktop and 375 px`, async ({ page }) => {
+      await open(page, at());
+      if (name === 'user') {
+        secret = (await page.getByTestId('subscription-url').inputValue()).split('/').pop()!;
+      }
+      await checkEverywhere(page, name);
+    });
+  }
+
+  // The end user's profile page; `/u` is rate limited, so it is loaded once.
+  test('profile: accessible, no sideways scroll, light and dark, desktop and 375 px', async ({ browser }) => {
+    const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+    try {
+      const page = await context.newPage();
+      if (!secret) {
+        const admin = await (await api.get(`/v1/users/${userId}`)).json();
+        secret = String(admin.subscription_url ?? admin.subscription?.url ?? '').split('/').pop()!;
+      }
+      expect(secret, 'the user page showed the subscription URL').toMatch(/^[A-Za-z0-9_-]{32}$/);
+      await open(page, `/u/${secret}`);
+      await checkEverywhere(page, 'profile');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('keyboard: skip link first, then every navigation link with a visible focus ring', async ({ page }) => {
+    await open(page, '/');
+    await page.keyboard.press('Tab');
+    const skip = page.getByRole('link', { name: 'Skip to content' });
+    await expect(skip).toBeFocused();
+    await expect(skip).toBeInViewport();
+    // From the top again: Tab through the page until every nav link has had the focus.
+    await open(page, '/');
+    const navLinks = await page.locator('nav[aria-label="Main"] a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    expect(navLinks.length).toBeGreaterThanOrEqual(7);
+    const seen = new Map<string, boolean>();
+    for (let i = 0; i < 40 && seen.size < navLinks.length; i++) {
+      await page.keyboard.press('Tab');
+      const focused = await page.evaluate(() => {
+        const el = document.activeElement as HTMLElement | null;
+        if (!el || !el.closest('nav[aria-label="Main"]') || el.tagName !== 'A') return null;
+        const style = getComputedStyle(el);
+        const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+        return { href: el.getAttribute('href')!, ring: el.matches(':focus-visible') && (outline || style.boxShadow !== 'none') };
+      });
+      if (focused) seen.set(focused.href, focused.ring);
+    }
+    expect([...seen.keys()].sort()).toEqual([...navLinks].sort());
+    for (const [href, ring] of seen) expect(ring, `${href} shows a focus ring`).toBe(true);
+  });
+
+  // Known gap: the router takes the click on the skip link (the address gets #main) but the focus
+  // stays on the link, so the next Tab goes to the brand link. Needs <main id="main" tabindex="-1">
+  // and the skip link moving the focus there (app/src/pages/layout.rs).
+  test.fixme('keyboard: Enter on the skip link moves the focus to main', async ({ page }) => {
+    await open(page, '/');
+    await page.keyboard.press('Tab');
+    await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('#main')).toBeFocused();
+  });
+});
 
 test.describe('signed out', () => {
   test.use({ storageState: { cookies: [], origins: [] } });
-  for (const path of ['/login', '/setup?token=x']) {
-    test(`${path} has no accessibility violations`, async ({ page }) => {
-      await open(page, path);
-      await expectAccessible(page);
+  for (const [name, at] of [['login', '/login'], ['setup', '/setup?token=x']]) {
+    test(`${name}: accessible, no sideways scroll, light and dark, desktop and 375 px`, async ({ page }) => {
+      await open(page, at);
+      await checkEverywhere(page, name);
     });
   }
 });
