@@ -12,7 +12,7 @@ import net, { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { request, APIRequestContext, Page } from '@playwright/test';
-import { test, expect, open, env, url, hydrated, expectAccessible } from './support';
+import { test, expect, open, env, url, hydrated, expectAccessible, restClient } from './support';
 import { ADMIN } from './credentials';
 
 const DIRECT_PORT = 47051;
@@ -109,20 +109,8 @@ test.describe('signed in', () => {
   let nodeDir: string | undefined;
 
   test.beforeAll(async ({ browser }) => {
-    // An API token made in the panel, for the REST calls.
-    const page = await browser.newPage({ storageState: 'test-results/.auth/admin.json' });
-    await page.goto(url('/tokens'));
-    await hydrated(page);
-    await page.getByLabel('Name').fill('dashboard-e2e');
-    // The test changes users, nodes and settings: the owner role, where tokens have roles.
-    await page.getByTestId('token-role').selectOption('owner');
-    await page.getByTestId('create-token').click();
-    const secret = (await page.getByTestId('token-secret').textContent())!.trim();
-    await page.close();
-    api = await request.newContext({
-      baseURL: env('ARCH_BASE_URL'),
-      extraHTTPHeaders: { Authorization: `Bearer ${secret}` },
-    });
+    // The test changes users, nodes and settings: an owner token made in the panel.
+    api = await restClient(browser, 'dashboard-e2e', 'owner');
   });
 
   test.afterAll(async () => {

@@ -4,7 +4,7 @@
 // rotated with confirmation, the node stays available and refuses the old token. The node is
 // deleted and stopped at the end, so nodes.spec.ts can use the same ports.
 import { request, APIRequestContext } from '@playwright/test';
-import { test, expect, open, env, url, expectAccessible } from './support';
+import { test, expect, open, env, url, expectAccessible, restClient } from './support';
 
 const WRONG = 'ab'.repeat(32);
 
@@ -14,20 +14,8 @@ let nodeId: number | undefined;
 test.describe.configure({ mode: 'serial' });
 
 test.beforeAll(async ({ browser }) => {
-  // An API token made in the panel, for the REST calls.
-  const page = await browser.newPage({ storageState: 'test-results/.auth/admin.json' });
-  await page.goto(url('/tokens'));
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
-  await page.getByLabel('Name').fill('node-tls-e2e');
-  // The test re-pins nodes and rotates tokens: an owner token.
-  await page.getByTestId('token-role').selectOption('owner');
-  await page.getByTestId('create-token').click();
-  const secret = (await page.getByTestId('token-secret').textContent())!.trim();
-  await page.close();
-  api = await request.newContext({
-    baseURL: env('ARCH_BASE_URL'),
-    extraHTTPHeaders: { Authorization: `Bearer ${secret}` },
-  });
+  // The test re-pins nodes and rotates tokens: an owner token made in the panel.
+  api = await restClient(browser, 'node-tls-e2e', 'owner');
 });
 
 test.afterAll(async () => {

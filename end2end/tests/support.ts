@@ -1,7 +1,7 @@
 // Shared helpers: the URLs and node details from the global setup, a `page` fixture that fails
 // the test on any browser console error (hydration problems show up there), waiting for
 // hydration, and an axe accessibility check.
-import { test as base, expect, Page } from '@playwright/test';
+import { test as base, expect, request, APIRequestContext, Browser, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 
 export function env(name: string): string {
@@ -61,4 +61,25 @@ export async function setDirectMode(page: Page, direct: string, networks?: strin
   if (networks !== undefined) await page.getByLabel('Private networks users may reach').fill(networks);
   await page.getByTestId('save-settings').click();
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+}
+
+/** A REST client with a new API token of `role`, made on the panel's tokens page as the signed-in
+ * administrator (the specs' REST set-up and clean-up). */
+export async function restClient(
+  browser: Browser,
+  name: string,
+  role: 'owner' | 'operator' | 'viewer' = 'owner',
+): Promise<APIRequestContext> {
+  const page = await browser.newPage({ storageState: 'test-results/.auth/admin.json' });
+  await page.goto(url('/tokens'));
+  await hydrated(page);
+  await page.getByLabel('Name').fill(name);
+  await page.getByTestId('token-role').selectOption(role);
+  await page.getByTestId('create-token').click();
+  const secret = (await page.getByTestId('token-secret').textContent())!.trim();
+  await page.close();
+  return request.newContext({
+    baseURL: env('ARCH_BASE_URL'),
+    extraHTTPHeaders: { Authorization: `Bearer ${secret}` },
+  });
 }

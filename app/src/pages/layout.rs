@@ -17,8 +17,17 @@ pub fn SignedIn() -> impl IntoView {
     Effect::new(move |_| live::connect(live));
     let admin = Resource::new(|| (), |_| whoami());
     let logout = ServerAction::<Logout>::new();
+    // Without the bundle the browser follows #main and focuses it (tabindex -1); hydrated, the
+    // router would take the click, so the link moves the focus itself.
+    let main = NodeRef::<leptos::html::Main>::new();
+    let skip = move |ev: leptos::ev::MouseEvent| {
+        if let Some(main) = main.get() {
+            ev.prevent_default();
+            let _ = main.focus();
+        }
+    };
     view! {
-        <a class="skip" href="#main">"Skip to content"</a>
+        <a class="skip" href="#main" on:click=skip>"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">"Arch"</a>
             <nav aria-label="Main">
@@ -53,7 +62,7 @@ pub fn SignedIn() -> impl IntoView {
                 <button type="submit" data-testid="sign-out">"Sign out"</button>
             </ActionForm>
         </header>
-        <main id="main">
+        <main id="main" tabindex="-1" node_ref=main>
             <Outlet/>
         </main>
     }
