@@ -12,40 +12,13 @@ import net, { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { request, APIRequestContext, Page } from '@playwright/test';
-import { test, expect, open, env, url, hydrated, expectAccessible, restClient } from './support';
+import { test, expect, open, env, url, hydrated, expectAccessible, restClient, freePort, listening, sslocalBin } from './support';
 import { ADMIN } from './credentials';
 
 const DIRECT_PORT = 47051;
 const BODY_BYTES = 3_000_000;
 const REASONS = ['manual', 'quota', 'expired'];
 
-/** A free 127.0.0.1 port. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Resolves once something accepts connections on 127.0.0.1:port (at most 200 tries). */
-async function listening(port: number) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-function sslocalBin(): string {
-  const inCargo = path.join(os.homedir(), '.cargo', 'bin', 'sslocal');
-  return fs.existsSync(inCargo) ? inCargo : 'sslocal';
-}
 
 /** What the dashboard shows, read from its test ids. */
 async function shown(page: Page) {

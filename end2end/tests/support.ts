@@ -3,6 +3,10 @@
 // hydration, and an axe accessibility check.
 import { test as base, expect, request, APIRequestContext, Browser, Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
+import fs from 'node:fs';
+import net, { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 export function env(name: string): string {
   const value = process.env[name];
@@ -82,4 +86,34 @@ export async function restClient(
     baseURL: env('ARCH_BASE_URL'),
     extraHTTPHeaders: { Authorization: `Bearer ${secret}` },
   });
+}
+
+/** A free 127.0.0.1 port. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:port (at most 200 tries, 100 ms
+ * apart). */
+export async function listening(port: number) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+}
+
+/** The stock `sslocal` client (cargo's install first). */
+export function sslocalBin(): string {
+  const inCargo = path.join(os.homedir(), '.cargo', 'bin', 'sslocal');
+  return fs.existsSync(inCargo) ? inCargo : 'sslocal';
 }

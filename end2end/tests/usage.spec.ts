@@ -10,38 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { AddressInfo } from 'node:net';
-import { test, expect, open, hydrated, expectAccessible, setDirectMode } from './support';
+import { test, expect, open, hydrated, expectAccessible, setDirectMode, freePort, listening, sslocalBin } from './support';
 
 const DIRECT_PORT = 47041;
 const BODY_BYTES = 30_000_000;
 
-/** A free 127.0.0.1 port. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Resolves once something accepts connections on 127.0.0.1:port (at most 100 tries). */
-async function listening(port: number) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
-function sslocalBin(): string {
-  const inCargo = path.join(os.homedir(), '.cargo', 'bin', 'sslocal');
-  return fs.existsSync(inCargo) ? inCargo : 'sslocal';
-}
 
 test('usage is counted exactly, shown live, charted and reset for a selection', async ({ page }) => {
   // Only the direct mode on, on 127.0.0.1; users may reach the local web server below.

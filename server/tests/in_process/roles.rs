@@ -341,16 +341,19 @@ async fn a_viewer_administrator_changes_nothing_through_the_panel() {
         "a server function is not classified here"
     );
 
-    let before = json!([
-        ok(m.api.get("/v1/users").await),
-        ok(m.api.get("/v1/settings").await),
-        ok(m.api.get("/v1/tokens").await)
-            .as_array()
-            .expect("tokens")
-            .len(),
-        ok(m.api.get("/v1/admins").await),
-        ok(m.api.get(&format!("/v1/nodes/{node_id}")).await)["name"],
-    ]);
+    let state = || async {
+        json!([
+            ok(m.api.get("/v1/users").await),
+            ok(m.api.get("/v1/settings").await),
+            ok(m.api.get("/v1/tokens").await)
+                .as_array()
+                .expect("tokens")
+                .len(),
+            ok(m.api.get("/v1/admins").await),
+            ok(m.api.get(&format!("/v1/nodes/{node_id}")).await)["name"],
+        ])
+    };
+    let before = state().await;
     for (name, body) in &changes {
         let res = http
             .post(m.url(&format!("/api/{name}")))
@@ -374,16 +377,7 @@ async fn a_viewer_administrator_changes_nothing_through_the_panel() {
             "{name}: {text}"
         );
     }
-    let after = json!([
-        ok(m.api.get("/v1/users").await),
-        ok(m.api.get("/v1/settings").await),
-        ok(m.api.get("/v1/tokens").await)
-            .as_array()
-            .expect("tokens")
-            .len(),
-        ok(m.api.get("/v1/admins").await),
-        ok(m.api.get(&format!("/v1/nodes/{node_id}")).await)["name"],
-    ]);
+    let after = state().await;
     assert_eq!(
         after, before,
         "a viewer changed something through the panel"

@@ -287,14 +287,7 @@ impl UserService {
             .await?;
         check_bulk(ids)?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
-        let rows = UserEntity::find()
-            .filter(user::Column::Id.is_in(ids.iter().copied()))
-            .order_by_asc(user::Column::Id)
-            .all(&txn)
-            .await?;
-        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
-            return Err(ServiceError::NotFound(format!("user {missing}")));
-        }
+        let rows = every_user(&txn, ids).await?;
         UserEntity::delete_many()
             .filter(user::Column::Id.is_in(ids.iter().copied()))
             .exec(&txn)
@@ -330,14 +323,7 @@ impl UserService {
         self.ctx.authorize(Permission::Operate, action).await?;
         check_bulk(ids)?;
         let txn = crate::db::write_txn(&self.ctx.db).await?;
-        let rows = UserEntity::find()
-            .filter(user::Column::Id.is_in(ids.iter().copied()))
-            .order_by_asc(user::Column::Id)
-            .all(&txn)
-            .await?;
-        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
-            return Err(ServiceError::NotFound(format!("user {missing}")));
-        }
+        let rows = every_user(&txn, ids).await?;
         let now = util::now_ms();
         let mut after = Vec::with_capacity(rows.len());
         let mut changed = Vec::new();
@@ -484,6 +470,19 @@ impl UserService {
 
 /// The most users one bulk action names.
 pub const MAX_BULK: usize = 10_000;
+
+/// The users `ids` by id, or `NotFound` naming the first that does not exist.
+async fn every_user(db: &impl sea_orm::ConnectionTrait, ids: &[i64]) -> Result<Vec<User>> {
+    let rows = UserEntity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await?;
+    match ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
+        Some(missing) => Err(ServiceError::NotFound(format!("user {missing}"))),
+        None => Ok(rows),
+    }
+}
 
 /// Refuses an empty or oversized list of ids for a bulk action.
 fn check_bulk(ids: &[i64]) -> Result<()> {
