@@ -75,7 +75,7 @@ fn Bars(series: UsageSeries) -> impl IntoView {
 }
 
 /// A bucket's start for people: `2026-12-01 10:00` by hour, `2026-12-01` by day.
-fn when(step: UsageStep, at: i64) -> String {
+pub(crate) fn when(step: UsageStep, at: i64) -> String {
     let iso = format::iso8601(at);
     match step {
         UsageStep::Hour => iso.get(..16).unwrap_or(&iso).replace('T', " "),
@@ -83,15 +83,28 @@ fn when(step: UsageStep, at: i64) -> String {
     }
 }
 
-/// The SVG bar chart: bars scaled to the peak (a non-empty bucket is at least one unit high),
-/// each with a tooltip; the whole chart is one image with a spoken summary.
+/// The SVG bar chart of a usage chart: see [`bars`].
 fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
     let period = match series.step {
         UsageStep::Hour => "per hour over the last 24 hours",
         UsageStep::Day => "per day over the last 30 days",
     };
+    bars(series, total, peak, &format!("Usage {period}"), "usage-bar")
+}
+
+/// An SVG bar chart of `series`: bars scaled to the peak (a non-empty bucket is at least one
+/// unit high), each with its exact bytes in `data-bytes`, test id `testid` and a tooltip; the
+/// whole chart is one image whose label is `summary` with the total and the peak. Also the
+/// dashboard's chart.
+pub(crate) fn bars(
+    series: &UsageSeries,
+    total: i64,
+    peak: i64,
+    summary: &str,
+    testid: &str,
+) -> String {
     let mut out = format!(
-        r#"<svg viewBox="0 0 {w} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="Usage {period}: {total} in total, {peak} at the peak"><line class="axis" x1="0" y1="{HEIGHT}" x2="{w}" y2="{HEIGHT}"/>"#,
+        r#"<svg viewBox="0 0 {w} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="{summary}: {total} in total, {peak} at the peak"><line class="axis" x1="0" y1="{HEIGHT}" x2="{w}" y2="{HEIGHT}"/>"#,
         w = series.points.len() * SLOT,
         total = format::bytes(total),
         peak = format::bytes(peak),
@@ -103,7 +116,7 @@ fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
             0.0
         };
         out.push_str(&format!(
-            r#"<rect data-testid="usage-bar" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y:.2}" width="{width}" height="{height:.2}"><title>{label}: {size}</title></rect>"#,
+            r#"<rect data-testid="{testid}" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y:.2}" width="{width}" height="{height:.2}"><title>{label}: {size}</title></rect>"#,
             at = point.at,
             bytes = point.bytes,
             x = i * SLOT + 1,

@@ -24,9 +24,6 @@ use crate::model::{DashboardView, PushView, UsageSeries};
 
 /// The shortest time between two live reloads of the dashboard, in ms.
 pub const REFRESH_MS: u64 = 1_000;
-/// Width of one bar's slot and the chart's height, in SVG user units.
-const SLOT: usize = 10;
-const HEIGHT: f64 = 100.0;
 
 /// The dashboard page.
 #[component]
@@ -176,40 +173,20 @@ fn TrafficChart(series: UsageSeries) -> impl IntoView {
     }
 }
 
-/// An hour's start for people: `2026-12-01 10:00`.
-fn hour(at: i64) -> String {
-    let iso = format::iso8601(at);
-    iso.get(..16).unwrap_or(&iso).replace('T', " ")
+/// The chart's SVG (see [`crate::chart::bars`]), bars with test id `dash-bar`.
+fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
+    crate::chart::bars(
+        series,
+        total,
+        peak,
+        "Traffic of all users per hour over the last 24 hours",
+        "dash-bar",
+    )
 }
 
-/// The SVG bar chart: bars scaled to the peak (a non-empty hour is at least one unit high), each
-/// with a tooltip; the whole chart is one image whose label says the total and the peak.
-fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
-    let mut out = format!(
-        r#"<svg viewBox="0 0 {w} {HEIGHT}" preserveAspectRatio="none" role="img" aria-label="Traffic of all users per hour over the last 24 hours: {total} in total, {peak} at the peak"><line class="axis" x1="0" y1="{HEIGHT}" x2="{w}" y2="{HEIGHT}"/>"#,
-        w = series.points.len() * SLOT,
-        total = format::bytes(total),
-        peak = format::bytes(peak),
-    );
-    for (i, point) in series.points.iter().enumerate() {
-        let height = if peak > 0 && point.bytes > 0 {
-            (point.bytes as f64 / peak as f64 * HEIGHT).max(1.0)
-        } else {
-            0.0
-        };
-        out.push_str(&format!(
-            r#"<rect data-testid="dash-bar" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y:.2}" width="{width}" height="{height:.2}"><title>{label}: {size}</title></rect>"#,
-            at = point.at,
-            bytes = point.bytes,
-            x = i * SLOT + 1,
-            y = HEIGHT - height,
-            width = SLOT - 2,
-            label = hour(point.at),
-            size = format::bytes(point.bytes),
-        ));
-    }
-    out.push_str("</svg>");
-    out
+/// An hour's start for people: `2026-12-01 10:00`.
+fn hour(at: i64) -> String {
+    crate::chart::when(crate::model::UsageStep::Hour, at)
 }
 
 /// The table of the last config pushes.
