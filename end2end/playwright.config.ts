@@ -12,7 +12,7 @@ export default defineConfig({
   fullyParallel: false,
   timeout: 120_000,
   expect: { timeout: 10_000 },
-  reporter: process.env.CI ? [['list'], ['html', { open: 'never' }]] : 'list',
+  reporter: [['list'], ['html', { open: 'never' }]],
   use: {
     baseURL: process.env.ARCH_BASE_URL,
     trace: 'retain-on-failure',

@@ -53,9 +53,9 @@ echo "build-site: cargo build -p frontend (wasm32, $profile)"
 # -Cpanic=immediate-abort  a panic traps at once (`RuntimeError: unreachable`; --debug shows the
 #                          message): no formatting or unwinding code in the bundle;
 # -Zlocation-detail=none   no file names or line numbers kept for panics nobody sees.
-# Not `--cfg erase_components`: a bundle built with it fails to hydrate pages rendered by a server
-# built without it (docs/performance.md, "Panel weight").
-wasm_rustflags=()
+# --cfg erase_components  type-erased views; RUSTFLAGS replaces .cargo/config.toml's build.rustflags,
+#                          so the cfg the server is built with is repeated here (both must agree).
+wasm_rustflags=(--cfg erase_components)
 if [ "$mode" = release ]; then
   wasm_rustflags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
 fi

@@ -44,4 +44,7 @@ step "end-to-end (Playwright, Chromium)"
 (cd end2end && npx playwright test)
 
 echo
+echo "artifacts:"
+echo "  end2end/test-results/screenshots/  $(find end2end/test-results/screenshots -name '*.png' 2>/dev/null | wc -l) page screenshots (light and dark, 1280 and 375 px)"
+echo "  end2end/playwright-report/index.html  the Playwright report"
 echo "all tests passed in $SECONDS s"

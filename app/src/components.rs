@@ -170,6 +170,29 @@ pub fn Timestamp(
     }
 }
 
+/// A form's submit button. While its action runs it is disabled, says what is happening
+/// (`working`, e.g. `Saving…`) and is marked `aria-busy`; otherwise it shows `label`. One home
+/// for the pending state of every form in the panel.
+#[component]
+pub fn SubmitButton(
+    label: &'static str,
+    working: &'static str,
+    #[prop(into)] pending: Signal<bool>,
+    /// `data-testid`, when the tests need one.
+    #[prop(into, optional)]
+    testid: Option<String>,
+    /// Styled as the form's main action.
+    #[prop(optional)]
+    primary: bool,
+) -> impl IntoView {
+    view! {
+        <button type="submit" class=primary.then_some("primary") data-testid=testid
+            disabled=move || pending.get() aria-busy=move || pending.get().then_some("true")>
+            {move || if pending.get() { working } else { label }}
+        </button>
+    }
+}
+
 /// "Delete" button that asks for confirmation inline before calling `on_confirm`.
 #[component]
 pub fn ConfirmDelete(
@@ -184,13 +207,16 @@ pub fn ConfirmDelete(
 ) -> impl IntoView {
     view! {
         <ConfirmAction label="Delete" aria_label=format!("Delete {what}")
-            question=format!("Delete {what}?") yes="Yes, delete" danger=true
+            question=format!("Delete {what}?") yes="Yes, delete" working="Deleting…" danger=true
             testid=format!("{testid}-delete") confirm_testid=format!("{testid}-confirm")
             cancel_testid=format!("{testid}-cancel") on_confirm pending/>
     }
 }
 
-/// A button whose action runs only after an inline "are you sure?" step.
+/// A button whose action runs only after an inline "are you sure?" step: the question with
+/// "yes" and "cancel" replaces it, the "yes" button takes the focus, Escape or "cancel" closes the
+/// question and gives the focus back. While the action runs the button is disabled, marked
+/// `aria-busy` and says `working`.
 #[component]
 pub fn ConfirmAction(
     /// The button's text, e.g. `Reset usage`.
@@ -203,6 +229,8 @@ pub fn ConfirmAction(
     question: Signal<String>,
     /// The confirming button's text, e.g. `Yes, reset`.
     yes: &'static str,
+    /// The button's text while the action runs, e.g. `Resetting…`.
+    working: &'static str,
     /// Styled as a destructive action.
     #[prop(optional)]
     danger: bool,
@@ -216,6 +244,27 @@ pub fn ConfirmAction(
     #[prop(into)] pending: Signal<bool>,
 ) -> impl IntoView {
     let asking = RwSignal::new(false);
+    // Set when the question closes, so the button gets the focus back (never on first render).
+    let refocus = RwSignal::new(false);
+    let ask_ref = NodeRef::<leptos::html::Button>::new();
+    let yes_ref = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = yes_ref.get() {
+            let _ = button.focus();
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(button) = ask_ref.get() {
+            if refocus.get_untracked() {
+                refocus.set(false);
+                let _ = button.focus();
+            }
+        }
+    });
+    let close = move || {
+        refocus.set(true);
+        asking.set(false);
+    };
     let yes_id = confirm_testid.unwrap_or_else(|| format!("{testid}-confirm"));
     let no_id = cancel_testid.unwrap_or_else(|| format!("{testid}-cancel"));
     let aria_label = aria_label.unwrap_or_else(|| label.to_owned());
@@ -225,22 +274,24 @@ pub fn ConfirmAction(
             when=move || asking.get()
             fallback=move || {
                 view! {
-                    <button type="button" class=if danger { "danger-outline" } else { "" }
+                    <button type="button" node_ref=ask_ref class=danger.then_some("danger-outline")
                         data-testid=testid.clone() aria-label=aria_label.clone()
-                        disabled=move || pending.get() on:click=move |_| asking.set(true)>
-                        {label}
+                        disabled=move || pending.get() aria-busy=move || pending.get().then_some("true")
+                        on:click=move |_| asking.set(true)>
+                        {move || if pending.get() { working } else { label }}
                     </button>
                 }
             }
         >
-            <span class="confirm" role="group" aria-label=group_label>
+            <span class="confirm" role="group" aria-label=group_label
+                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
                 <span>{move || question.get()}</span>
-                <button type="button" class=if danger { "danger" } else { "primary" } data-testid=yes_id.clone()
-                    disabled=move || pending.get()
-                    on:click=move |_| { on_confirm.run(()); asking.set(false); }>
+                <button type="button" node_ref=yes_ref class=if danger { "danger" } else { "primary" }
+                    data-testid=yes_id.clone() disabled=move || pending.get()
+                    on:click=move |_| { on_confirm.run(()); close(); }>
                     {yes}
                 </button>
-                <button type="button" data-testid=no_id.clone() on:click=move |_| asking.set(false)>
+                <button type="button" data-testid=no_id.clone() on:click=move |_| close()>
                     "Cancel"
                 </button>
             </span>

@@ -5,6 +5,11 @@
 /// Bytes in one GB as the panel counts it (10^9, as the manager's REST `usage` fields do).
 pub const GB: f64 = rules::input::GB as f64;
 
+/// `n` with the noun in the number it needs: `"1 user"`, `"2 users"`, `"0 users"`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `bytes` as GB with two decimals, e.g. `"1.50"`.
 pub fn gb(bytes: i64) -> String {
     format!("{:.2}", bytes as f64 / GB)

@@ -12,6 +12,8 @@ mod m20261202_000002_expiry;
 mod m20261203_000001_resets_history;
 mod m20261204_000001_user_pages;
 mod m20261205_000001_roles_audit;
+mod m20261206_000001_dashboard_index;
+mod m20261206_000002_name_search;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_resets_history::Migration),
             Box::new(m20261204_000001_user_pages::Migration),
             Box::new(m20261205_000001_roles_audit::Migration),
+            Box::new(m20261206_000001_dashboard_index::Migration),
+            Box::new(m20261206_000002_name_search::Migration),
         ]
     }
 }

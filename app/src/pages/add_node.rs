@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{add_node, check_node};
-use crate::components::{CheckField, FormErrors, FormMessage, TextField};
+use crate::components::{CheckField, FormErrors, FormMessage, SubmitButton, TextField};
 use crate::error::AppError;
 use crate::model::{CreatedNode, NodeForm};
 use crate::validate;
@@ -165,7 +165,7 @@ pub fn AddNodeForm(on_added: Callback<()>) -> impl IntoView {
                 <CheckField id="node-insecure" field="insecure_http" label="Plain HTTP node (--insecure-http)"
                     checked=insecure errors/>
                 <div class="form-actions">
-                    <button type="submit" class="primary" data-testid="add-node" disabled=busy>"Add node"</button>
+                    <SubmitButton label="Add node" working="Adding…" pending=Signal::derive(busy) testid="add-node" primary=true/>
                 </div>
             </form>
             <Show when=move || insecure.get()>

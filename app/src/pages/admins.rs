@@ -10,7 +10,8 @@ use leptos_meta::Title;
 
 use crate::api::{add_admin, delete_admin, list_admins, set_admin_role};
 use crate::components::{
-    role_label, ConfirmDelete, ErrorBox, FormErrors, FormMessage, RoleSelect, TextField, Timestamp,
+    role_label, ConfirmDelete, ErrorBox, FormErrors, FormMessage, RoleSelect, SubmitButton,
+    TextField, Timestamp,
 };
 use crate::model::AdminView;
 
@@ -95,9 +96,8 @@ fn AdminRow(admin: AdminView, now: Signal<i64>, on_change: Callback<()>) -> impl
                     set_role.dispatch(role.get_untracked());
                 }>
                     <RoleSelect id=t("role") label=format!("Role of {}", admin.username) role/>
-                    <button type="submit" data-testid=t("set-role") disabled=move || set_role.pending().get()>
-                        "Change role"
-                    </button>
+                    <SubmitButton label="Change role" working="Changing…" pending=set_role.pending()
+                        testid=t("set-role")/>
                 </form>
                 <ConfirmDelete what=format!("administrator {}", admin.username) testid=format!("admin-{id}")
                     on_confirm=Callback::new(move |()| { delete.dispatch(id); }) pending=delete.pending()/>
@@ -153,9 +153,7 @@ fn NewAdmin(on_created: Callback<()>) -> impl IntoView {
                 kind="password" autocomplete="new-password"/>
             <RoleSelect id="new-admin-role" label="Role" role/>
             <div class="form-actions">
-                <button type="submit" class="primary" data-testid="add-admin" disabled=move || pending.get()>
-                    {move || if pending.get() { "Adding…" } else { "Add administrator" }}
-                </button>
+                <SubmitButton label="Add administrator" working="Adding…" pending testid="add-admin" primary=true/>
                 <span class="ok-text" role="status" data-testid="add-admin-status">{move || done.get()}</span>
             </div>
         </form>

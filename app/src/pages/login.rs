@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{needs_setup, Login};
-use crate::components::{FormErrors, FormMessage, TextField};
+use crate::components::{FormErrors, FormMessage, SubmitButton, TextField};
 
 /// The sign-in form, plus a hint when no administrator exists yet.
 #[component]
@@ -38,7 +38,7 @@ pub fn LoginPage() -> impl IntoView {
                     required=true autocomplete="username"/>
                 <TextField id="login-password" field="password" label="Password" value=password errors
                     kind="password" required=true autocomplete="current-password"/>
-                <button type="submit" class="primary" disabled=move || pending.get()>"Sign in"</button>
+                <SubmitButton label="Sign in" working="Signing in…" pending primary=true/>
             </ActionForm>
         </main>
     }

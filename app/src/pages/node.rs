@@ -143,7 +143,7 @@ fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
         </p>
         <p class="form-actions">
             <ConfirmAction label="Reset usage" question=format!("Reset the usage of node {name} to 0?")
-                yes="Yes, reset" testid="node-reset-usage"
+                yes="Yes, reset" working="Resetting…" testid="node-reset-usage"
                 on_confirm=Callback::new(move |()| { reset.dispatch(id); }) pending=reset.pending()/>
             <span aria-live="polite" data-testid="node-reset-status">{status}</span>
         </p>

@@ -16,7 +16,8 @@ use leptos_meta::Title;
 
 use crate::api::{delete_node, list_nodes, update_node};
 use crate::components::{
-    ConfirmDelete, ErrorBox, FormErrors, FormMessage, StatusBadge, TextField, Timestamp,
+    ConfirmDelete, ErrorBox, FormErrors, FormMessage, StatusBadge, SubmitButton, TextField,
+    Timestamp,
 };
 use crate::format;
 use crate::live::LiveState;
@@ -179,8 +180,7 @@ fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
                     }
                 >
                     <form class="row-form" novalidate on:submit=save>
-                        <button type="submit" class="primary" data-testid=t("save")
-                            disabled=move || edit.saving.get()>"Save"</button>
+                        <SubmitButton label="Save" working="Saving…" pending=edit.saving testid=t("save") primary=true/>
                         <button type="button" data-testid=t("cancel-edit")
                             on:click=move |_| edit.open.set(false)>"Cancel"</button>
                     </form>

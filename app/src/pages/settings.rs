@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::api::{get_settings, update_settings};
-use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
+use crate::components::{ErrorBox, FormErrors, FormMessage, SubmitButton, TextField};
 use crate::model::SettingsView;
 use crate::validate;
 
@@ -157,9 +157,7 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                     hint="An IANA name such as UTC, Europe/Berlin or America/Santiago: daily, weekly, monthly and yearly resets fall at midnight there."/>
             </fieldset>
             <div class="form-actions">
-                <button type="submit" class="primary" data-testid="save-settings" disabled=move || saving.get()>
-                    "Save settings"
-                </button>
+                <SubmitButton label="Save settings" working="Saving…" pending=saving testid="save-settings" primary=true/>
                 <span class="ok-text" aria-live="polite" data-testid="settings-saved">
                     {move || saved.get().then_some("Saved.")}
                 </span>

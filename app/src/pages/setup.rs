@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use leptos::server_fn::ServerFn;
 
 use crate::api::Setup;
-use crate::components::{FormErrors, FormMessage, TextField};
+use crate::components::{FormErrors, FormMessage, SubmitButton, TextField};
 use crate::validate;
 
 /// The setup form: user name, password (at least 12 characters) and confirmation.
@@ -62,7 +62,7 @@ pub fn SetupPage() -> impl IntoView {
                     hint="At least 12 characters."/>
                 <TextField id="setup-confirm" field="confirm" label="Confirm password" value=confirm errors
                     kind="password" required=true autocomplete="new-password"/>
-                <button type="submit" class="primary" disabled=move || pending.get()>"Create administrator"</button>
+                <SubmitButton label="Create administrator" working="Creating…" pending primary=true/>
             </form>
         </main>
     }

@@ -8,7 +8,8 @@ use leptos_meta::Title;
 
 use crate::api::{create_token, list_tokens, revoke_token};
 use crate::components::{
-    role_label, ConfirmDelete, ErrorBox, FormErrors, FormMessage, RoleSelect, TextField, Timestamp,
+    role_label, ConfirmDelete, ErrorBox, FormErrors, FormMessage, RoleSelect, SubmitButton,
+    TextField, Timestamp,
 };
 use crate::model::TokenView;
 
@@ -47,9 +48,7 @@ pub fn TokensPage() -> impl IntoView {
                 hint="What the token is for, e.g. ci."/>
             <RoleSelect id="token-role" label="Role" role/>
             <div class="form-actions">
-                <button type="submit" class="primary" data-testid="create-token" disabled=move || pending.get()>
-                    "Create token"
-                </button>
+                <SubmitButton label="Create token" working="Creating…" pending testid="create-token" primary=true/>
             </div>
         </form>
         {move || secret.get().map(|s| view! {

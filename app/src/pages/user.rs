@@ -15,7 +15,7 @@ use crate::api::{
     update_user_access, update_user_reset, UserSubscription,
 };
 use crate::chart::UsageChart;
-use crate::components::{ErrorBox, FormErrors, FormMessage, TextField};
+use crate::components::{ErrorBox, FormErrors, FormMessage, SubmitButton, TextField};
 use crate::error::AppError;
 use crate::format;
 use crate::live::LiveState;
@@ -401,8 +401,8 @@ fn AccessForm(user: UserView, actions: PageActions) -> impl IntoView {
                     value=days errors inputmode="numeric"
                     hint="Starts with the first byte the user sends; empty = none."/>
                 <div class="form-actions">
-                    <button type="submit" class="primary" data-testid="access-save"
-                        disabled=move || save.pending().get()>"Save access period"</button>
+                    <SubmitButton label="Save access period" working="Saving…" pending=save.pending()
+                        testid="access-save" primary=true/>
                 </div>
             </form>
             <FormMessage errors/>
@@ -477,8 +477,8 @@ fn ResetForm(user: UserView, actions: PageActions) -> impl IntoView {
                 <TextField id="reset-day" field="reset_day" label="Day of the month" value=day errors
                     inputmode="numeric" hint="For monthly resets: 1–31 (the last day in shorter months)."/>
                 <div class="form-actions">
-                    <button type="submit" class="primary" data-testid="reset-save"
-                        disabled=move || save.pending().get()>"Save resets"</button>
+                    <SubmitButton label="Save resets" working="Saving…" pending=save.pending()
+                        testid="reset-save" primary=true/>
                 </div>
             </form>
             <FormMessage errors/>

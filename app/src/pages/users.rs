@@ -21,7 +21,8 @@ use crate::api::{
     update_user,
 };
 use crate::components::{
-    CheckField, ConfirmAction, ConfirmDelete, ErrorBox, FormErrors, FormMessage, TextField,
+    CheckField, ConfirmAction, ConfirmDelete, ErrorBox, FormErrors, FormMessage, SubmitButton,
+    TextField,
 };
 use crate::format;
 use crate::live::LiveState;
@@ -225,20 +226,21 @@ enum Bulk {
 
 /// Runs `what` on `ids`; the sentence that reports it done.
 async fn run_bulk(what: Bulk, ids: Vec<i64>) -> Result<String, crate::AppError> {
+    let users = |n: usize| format::count(n, "user", "users");
     Ok(match what {
         Bulk::Enable => format!(
-            "{} users enabled.",
-            set_users_enabled(ids, true).await?.len()
+            "{} enabled.",
+            users(set_users_enabled(ids, true).await?.len())
         ),
         Bulk::Disable => format!(
-            "{} users disabled.",
-            set_users_enabled(ids, false).await?.len()
+            "{} disabled.",
+            users(set_users_enabled(ids, false).await?.len())
         ),
         Bulk::ResetUsage => format!(
-            "Usage reset for {} users.",
-            reset_users_usage(ids).await?.len()
+            "Usage reset for {}.",
+            users(reset_users_usage(ids).await?.len())
         ),
-        Bulk::Delete => format!("{} users deleted.", delete_users(ids).await?),
+        Bulk::Delete => format!("{} deleted.", users(delete_users(ids).await?)),
     })
 }
 
@@ -284,12 +286,12 @@ fn BulkActions(selected: RwSignal<BTreeSet<i64>>, on_done: Callback<()>) -> impl
                     on:click=move |_| dispatch(Bulk::Disable)>"Disable"</button>
                 <ConfirmAction label="Reset usage"
                     question=Signal::derive(move || format!("Reset the usage of {} users to 0?", count()))
-                    yes="Yes, reset" testid="bulk-reset"
+                    yes="Yes, reset" working="Resetting…" testid="bulk-reset"
                     on_confirm=Callback::new(move |()| dispatch(Bulk::ResetUsage))
                     pending=run.pending()/>
                 <ConfirmAction label="Delete"
                     question=Signal::derive(move || format!("Delete {} users? This cannot be undone.", count()))
-                    yes="Yes, delete" testid="bulk-delete"
+                    yes="Yes, delete" working="Deleting…" testid="bulk-delete"
                     on_confirm=Callback::new(move |()| dispatch(Bulk::Delete))
                     pending=run.pending()/>
                 <button type="button" data-testid="bulk-clear" on:click=move |_| selected.set(BTreeSet::new())>
@@ -404,7 +406,7 @@ fn UserRow(
                     }
                 >
                     <form class="row-form" novalidate on:submit=save>
-                        <button type="submit" class="primary" data-testid=t("save") disabled=move || saving.get()>"Save"</button>
+                        <SubmitButton label="Save" working="Saving…" pending=saving testid=t("save") primary=true/>
                         <button type="button" data-testid=t("cancel") on:click=move |_| edit.id.set(None)>"Cancel"</button>
                     </form>
                     <FormMessage errors=edit.errors/>
@@ -464,9 +466,7 @@ fn NewUser(on_created: Callback<()>) -> impl IntoView {
                     inputmode="decimal" hint="0 = unlimited"/>
                 <CheckField id="new-user-enabled" field="enabled" label="Enabled" checked=enabled errors/>
                 <div class="form-actions">
-                    <button type="submit" class="primary" data-testid="create-user" disabled=move || saving.get()>
-                        "Create user"
-                    </button>
+                    <SubmitButton label="Create user" working="Creating…" pending=saving testid="create-user" primary=true/>
                 </div>
             </form>
             <FormMessage errors/>

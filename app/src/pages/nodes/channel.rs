@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{repin_node, rotate_node_token};
+use crate::components::ConfirmAction;
 use crate::error::AppError;
 use crate::format;
 use crate::model::NodeView;
@@ -152,10 +153,11 @@ pub fn ChannelRow(node: Memo<NodeView>) -> impl IntoView {
                             label="Rotate token"
                             aria_label=format!("Rotate the token of node {id}")
                             question=format!("Give node {id} a new token? The node accepts both until the manager has used the new one.")
-                            confirm="Yes, rotate"
+                            yes="Yes, rotate"
+                            working="Rotating…"
                             testid=t("rotate-token")
                             on_confirm=rotate
-                            busy
+                            pending=busy
                         />
                     </Show>
                 </div>
@@ -182,10 +184,11 @@ pub fn ChannelRow(node: Memo<NodeView>) -> impl IntoView {
                             label="Re-pin"
                             aria_label=format!("Re-pin the certificate of node {id}")
                             question=format!("Trust the presented certificate for node {id} from now on?")
-                            confirm="Yes, re-pin"
+                            yes="Yes, re-pin"
+                            working="Re-pinning…"
                             testid=t("repin")
                             on_confirm=repin
-                            busy
+                            pending=busy
                         />
                     </div>
                 </Show>
@@ -198,65 +201,5 @@ pub fn ChannelRow(node: Memo<NodeView>) -> impl IntoView {
                 </p>
             </td>
         </tr>
-    }
-}
-
-/// A button that asks before it acts: the question with "yes" and "cancel" replaces it, the
-/// "yes" button takes the focus, Escape cancels and gives the focus back. `data-testid`s:
-/// `{testid}`, `{testid}-confirm`, `{testid}-cancel`.
-#[component]
-fn ConfirmAction(
-    label: &'static str,
-    #[prop(into)] aria_label: String,
-    #[prop(into)] question: String,
-    confirm: &'static str,
-    #[prop(into)] testid: String,
-    on_confirm: Callback<()>,
-    busy: Signal<bool>,
-) -> impl IntoView {
-    let asking = RwSignal::new(false);
-    // Set when the question closes, so the button gets the focus back (never on first render).
-    let refocus = RwSignal::new(false);
-    let ask_ref = NodeRef::<leptos::html::Button>::new();
-    let yes_ref = NodeRef::<leptos::html::Button>::new();
-    Effect::new(move |_| {
-        if let Some(button) = yes_ref.get() {
-            let _ = button.focus();
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(button) = ask_ref.get() {
-            if refocus.get_untracked() {
-                refocus.set(false);
-                let _ = button.focus();
-            }
-        }
-    });
-    let close = move || {
-        refocus.set(true);
-        asking.set(false);
-    };
-    let (yes_id, no_id) = (format!("{testid}-confirm"), format!("{testid}-cancel"));
-    view! {
-        <Show
-            when=move || asking.get()
-            fallback=move || view! {
-                <button type="button" node_ref=ask_ref data-testid=testid.clone() aria-label=aria_label.clone()
-                    disabled=move || busy.get() on:click=move |_| asking.set(true)>
-                    {label}
-                </button>
-            }
-        >
-            <span class="confirm" role="group" aria-label=question.clone()
-                on:keydown=move |ev| if ev.key() == "Escape" { close() }>
-                <span>{question.clone()}</span>
-                <button type="button" class="primary" node_ref=yes_ref data-testid=yes_id.clone()
-                    disabled=move || busy.get()
-                    on:click=move |_| { on_confirm.run(()); close(); }>
-                    {confirm}
-                </button>
-                <button type="button" data-testid=no_id.clone() on:click=move |_| close()>"Cancel"</button>
-            </span>
-        </Show>
     }
 }

@@ -10,8 +10,8 @@ use crate::entity::{admin, session};
 use crate::{Result, ServiceError};
 use rules::{Permission, Role};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::Deserialize;
 
@@ -156,10 +156,18 @@ impl AuthService {
     }
 }
 
-/// How many owners there are.
-async fn owners(db: &impl sea_orm::ConnectionTrait) -> Result<u64> {
-    Ok(admin::Entity::find()
+/// How many owners there are, locking their rows until the transaction ends. On PostgreSQL two
+/// owners demoting each other at once would otherwise both read "two owners" and both succeed;
+/// with the rows locked the second waits, then counts again without the one just demoted.
+/// (SQLite has no row locks and needs none: `write_txn` already runs one writer at a time.)
+async fn owners(txn: &sea_orm::DatabaseTransaction) -> Result<u64> {
+    let ids: Vec<i64> = admin::Entity::find()
+        .select_only()
+        .column(admin::Column::Id)
         .filter(admin::Column::Role.eq(Role::Owner))
-        .count(db)
-        .await?)
+        .lock_exclusive()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(ids.len() as u64)
 }

@@ -524,3 +524,79 @@ async fn there_is_always_an_owner_and_sign_ins_are_recorded() {
     let text = serde_json::to_string(&entries).expect("json");
     assert!(!text.contains("my password typed here"));
 }
+
+/// Two owners demoting (or removing) each other at the same moment: exactly one succeeds, so one
+/// owner is always left. On PostgreSQL this holds only because the owner rows are locked while
+/// they are counted; without the lock both transactions count two owners and both go through.
+#[tokio::test]
+async fn two_owners_stepping_down_at_once_leave_one_owner() {
+    let t = open().await;
+    let auth = &t.manager.services.auth;
+    let first = auth.create_admin("first", PASSWORD).await.expect("first");
+    let demote = |id| {
+        auth.update_admin(
+            id,
+            AdminPatch {
+                role: Some(Role::Viewer),
+                password: None,
+            },
+        )
+    };
+    let promote = |id| {
+        auth.update_admin(
+            id,
+            AdminPatch {
+                role: Some(Role::Owner),
+                password: None,
+            },
+        )
+    };
+    for round in 0..20 {
+        let second = auth
+            .add_admin(NewAdmin {
+                username: format!("second-{round}"),
+                password: PASSWORD.into(),
+                role: Role::Owner,
+            })
+            .await
+            .expect("second owner");
+        promote(first.id).await.expect("first is an owner again");
+        let (a, b) = if round % 2 == 0 {
+            tokio::join!(demote(first.id), demote(second.id))
+        } else {
+            let (a, b) = tokio::join!(demote(first.id), auth.delete_admin(second.id));
+            (a, b.map(|()| first.clone()))
+        };
+        let refused = [&a, &b]
+            .iter()
+            .filter(|r| matches!(r, Err(ServiceError::Conflict { field, .. }) if field == "role"))
+            .count();
+        assert_eq!(
+            (a.is_ok() as u8 + b.is_ok() as u8, refused),
+            (1, 1),
+            "round {round}: {a:?} / {b:?}"
+        );
+        let owners: Vec<String> = auth
+            .list_admins()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|x| x.role == Role::Owner)
+            .map(|x| x.username)
+            .collect();
+        assert_eq!(owners.len(), 1, "round {round}: owners {owners:?}");
+        if a.is_ok() {
+            // The first stepped down: make it the owner again and retire the second.
+            promote(first.id).await.expect("promote first");
+        }
+        if auth
+            .list_admins()
+            .await
+            .expect("list")
+            .iter()
+            .any(|x| x.id == second.id)
+        {
+            auth.delete_admin(second.id).await.expect("retire second");
+        }
+    }
+}

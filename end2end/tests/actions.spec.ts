@@ -1,0 +1,206 @@
+// Every action's three states. Each server-function call is held in the browser (Playwright
+// routes it) until the test has seen the pending state: the button disabled, marked aria-busy and
+// saying what it does. Then the call either goes on to the manager (success: the page says so and
+// shows the result) or is answered the way the manager answers an internal failure (error: the
+// page says what failed and the button works again, nothing else changed).
+import { Locator, Page } from '@playwright/test';
+import { test, expect, open } from './support';
+
+const INTERNAL = 'Something went wrong on the server. The arch-manager log has the details.';
+
+/** Holds every call of the server function `endpoint` until the returned function is called;
+ * then passes the calls on to the manager (`pass`) or answers them with the manager's
+ * "internal" error (`fail`). */
+async function hold(page: Page, endpoint: string, answer: 'pass' | 'fail'): Promise<() => Promise<void>> {
+  const pattern = `**/api/${endpoint}`;
+  await page.unroute(pattern);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  await page.route(pattern, async (route) => {
+    await gate;
+    if (answer === 'pass') {
+      await route.continue();
+    } else {
+      await route.fulfill({ status: 502, contentType: 'application/json', body: JSON.stringify({ kind: 'internal' }) });
+    }
+  });
+  return async () => release();
+}
+
+async function expectBusy(button: Locator, working: string) {
+  await expect(button).toHaveText(working);
+  await expect(button).toBeDisabled();
+  await expect(button).toHaveAttribute('aria-busy', 'true');
+}
+
+async function expectIdle(button: Locator, label: string) {
+  await expect(button).toHaveText(label);
+  await expect(button).toBeEnabled();
+  await expect(button).not.toHaveAttribute('aria-busy');
+}
+
+test('settings: saving, then saved or the failure', async ({ page }) => {
+  await open(page, '/settings');
+  const save = page.getByTestId('save-settings');
+  const host = page.getByLabel('Public host');
+  const before = await host.inputValue();
+
+  let release = await hold(page, 'update_settings', 'fail');
+  await host.fill('failed.example.com');
+  await save.click();
+  await expectBusy(save, 'Saving…');
+  await release();
+  await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
+  await expect(page.getByTestId('settings-saved')).toBeEmpty();
+  await expectIdle(save, 'Save settings');
+  await page.reload();
+  await expect(host).toHaveValue(before);
+
+  release = await hold(page, 'update_settings', 'pass');
+  await save.click();
+  await expectBusy(save, 'Saving…');
+  await expect(page.getByTestId('settings-saved')).toBeEmpty();
+  await release();
+  await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
+  await expect(page.getByTestId('form-error')).toBeEmpty();
+  await expectIdle(save, 'Save settings');
+});
+
+test('users: create, edit, bulk disable and delete each show pending, success and failure', async ({ page }) => {
+  const name = `busy-${Date.now()}`;
+  await open(page, `/users?q=${name}`);
+  const create = page.getByTestId('create-user');
+  const newUser = page.locator('section', { has: create });
+
+  // Create: refused once (nothing is created), then created.
+  let release = await hold(page, 'create_user', 'fail');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await create.click();
+  await expectBusy(create, 'Creating…');
+  await release();
+  await expect(newUser.getByTestId('form-error')).toHaveText(INTERNAL);
+  await expectIdle(create, 'Create user');
+  await expect(page.getByRole('link', { name, exact: true })).toHaveCount(0);
+  release = await hold(page, 'create_user', 'pass');
+  await create.click();
+  await expectBusy(create, 'Creating…');
+  await release();
+  await expect(page.getByTestId('user-created')).toHaveText(`User ${name} was created.`);
+  const row = page.locator('tr', { has: page.getByRole('link', { name, exact: true }) });
+  await expect(row).toHaveCount(1);
+
+  // Edit in the row: the quota.
+  await row.getByRole('button', { name: `Edit ${name}` }).click();
+  const save = row.getByRole('button', { name: 'Save' });
+  release = await hold(page, 'update_user', 'fail');
+  await row.getByLabel('Quota (GB)').fill('7');
+  await save.click();
+  await expectBusy(row.locator('button[type=submit]'), 'Saving…');
+  await release();
+  await expect(row.getByTestId('form-error')).toHaveText(INTERNAL);
+  await expectIdle(save, 'Save');
+  release = await hold(page, 'update_user', 'pass');
+  await save.click();
+  await expectBusy(row.locator('button[type=submit]'), 'Saving…');
+  await release();
+  await expect(row.locator('[data-testid$="-quota"]')).toHaveText('7.00');
+
+  // Bulk disable of the selection.
+  await row.getByRole('checkbox', { name: `Select ${name}` }).check();
+  const disable = page.getByTestId('bulk-disable');
+  release = await hold(page, 'set_users_enabled', 'fail');
+  await disable.click();
+  await expect(page.getByTestId('bulk-status')).toHaveText('Working…');
+  await expect(disable).toBeDisabled();
+  await release();
+  await expect(page.getByTestId('bulk-status')).toHaveText(INTERNAL);
+  await expect(disable).toBeEnabled();
+  await expect(row.locator('[data-testid$="-enabled"]')).toHaveText('yes');
+  release = await hold(page, 'set_users_enabled', 'pass');
+  await disable.click();
+  await expect(page.getByTestId('bulk-status')).toHaveText('Working…');
+  await release();
+  await expect(page.getByTestId('bulk-status')).toHaveText('1 user disabled.');
+  await expect(row.locator('[data-testid$="-enabled"]')).toHaveText('no');
+
+  // Delete (after confirmation): refused once, then gone.
+  const del = row.getByRole('button', { name: `Delete user ${name}` });
+  release = await hold(page, 'delete_user', 'fail');
+  await del.click();
+  await row.getByRole('button', { name: 'Yes, delete' }).click();
+  await expectBusy(del, 'Deleting…');
+  await release();
+  await expect(row.getByRole('alert').filter({ hasText: INTERNAL })).toHaveCount(1);
+  await expectIdle(del, 'Delete');
+  release = await hold(page, 'delete_user', 'pass');
+  await del.click();
+  await row.getByRole('button', { name: 'Yes, delete' }).click();
+  await expectBusy(del, 'Deleting…');
+  await release();
+  await expect(page.getByRole('link', { name, exact: true })).toHaveCount(0);
+});
+
+test('tokens and administrators: create, change and revoke show pending, success and failure', async ({ page }) => {
+  const suffix = Date.now();
+  await open(page, '/tokens');
+  const create = page.getByTestId('create-token');
+  let release = await hold(page, 'create_token', 'fail');
+  await page.getByLabel('Name').fill(`busy-token-${suffix}`);
+  await create.click();
+  await expectBusy(create, 'Creating…');
+  await release();
+  await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
+  await expect(page.getByTestId('token-secret')).toHaveCount(0);
+  await expectIdle(create, 'Create token');
+  release = await hold(page, 'create_token', 'pass');
+  await create.click();
+  await expectBusy(create, 'Creating…');
+  await release();
+  await expect(page.getByTestId('token-secret')).not.toBeEmpty();
+  const token = page.locator('tr', { hasText: `busy-token-${suffix}` });
+  const revoke = token.getByRole('button', { name: `Delete token busy-token-${suffix}` });
+  release = await hold(page, 'revoke_token', 'fail');
+  await revoke.click();
+  await token.getByRole('button', { name: 'Yes, delete' }).click();
+  await expectBusy(revoke, 'Deleting…');
+  await release();
+  await expect(page.getByTestId('token-error')).toHaveText(INTERNAL);
+  await expectIdle(revoke, 'Delete');
+  release = await hold(page, 'revoke_token', 'pass');
+  await revoke.click();
+  await token.getByRole('button', { name: 'Yes, delete' }).click();
+  await release();
+  await expect(token).toHaveCount(0);
+
+  await open(page, '/admins');
+  const add = page.getByTestId('add-admin');
+  release = await hold(page, 'add_admin', 'fail');
+  await page.getByLabel('Name', { exact: true }).fill(`busy-admin-${suffix}`);
+  await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await page.getByLabel('Password again').fill('correct horse battery');
+  await add.click();
+  await expectBusy(add, 'Adding…');
+  await release();
+  await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
+  await expectIdle(add, 'Add administrator');
+  release = await hold(page, 'add_admin', 'pass');
+  await add.click();
+  await expectBusy(add, 'Adding…');
+  await release();
+  await expect(page.getByTestId('add-admin-status')).not.toBeEmpty();
+  const admin = page.locator('tr', { hasText: `busy-admin-${suffix}` });
+  await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Operator: users and nodes');
+  await admin.getByRole('combobox').selectOption('viewer');
+  const change = admin.getByRole('button', { name: 'Change role' });
+  release = await hold(page, 'set_admin_role', 'fail');
+  await change.click();
+  await expectBusy(admin.locator('button[type=submit]'), 'Changing…');
+  await release();
+  await expect(admin.getByRole('alert')).toHaveText(INTERNAL);
+  await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Operator: users and nodes');
+  release = await hold(page, 'set_admin_role', 'pass');
+  await change.click();
+  await expect(admin.getByTestId(/-status$/)).toHaveText('Saving…');
+  await release();
+  await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Viewer: read only');
+});
