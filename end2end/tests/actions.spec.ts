@@ -4,7 +4,7 @@
 // shows the result) or is answered the way the manager answers an internal failure (error: the
 // page says what failed and the button works again, nothing else changed).
 import { Locator, Page } from '@playwright/test';
-import { test, expect, open } from './support';
+import { test, expect, open, hydrated } from './support';
 
 const INTERNAL = 'Something went wrong on the server. The arch-manager log has the details.';
 
@@ -203,4 +203,65 @@ test('tokens and administrators: create, change and revoke show pending, success
   await expect(admin.getByTestId(/-status$/)).toHaveText('Saving…');
   await release();
   await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Viewer: read only');
+});
+
+test('a node: restart, reset usage and delete show pending, then the result or the failure', async ({ page }) => {
+  // A node nothing answers for (port 9), added anyway.
+  const name = `busy-node-${Date.now()}`;
+  await open(page, '/nodes');
+  await page.getByLabel('Name (optional)').fill(name);
+  await page.getByLabel('Host').fill('127.0.0.1');
+  await page.getByLabel('HTTP port').fill('9');
+  await page.getByTestId('add-node').click();
+  await page.getByTestId('add-node-anyway').click();
+  const row = page.locator('tbody tr[data-testid^="node-"]', { hasText: name });
+  const id = (await row.getAttribute('data-testid'))!;
+  await page.getByTestId(`${id}-open`).click();
+  await expect(page.getByTestId('node-detail')).toHaveText(`Node ${name}`);
+  await hydrated(page);
+
+  // Restart: pending, then the real failure (nothing listens on port 9).
+  const restart = page.getByTestId('node-restart');
+  const restartStatus = page.getByTestId('node-restart-status');
+  let release = await hold(page, 'restart_node', 'pass');
+  await restart.click();
+  await expect(restartStatus).toHaveText('Restarting…');
+  await expect(restart).toBeDisabled();
+  await expect(restart).toHaveAttribute('aria-busy', 'true');
+  await release();
+  await expect(restartStatus).toHaveText('The node could not be reached: connection refused or timed out');
+  await expect(restart).toBeEnabled();
+
+  // Reset usage (after confirmation): failure, then success.
+  const reset = page.getByTestId('node-reset-usage');
+  const resetStatus = page.getByTestId('node-reset-status');
+  release = await hold(page, 'reset_node_usage', 'fail');
+  await reset.click();
+  await page.getByTestId('node-reset-usage-confirm').click();
+  await expectBusy(reset, 'Resetting…');
+  await release();
+  await expect(resetStatus).toHaveText(INTERNAL);
+  await expectIdle(reset, 'Reset usage');
+  release = await hold(page, 'reset_node_usage', 'pass');
+  await reset.click();
+  await page.getByTestId('node-reset-usage-confirm').click();
+  await expectBusy(reset, 'Resetting…');
+  await release();
+  await expect(resetStatus).toHaveText('Usage reset to 0.');
+
+  // Delete from the nodes page: failure (the node stays), then gone.
+  await open(page, '/nodes');
+  const del = page.getByTestId(`${id}-delete`);
+  release = await hold(page, 'delete_node', 'fail');
+  await del.click();
+  await page.getByTestId(`${id}-confirm`).click();
+  await expectBusy(del, 'Deleting…');
+  await release();
+  await expect(row.getByRole('alert')).toHaveText(INTERNAL);
+  await expectIdle(del, 'Delete');
+  release = await hold(page, 'delete_node', 'pass');
+  await del.click();
+  await page.getByTestId(`${id}-confirm`).click();
+  await release();
+  await expect(row).toHaveCount(0);
 });

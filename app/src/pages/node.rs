@@ -134,6 +134,7 @@ fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
         </dl>
         <p class="form-actions">
             <button type="button" data-testid="node-restart" disabled=move || restart.pending().get()
+                aria-busy=move || restart.pending().get().then_some("true")
                 on:click=move |_| { restart.dispatch(id); }>"Push now / restart"</button>
             <span aria-live="polite" data-testid="node-restart-status">{restart_status}</span>
         </p>
