@@ -72,6 +72,9 @@ pub fn TextField(
     /// header already says what the input is).
     #[prop(optional)]
     hide_label: bool,
+    /// The id of a `<datalist>` of suggested values.
+    #[prop(optional)]
+    list: Option<&'static str>,
 ) -> impl IntoView {
     let error_id = format!("{id}-error");
     let hint_id = hint.map(|_| format!("{id}-hint"));
@@ -92,6 +95,7 @@ pub fn TextField(
                 autocomplete=autocomplete
                 inputmode=inputmode
                 minlength=minlength
+                list=list
                 aria-invalid=move || if error().is_some() { "true" } else { "false" }
                 aria-describedby=described_by
             />

@@ -54,6 +54,14 @@ test('the subscription URL base and the time zone are validated and saved', asyn
   const base = page.getByLabel('Subscription URL base');
   const zone = page.getByLabel('Time zone of usage resets');
   await expect(zone).toHaveValue('UTC');
+  // The field suggests the zones the manager knows, from its tz database.
+  await expect(zone).toHaveAttribute('list', 'time-zones');
+  const zones = page.getByTestId('time-zones').locator('option');
+  await expect(zones.first()).toHaveAttribute('value', 'Africa/Abidjan');
+  for (const name of ['Europe/Berlin', 'America/Santiago', 'UTC']) {
+    await expect(zones.and(page.locator(`[value="${name}"]`))).toHaveCount(1);
+  }
+  await expect(zones.and(page.locator('[value^="posix/"]'))).toHaveCount(0);
 
   // Refused in the browser (not a zone name), then by the manager (no such zone), then the URL.
   await zone.fill('Europe/../etc');

@@ -18,6 +18,13 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
     Ok(crate::ssr::settings_view(settings))
 }
 
+/// The time zones the settings accept (the manager's tz database), for the settings form.
+#[server(endpoint = "time_zones")]
+pub async fn time_zones() -> Result<Vec<String>, AppError> {
+    let (services, _) = crate::ssr::signed_in().await?;
+    Ok(services.settings.time_zones())
+}
+
 /// Saves all settings at once.
 #[server(endpoint = "update_settings", input = Json)]
 pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, AppError> {

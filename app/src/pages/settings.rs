@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 
-use crate::api::{get_settings, update_settings};
+use crate::api::{get_settings, time_zones, update_settings};
 use crate::components::{ErrorBox, FormErrors, FormMessage, SubmitButton, TextField};
 use crate::model::SettingsView;
 use crate::validate;
@@ -153,9 +153,10 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                     value=fields.sub_base errors autocomplete="off" inputmode="url"
                     hint="Where users' subscription URLs point, e.g. https://sub.example.com behind a reverse proxy. Empty = this panel's own address."/>
                 <TextField id="settings-time-zone" field="time_zone" label="Time zone of usage resets"
-                    value=fields.time_zone errors autocomplete="off"
+                    value=fields.time_zone errors autocomplete="off" list="time-zones"
                     hint="An IANA name such as UTC, Europe/Berlin or America/Santiago: daily, weekly, monthly and yearly resets fall at midnight there."/>
             </fieldset>
+            <TimeZoneList/>
             <div class="form-actions">
                 <SubmitButton label="Save settings" working="Saving…" pending=saving testid="save-settings" primary=true/>
                 <span class="ok-text" aria-live="polite" data-testid="settings-saved">
@@ -163,5 +164,21 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                 </span>
             </div>
         </form>
+    }
+}
+
+/// `<datalist id="time-zones">`: the zone names the manager accepts, suggested as the time zone
+/// field is typed into (empty until they have loaded; the field takes any name either way).
+#[component]
+fn TimeZoneList() -> impl IntoView {
+    let zones = Resource::new(|| (), |_| time_zones());
+    view! {
+        <datalist id="time-zones" data-testid="time-zones">
+            <Suspense>
+                {move || zones.get().and_then(Result::ok).map(|names| {
+                    names.into_iter().map(|n| view! { <option value=n/> }).collect_view()
+                })}
+            </Suspense>
+        </datalist>
     }
 }

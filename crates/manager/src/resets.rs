@@ -32,6 +32,28 @@ pub fn zone(name: &str) -> Result<TimeZone> {
     })
 }
 
+/// Every zone name [`zone`] accepts, sorted: `UTC` and the IANA names of the system's tz
+/// database (its `posix/` and `right/` copies and the legacy upper-case aliases left out), the
+/// choices the panel offers for the settings' time zone.
+pub fn zone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_owned())
+        .filter(|n| {
+            n.contains('/')
+                && !n.starts_with("posix/")
+                && !n.starts_with("right/")
+                && !n.starts_with("Etc/")
+                && n.starts_with(|c: char| c.is_ascii_uppercase())
+                && n.chars().any(|c| c.is_ascii_lowercase())
+        })
+        .collect();
+    names.push("UTC".to_owned());
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The time zone resets follow: the settings' (UTC if it no longer resolves, e.g. after the
 /// system's tz database lost it).
 pub(crate) async fn settings_zone(db: &impl ConnectionTrait) -> Result<TimeZone> {
@@ -170,6 +192,28 @@ pub(crate) async fn reschedule_all<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zone_names_are_sorted_iana_names_that_all_resolve() {
+        let names = zone_names();
+        assert!(
+            names.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        for name in ["UTC", "Europe/Berlin", "America/Santiago", "Asia/Tokyo"] {
+            assert!(names.iter().any(|n| n == name), "{name} missing");
+        }
+        assert!(names
+            .iter()
+            .all(|n| !n.starts_with("posix/") && !n.starts_with("right/")));
+        for name in &names {
+            assert!(zone(name).is_ok(), "{name} does not resolve");
+            assert!(
+                rules::input::time_zone(name).is_ok(),
+                "{name} is refused by the form"
+            );
+        }
+    }
 
     fn ms(s: &str) -> i64 {
         s.parse::<Timestamp>().expect("timestamp").as_millisecond()

@@ -227,8 +227,9 @@ async fn a_viewer_token_reads_everything_and_changes_nothing_over_rest() {
 
 /// Server functions that only read (or sign in and out, or serve an end user's profile by its
 /// secret): open to every role.
-const READS: [&str; 17] = [
+const READS: [&str; 18] = [
     "profile",
+    "time_zones",
     "list_admins",
     "load_audit",
     "needs_setup",

@@ -192,6 +192,11 @@ pub struct SettingsService {
 }
 
 impl SettingsService {
+    /// The time zones the settings accept, for a choice list ([`crate::resets::zone_names`]).
+    pub fn time_zones(&self) -> Vec<String> {
+        crate::resets::zone_names()
+    }
+
     pub async fn get(&self) -> Result<Settings> {
         Ok(Settings::from(&load(&self.ctx.db).await?))
     }
