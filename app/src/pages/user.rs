@@ -15,7 +15,9 @@ use crate::api::{
     update_user_access, update_user_reset, UserSubscription,
 };
 use crate::chart::UsageChart;
-use crate::components::{ErrorBox, FormErrors, FormMessage, SubmitButton, TextField};
+use crate::components::{
+    ConfirmAction, ErrorBox, FormErrors, FormMessage, SubmitButton, TextField,
+};
 use crate::error::AppError;
 use crate::format;
 use crate::live::LiveState;
@@ -111,7 +113,6 @@ type ForUser<T> = (i64, Result<T, AppError>);
 struct PageActions {
     save_access: Action<(i64, UserAccess), (i64, Result<UserView, AppError>)>,
     access_saved: RwSignal<Option<i64>>,
-    confirming: RwSignal<bool>,
     rotate: Action<i64, (i64, Result<UserSubscription, AppError>)>,
     save_reset: Action<(i64, ResetStrategy, i32), ForUser<UserView>>,
     reset_saved: RwSignal<Option<i64>>,
@@ -131,15 +132,9 @@ impl PageActions {
                 live.reload_users();
             }
         });
-        let confirming = RwSignal::new(false);
         let rotate = Action::new(|id: &i64| {
             let id = *id;
             async move { (id, rotate_subscription(id).await) }
-        });
-        Effect::new(move |_| {
-            if let Some((_, Ok(_))) = rotate.value().get() {
-                confirming.set(false);
-            }
         });
         let save_reset = Action::new(|(id, strategy, day): &(i64, ResetStrategy, i32)| {
             let (id, strategy, day) = (*id, *strategy, *day);
@@ -164,7 +159,6 @@ impl PageActions {
         Self {
             save_access,
             access_saved,
-            confirming,
             rotate,
             save_reset,
             reset_saved,
@@ -186,9 +180,7 @@ impl PageActions {
 #[component]
 fn SubscriptionCard(id: i64, actions: PageActions) -> impl IntoView {
     let loaded = Resource::new(|| (), move |_| load_user_subscription(id));
-    let PageActions {
-        confirming, rotate, ..
-    } = actions;
+    let PageActions { rotate, .. } = actions;
     view! {
         <section class="card" aria-labelledby="subscription-title" data-testid="subscription">
             <h2 id="subscription-title">"Subscription"</h2>
@@ -216,20 +208,10 @@ fn SubscriptionCard(id: i64, actions: PageActions) -> impl IntoView {
                 }}
             </Transition>
             <div class="form-actions">
-                <Show
-                    when=move || confirming.get()
-                    fallback=move || view! {
-                        <button type="button" data-testid="subscription-rotate"
-                            on:click=move |_| confirming.set(true)>"Regenerate subscription URL"</button>
-                    }
-                >
-                    <span>"The current URL stops working at once. "</span>
-                    <button type="button" class="danger" data-testid="subscription-rotate-confirm"
-                        disabled=move || rotate.pending().get()
-                        on:click=move |_| { rotate.dispatch(id); }>"Yes, regenerate"</button>
-                    <button type="button" data-testid="subscription-rotate-cancel"
-                        on:click=move |_| confirming.set(false)>"Cancel"</button>
-                </Show>
+                <ConfirmAction label="Regenerate subscription URL"
+                    question="The current URL stops working at once. Make a new one?".to_owned()
+                    yes="Yes, regenerate" working="Regenerating…" danger=true testid="subscription-rotate"
+                    on_confirm=Callback::new(move |()| { rotate.dispatch(id); }) pending=rotate.pending()/>
                 <span aria-live="polite" data-testid="subscription-rotate-status">
                     {move || if rotate.pending().get() {
                         Some("Regenerating…".to_owned())
