@@ -27,6 +27,21 @@ async function hold(page: Page, endpoint: string, answer: 'pass' | 'fail'): Prom
   return async () => release();
 }
 
+/** One try of an action whose server function is `endpoint`: `act` starts it, `pending` checks
+ * the page while the call is held, then the call is answered as `answer` says (see `hold`). */
+async function attempt(
+  page: Page,
+  endpoint: string,
+  answer: 'pass' | 'fail',
+  act: () => Promise<unknown>,
+  pending: () => Promise<unknown>,
+) {
+  const release = await hold(page, endpoint, answer);
+  await act();
+  await pending();
+  await release();
+}
+
 async function expectBusy(button: Locator, working: string) {
   await expect(button).toHaveText(working);
   await expect(button).toBeDisabled();
@@ -45,22 +60,20 @@ test('settings: saving, then saved or the failure', async ({ page }) => {
   const host = page.getByLabel('Public host');
   const before = await host.inputValue();
 
-  let release = await hold(page, 'update_settings', 'fail');
-  await host.fill('failed.example.com');
-  await save.click();
-  await expectBusy(save, 'Saving…');
-  await release();
+  await attempt(page, 'update_settings', 'fail', async () => {
+    await host.fill('failed.example.com');
+    await save.click();
+  }, () => expectBusy(save, 'Saving…'));
   await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
   await expect(page.getByTestId('settings-saved')).toBeEmpty();
   await expectIdle(save, 'Save settings');
   await page.reload();
   await expect(host).toHaveValue(before);
 
-  release = await hold(page, 'update_settings', 'pass');
-  await save.click();
-  await expectBusy(save, 'Saving…');
-  await expect(page.getByTestId('settings-saved')).toBeEmpty();
-  await release();
+  await attempt(page, 'update_settings', 'pass', () => save.click(), async () => {
+    await expectBusy(save, 'Saving…');
+    await expect(page.getByTestId('settings-saved')).toBeEmpty();
+  });
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
   await expect(page.getByTestId('form-error')).toBeEmpty();
   await expectIdle(save, 'Save settings');
@@ -73,18 +86,14 @@ test('users: create, edit, bulk disable and delete each show pending, success an
   const newUser = page.locator('section', { has: create });
 
   // Create: refused once (nothing is created), then created.
-  let release = await hold(page, 'create_user', 'fail');
-  await page.getByLabel('Name', { exact: true }).fill(name);
-  await create.click();
-  await expectBusy(create, 'Creating…');
-  await release();
+  await attempt(page, 'create_user', 'fail', async () => {
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    await create.click();
+  }, () => expectBusy(create, 'Creating…'));
   await expect(newUser.getByTestId('form-error')).toHaveText(INTERNAL);
   await expectIdle(create, 'Create user');
   await expect(page.getByRole('link', { name, exact: true })).toHaveCount(0);
-  release = await hold(page, 'create_user', 'pass');
-  await create.click();
-  await expectBusy(create, 'Creating…');
-  await release();
+  await attempt(page, 'create_user', 'pass', () => create.click(), () => expectBusy(create, 'Creating…'));
   await expect(page.getByTestId('user-created')).toHaveText(`User ${name} was created.`);
   const row = page.locator('tr', { has: page.getByRole('link', { name, exact: true }) });
   await expect(row).toHaveCount(1);
@@ -92,51 +101,41 @@ test('users: create, edit, bulk disable and delete each show pending, success an
   // Edit in the row: the quota.
   await row.getByRole('button', { name: `Edit ${name}` }).click();
   const save = row.getByRole('button', { name: 'Save' });
-  release = await hold(page, 'update_user', 'fail');
-  await row.getByLabel('Quota (GB)').fill('7');
-  await save.click();
-  await expectBusy(row.locator('button[type=submit]'), 'Saving…');
-  await release();
+  await attempt(page, 'update_user', 'fail', async () => {
+    await row.getByLabel('Quota (GB)').fill('7');
+    await save.click();
+  }, () => expectBusy(row.locator('button[type=submit]'), 'Saving…'));
   await expect(row.getByTestId('form-error')).toHaveText(INTERNAL);
   await expectIdle(save, 'Save');
-  release = await hold(page, 'update_user', 'pass');
-  await save.click();
-  await expectBusy(row.locator('button[type=submit]'), 'Saving…');
-  await release();
+  await attempt(page, 'update_user', 'pass', () => save.click(), () => expectBusy(row.locator('button[type=submit]'), 'Saving…'));
   await expect(row.locator('[data-testid$="-quota"]')).toHaveText('7.00');
 
   // Bulk disable of the selection.
   await row.getByRole('checkbox', { name: `Select ${name}` }).check();
   const disable = page.getByTestId('bulk-disable');
-  release = await hold(page, 'set_users_enabled', 'fail');
-  await disable.click();
-  await expect(page.getByTestId('bulk-status')).toHaveText('Working…');
-  await expect(disable).toBeDisabled();
-  await release();
+  await attempt(page, 'set_users_enabled', 'fail', () => disable.click(), async () => {
+    await expect(page.getByTestId('bulk-status')).toHaveText('Working…');
+    await expect(disable).toBeDisabled();
+  });
   await expect(page.getByTestId('bulk-status')).toHaveText(INTERNAL);
   await expect(disable).toBeEnabled();
   await expect(row.locator('[data-testid$="-enabled"]')).toHaveText('yes');
-  release = await hold(page, 'set_users_enabled', 'pass');
-  await disable.click();
-  await expect(page.getByTestId('bulk-status')).toHaveText('Working…');
-  await release();
+  await attempt(page, 'set_users_enabled', 'pass', () => disable.click(), () => expect(page.getByTestId('bulk-status')).toHaveText('Working…'));
   await expect(page.getByTestId('bulk-status')).toHaveText('1 user disabled.');
   await expect(row.locator('[data-testid$="-enabled"]')).toHaveText('no');
 
   // Delete (after confirmation): refused once, then gone.
   const del = row.getByRole('button', { name: `Delete user ${name}` });
-  release = await hold(page, 'delete_user', 'fail');
-  await del.click();
-  await row.getByRole('button', { name: 'Yes, delete' }).click();
-  await expectBusy(del, 'Deleting…');
-  await release();
+  await attempt(page, 'delete_user', 'fail', async () => {
+    await del.click();
+    await row.getByRole('button', { name: 'Yes, delete' }).click();
+  }, () => expectBusy(del, 'Deleting…'));
   await expect(row.getByRole('alert').filter({ hasText: INTERNAL })).toHaveCount(1);
   await expectIdle(del, 'Delete');
-  release = await hold(page, 'delete_user', 'pass');
-  await del.click();
-  await row.getByRole('button', { name: 'Yes, delete' }).click();
-  await expectBusy(del, 'Deleting…');
-  await release();
+  await attempt(page, 'delete_user', 'pass', async () => {
+    await del.click();
+    await row.getByRole('button', { name: 'Yes, delete' }).click();
+  }, () => expectBusy(del, 'Deleting…'));
   await expect(page.getByRole('link', { name, exact: true })).toHaveCount(0);
 });
 
@@ -144,64 +143,49 @@ test('tokens and administrators: create, change and revoke show pending, success
   const suffix = Date.now();
   await open(page, '/tokens');
   const create = page.getByTestId('create-token');
-  let release = await hold(page, 'create_token', 'fail');
-  await page.getByLabel('Name').fill(`busy-token-${suffix}`);
-  await create.click();
-  await expectBusy(create, 'Creating…');
-  await release();
+  await attempt(page, 'create_token', 'fail', async () => {
+    await page.getByLabel('Name').fill(`busy-token-${suffix}`);
+    await create.click();
+  }, () => expectBusy(create, 'Creating…'));
   await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
   await expect(page.getByTestId('token-secret')).toHaveCount(0);
   await expectIdle(create, 'Create token');
-  release = await hold(page, 'create_token', 'pass');
-  await create.click();
-  await expectBusy(create, 'Creating…');
-  await release();
+  await attempt(page, 'create_token', 'pass', () => create.click(), () => expectBusy(create, 'Creating…'));
   await expect(page.getByTestId('token-secret')).not.toBeEmpty();
   const token = page.locator('tr', { hasText: `busy-token-${suffix}` });
   const revoke = token.getByRole('button', { name: `Delete token busy-token-${suffix}` });
-  release = await hold(page, 'revoke_token', 'fail');
-  await revoke.click();
-  await token.getByRole('button', { name: 'Yes, delete' }).click();
-  await expectBusy(revoke, 'Deleting…');
-  await release();
+  await attempt(page, 'revoke_token', 'fail', async () => {
+    await revoke.click();
+    await token.getByRole('button', { name: 'Yes, delete' }).click();
+  }, () => expectBusy(revoke, 'Deleting…'));
   await expect(page.getByTestId('token-error')).toHaveText(INTERNAL);
   await expectIdle(revoke, 'Delete');
-  release = await hold(page, 'revoke_token', 'pass');
-  await revoke.click();
-  await token.getByRole('button', { name: 'Yes, delete' }).click();
-  await release();
+  await attempt(page, 'revoke_token', 'pass', async () => {
+    await revoke.click();
+    await token.getByRole('button', { name: 'Yes, delete' }).click();
+  }, () => expectBusy(revoke, 'Deleting…'));
   await expect(token).toHaveCount(0);
 
   await open(page, '/admins');
   const add = page.getByTestId('add-admin');
-  release = await hold(page, 'add_admin', 'fail');
-  await page.getByLabel('Name', { exact: true }).fill(`busy-admin-${suffix}`);
-  await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
-  await page.getByLabel('Password again').fill('correct horse battery');
-  await add.click();
-  await expectBusy(add, 'Adding…');
-  await release();
+  await attempt(page, 'add_admin', 'fail', async () => {
+    await page.getByLabel('Name', { exact: true }).fill(`busy-admin-${suffix}`);
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await page.getByLabel('Password again').fill('correct horse battery');
+    await add.click();
+  }, () => expectBusy(add, 'Adding…'));
   await expect(page.getByTestId('form-error')).toHaveText(INTERNAL);
   await expectIdle(add, 'Add administrator');
-  release = await hold(page, 'add_admin', 'pass');
-  await add.click();
-  await expectBusy(add, 'Adding…');
-  await release();
+  await attempt(page, 'add_admin', 'pass', () => add.click(), () => expectBusy(add, 'Adding…'));
   await expect(page.getByTestId('add-admin-status')).not.toBeEmpty();
   const admin = page.locator('tr', { hasText: `busy-admin-${suffix}` });
   await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Operator: users and nodes');
   await admin.getByRole('combobox').selectOption('viewer');
   const change = admin.getByRole('button', { name: 'Change role' });
-  release = await hold(page, 'set_admin_role', 'fail');
-  await change.click();
-  await expectBusy(admin.locator('button[type=submit]'), 'Changing…');
-  await release();
+  await attempt(page, 'set_admin_role', 'fail', () => change.click(), () => expectBusy(admin.locator('button[type=submit]'), 'Changing…'));
   await expect(admin.getByRole('alert')).toHaveText(INTERNAL);
   await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Operator: users and nodes');
-  release = await hold(page, 'set_admin_role', 'pass');
-  await change.click();
-  await expect(admin.getByTestId(/-status$/)).toHaveText('Saving…');
-  await release();
+  await attempt(page, 'set_admin_role', 'pass', () => change.click(), () => expect(admin.getByTestId(/-status$/)).toHaveText('Saving…'));
   await expect(admin.locator('[data-testid$="-current-role"]')).toHaveText('Viewer: read only');
 });
 
@@ -223,45 +207,41 @@ test('a node: restart, reset usage and delete show pending, then the result or t
   // Restart: pending, then the real failure (nothing listens on port 9).
   const restart = page.getByTestId('node-restart');
   const restartStatus = page.getByTestId('node-restart-status');
-  let release = await hold(page, 'restart_node', 'pass');
-  await restart.click();
-  await expect(restartStatus).toHaveText('Restarting…');
-  await expect(restart).toBeDisabled();
-  await expect(restart).toHaveAttribute('aria-busy', 'true');
-  await release();
+  await attempt(page, 'restart_node', 'pass', () => restart.click(), async () => {
+    await expect(restartStatus).toHaveText('Restarting…');
+    await expect(restart).toBeDisabled();
+    await expect(restart).toHaveAttribute('aria-busy', 'true');
+  });
   await expect(restartStatus).toHaveText('The node could not be reached: connection refused or timed out');
   await expect(restart).toBeEnabled();
 
   // Reset usage (after confirmation): failure, then success.
   const reset = page.getByTestId('node-reset-usage');
   const resetStatus = page.getByTestId('node-reset-status');
-  release = await hold(page, 'reset_node_usage', 'fail');
-  await reset.click();
-  await page.getByTestId('node-reset-usage-confirm').click();
-  await expectBusy(reset, 'Resetting…');
-  await release();
+  await attempt(page, 'reset_node_usage', 'fail', async () => {
+    await reset.click();
+    await page.getByTestId('node-reset-usage-confirm').click();
+  }, () => expectBusy(reset, 'Resetting…'));
   await expect(resetStatus).toHaveText(INTERNAL);
   await expectIdle(reset, 'Reset usage');
-  release = await hold(page, 'reset_node_usage', 'pass');
-  await reset.click();
-  await page.getByTestId('node-reset-usage-confirm').click();
-  await expectBusy(reset, 'Resetting…');
-  await release();
+  await attempt(page, 'reset_node_usage', 'pass', async () => {
+    await reset.click();
+    await page.getByTestId('node-reset-usage-confirm').click();
+  }, () => expectBusy(reset, 'Resetting…'));
   await expect(resetStatus).toHaveText('Usage reset to 0.');
 
   // Delete from the nodes page: failure (the node stays), then gone.
   await open(page, '/nodes');
   const del = page.getByTestId(`${id}-delete`);
-  release = await hold(page, 'delete_node', 'fail');
-  await del.click();
-  await page.getByTestId(`${id}-confirm`).click();
-  await expectBusy(del, 'Deleting…');
-  await release();
+  await attempt(page, 'delete_node', 'fail', async () => {
+    await del.click();
+    await page.getByTestId(`${id}-confirm`).click();
+  }, () => expectBusy(del, 'Deleting…'));
   await expect(row.getByRole('alert')).toHaveText(INTERNAL);
   await expectIdle(del, 'Delete');
-  release = await hold(page, 'delete_node', 'pass');
-  await del.click();
-  await page.getByTestId(`${id}-confirm`).click();
-  await release();
+  await attempt(page, 'delete_node', 'pass', async () => {
+    await del.click();
+    await page.getByTestId(`${id}-confirm`).click();
+  }, () => expectBusy(del, 'Deleting…'));
   await expect(row).toHaveCount(0);
 });
