@@ -49,12 +49,13 @@ if [ "$mode" = release ]; then profile=wasm-release; else profile=dev; fi
 profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 echo "build-site: cargo build -p frontend (wasm32, $profile)"
 # RUSTC_BOOTSTRAP only here: -Z build-std needs it, and it must not leak into the server build.
+# Every bundle: --cfg erase_components (type-erased views). RUSTFLAGS replaces
+# .cargo/config.toml's build.rustflags, so the cfg the server is built with is repeated here:
+# the server and the bundle must agree, or pages fail to hydrate.
 # Release flags, for this build only (the server's own flags never change, so it never rebuilds):
 # -Cpanic=immediate-abort  a panic traps at once (`RuntimeError: unreachable`; --debug shows the
 #                          message): no formatting or unwinding code in the bundle;
 # -Zlocation-detail=none   no file names or line numbers kept for panics nobody sees.
-# --cfg erase_components  type-erased views; RUSTFLAGS replaces .cargo/config.toml's build.rustflags,
-#                          so the cfg the server is built with is repeated here (both must agree).
 wasm_rustflags=(--cfg erase_components)
 if [ "$mode" = release ]; then
   wasm_rustflags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
