@@ -33,8 +33,9 @@ pub fn zone(name: &str) -> Result<TimeZone> {
 }
 
 /// Every zone name [`zone`] accepts, sorted: `UTC` and the IANA names of the system's tz
-/// database (its `posix/` and `right/` copies and the legacy upper-case aliases left out), the
-/// choices the panel offers for the settings' time zone.
+/// database (its `posix/` and `right/` copies, the `Etc/` fixed offsets and the legacy upper-case
+/// aliases left out), the choices the panel offers for the settings' time zone. Read from the
+/// database on each call, so a tzdata update shows without a restart.
 pub fn zone_names() -> Vec<String> {
     let mut names: Vec<String> = jiff::tz::db()
         .available()
