@@ -1,7 +1,7 @@
 //! Usage charts: a user's or a node's usage per hour (the last 24 hours) or per day (the last
 //! 30 days, UTC), drawn as an inline SVG bar chart. The page renders it on the server; in the
 //! browser it is fetched again whenever the usage it charts changes (live events), so the last
-//! bar grows with the traffic. The SVG is built as markup here (like the QR codes), from numbers
+//! bar grows with the traffic ([`UsageHistory`]). The SVG is built as markup here (like the QR codes), from numbers
 //! and dates only. Test ids: `usage-chart`, `usage-chart-hour`, `usage-chart-day`,
 //! `usage-chart-total`, `usage-chart-peak`, `usage-bar` (with `data-at` and `data-bytes`).
 
@@ -16,14 +16,39 @@ use crate::model::{UsageOf, UsageSeries, UsageStep};
 const SLOT: usize = 10;
 const HEIGHT: f64 = 100.0;
 
-/// The usage history card of a user or a node; `usage` is the live total (a change refetches).
+/// A usage chart's data: the period shown and its series, fetched again whenever the period or
+/// `changed` does. Made at the top of an island, like every resource of an island: one made while
+/// a `Suspense` resolves would not find the data the server rendered it with.
+#[derive(Clone, Copy)]
+pub struct UsageHistory {
+    step: RwSignal<UsageStep>,
+    series: Resource<Result<UsageSeries, crate::AppError>>,
+}
+
+impl UsageHistory {
+    /// The history of `of` (`None`: nothing to chart, an error), refetched when `changed` does.
+    pub fn new<T>(of: Option<UsageOf>, changed: impl Fn() -> T + Send + Sync + 'static) -> Self
+    where
+        T: PartialEq + Clone + Send + Sync + 'static,
+    {
+        let step = RwSignal::new(UsageStep::Hour);
+        let series = Resource::new(
+            move || (step.get(), changed()),
+            move |(step, _)| async move {
+                match of {
+                    Some(of) => load_usage(of, step).await,
+                    None => Err(crate::AppError::NotFound("this usage history".to_owned())),
+                }
+            },
+        );
+        Self { step, series }
+    }
+}
+
+/// The usage history card of a user or a node.
 #[component]
-pub fn UsageChart(of: UsageOf, #[prop(into)] usage: Signal<i64>) -> impl IntoView {
-    let step = RwSignal::new(UsageStep::Hour);
-    let series = Resource::new(
-        move || (step.get(), usage.get()),
-        move |(step, _)| load_usage(of, step),
-    );
+pub fn UsageChart(history: UsageHistory) -> impl IntoView {
+    let UsageHistory { step, series } = history;
     let choice = move |this: UsageStep, label: &'static str, testid: &'static str| {
         view! {
             <button type="button" data-testid=testid

@@ -1,9 +1,10 @@
 //! Live updates: the browser side of the manager's `/events` Server-Sent Events stream.
 //!
-//! [`LiveState`] is created by the signed-in layout and provided as context. On the server it is
-//! just empty signals (pages render from their resources); in the browser one `EventSource`
-//! feeds it: node events overlay the rendered rows, "changed" events bump version counters that
-//! pages use as resource sources, and a reconnect bumps them all (events may have been missed).
+//! Every live part of a page (an island) gets the page's one [`LiveState`] from [`use_live`]. On
+//! the server it is just empty signals (pages render from their resources); in the browser one
+//! `EventSource`, opened by the first island that asks, feeds it for every island of the page:
+//! node events overlay the rendered rows, "changed" events bump version counters that islands
+//! use as resource sources, and a reconnect bumps them all (events may have been missed).
 //!
 //! The events are `rules::Event`, the type the manager sends: the names listened for are
 //! [`listened_names`] and every message goes through [`decode`], so an event the manager can send
@@ -164,13 +165,18 @@ pub fn go_to_login() {
     }
 }
 
-/// Starts the event stream and the clock for `state`; both stop when the current owner is
-/// cleaned up. A no-op on the server.
-pub fn connect(state: LiveState) {
+/// The page's live state. In the browser: one for the whole page, shared by its islands, created
+/// and connected to `/events` on the first call (it lives as long as the page). On the server: the
+/// one the signed-in layout provided for this render, or a fresh one (never fed).
+pub fn use_live() -> LiveState {
     #[cfg(feature = "hydrate")]
-    browser::connect(state);
+    {
+        browser::page_state()
+    }
     #[cfg(not(feature = "hydrate"))]
-    let _ = state;
+    {
+        use_context::<LiveState>().unwrap_or_default()
+    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -182,13 +188,34 @@ mod browser {
 
     use gloo_timers::callback::{Interval, Timeout};
     use leptos::prelude::*;
-    use send_wrapper::SendWrapper;
     use wasm_bindgen::{closure::Closure, JsCast};
     use web_sys::{EventSource, MessageEvent};
 
     use super::{LiveState, CLOCK_TICK_SECS};
     /// Delay before reopening a stream the browser gave up on.
     const RETRY_MS: u32 = 5_000;
+
+    thread_local! {
+        /// The page's state, once an island asked for it.
+        static PAGE: std::cell::OnceCell<LiveState> = const { std::cell::OnceCell::new() };
+    }
+
+    /// The page's state; the first call creates it under its own root owner (never cleaned up:
+    /// islands come and go, the page's stream stays) and connects it.
+    pub fn page_state() -> LiveState {
+        PAGE.with(|page| {
+            *page.get_or_init(|| {
+                let owner = Owner::new_root(None);
+                let state = owner.with(|| {
+                    let state = LiveState::new();
+                    connect(state);
+                    state
+                });
+                std::mem::forget(owner);
+                state
+            })
+        })
+    }
 
     /// The open stream and the callbacks it references (dropped together).
     struct Stream {
@@ -203,31 +230,21 @@ mod browser {
         stream: RefCell<Option<Stream>>,
         retry_pending: Cell<bool>,
         opened_once: Cell<bool>,
-        stopped: Cell<bool>,
     }
 
-    pub fn connect(state: LiveState) {
+    /// Opens the stream and starts the clock for `state`, for the rest of the page's life.
+    fn connect(state: LiveState) {
         let conn = Rc::new(Connection::default());
         open(&conn, state);
-        let clock = Interval::new(CLOCK_TICK_SECS * 1000, move || {
+        Interval::new(CLOCK_TICK_SECS * 1000, move || {
             state.now.set(crate::format::now_ms());
-        });
-        state.now.set(crate::format::now_ms());
-        let guard = SendWrapper::new((conn, clock));
-        on_cleanup(move || {
-            let (conn, clock) = guard.take();
-            conn.stopped.set(true);
-            if let Some(stream) = conn.stream.borrow_mut().take() {
-                stream.source.close();
-            }
-            drop(clock);
-        });
+        })
+        .forget();
+        // The stream and its callbacks stay for the page's life, like the state.
+        std::mem::forget(conn);
     }
 
     fn open(conn: &Rc<Connection>, state: LiveState) {
-        if conn.stopped.get() {
-            return;
-        }
         let source = match EventSource::new("/events") {
             Ok(source) => source,
             Err(err) => {

@@ -18,12 +18,20 @@ use crate::model::AdminView;
 /// The administrators page.
 #[component]
 pub fn AdminsPage() -> impl IntoView {
-    let admins = Resource::new(|| (), |_| list_admins());
-    let reload = Callback::new(move |()| admins.refetch());
     view! {
         <Title text="Administrators"/>
         <h1>"Administrators"</h1>
         <p>"Owners may change everything, operators users and nodes, viewers nothing."</p>
+        <Admins/>
+    }
+}
+
+/// The administrators, the role changes and removal, and the add form.
+#[island]
+fn Admins() -> impl IntoView {
+    let admins = Resource::new(|| (), |_| list_admins());
+    let reload = Callback::new(move |()| admins.refetch());
+    view! {
         <Transition fallback=|| view! { <p>"Loading administrators…"</p> }>
             {move || admins.get().map(|r| match r {
                 Ok(list) => view! { <AdminTable list on_change=reload/> }.into_any(),

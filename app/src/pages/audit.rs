@@ -8,12 +8,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::load_audit;
 use crate::components::{ErrorBox, Timestamp};
-use crate::live::LiveState;
+use crate::live;
 use crate::model::{AuditFilter, AuditPageView, AuditView};
 
 /// The areas and actions the filter offers.
@@ -28,21 +27,50 @@ const ACTIONS: [(&str, &str); 8] = [
     ("sign-in", "Sign-ins"),
 ];
 
-/// The audit log page.
+/// The audit log page: the title and the filter are rendered on the server, the entries are an
+/// island.
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let live = expect_context::<LiveState>();
-    let params = use_query_map();
-    let filter = Memo::new(move |_| {
-        params.with(|p| {
-            let get = |k: &str| p.get(k).unwrap_or_default();
-            AuditFilter {
-                action: get("action"),
-                actor: get("actor"),
-                before: get("before"),
-            }
-        })
+    let filter = use_query_map().with_untracked(|p| {
+        let get = |k: &str| p.get(k).unwrap_or_default();
+        AuditFilter {
+            action: get("action"),
+            actor: get("actor"),
+            before: get("before"),
+        }
     });
+    view! {
+        <Title text="Audit log"/>
+        <h1>"Audit log"</h1>
+        <form method="get" action="/audit" class="toolbar" role="search" aria-label="Filter the audit log">
+            <div class="field">
+                <label for="audit-action">"Show"</label>
+                <select id="audit-action" name="action" data-testid="audit-action">
+                    {ACTIONS.iter().map(|(value, label)| {
+                        let selected = filter.action == *value;
+                        view! { <option value=*value selected=selected>{*label}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="audit-actor">"By (name)"</label>
+                <input id="audit-actor" name="actor" type="search" autocomplete="off" data-testid="audit-actor"
+                    value=filter.actor.clone()/>
+            </div>
+            <div class="form-actions">
+                <button type="submit" data-testid="audit-apply">"Show"</button>
+                <a href="/audit">"Clear"</a>
+            </div>
+        </form>
+        <AuditEntries filter/>
+    }
+}
+
+/// One page of entries matching `filter`, reloaded when users or nodes change.
+#[island]
+fn AuditEntries(filter: AuditFilter) -> impl IntoView {
+    let live = live::use_live();
+    let filter = Memo::new(move |_| filter.clone());
     let page = Resource::new(
         move || {
             (
@@ -55,28 +83,6 @@ pub fn AuditPage() -> impl IntoView {
     );
     let loaded = move || page.get().and_then(Result::ok);
     view! {
-        <Title text="Audit log"/>
-        <h1>"Audit log"</h1>
-        <Form method="GET" action="/audit" attr:class="toolbar" attr:role="search" attr:aria-label="Filter the audit log">
-            <div class="field">
-                <label for="audit-action">"Show"</label>
-                <select id="audit-action" name="action" data-testid="audit-action">
-                    {ACTIONS.iter().map(|(value, label)| {
-                        let selected = move || filter.with(|f| f.action == *value);
-                        view! { <option value=*value selected=selected>{*label}</option> }
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="audit-actor">"By (name)"</label>
-                <input id="audit-actor" name="actor" type="search" autocomplete="off" data-testid="audit-actor"
-                    prop:value=move || filter.with(|f| f.actor.clone())/>
-            </div>
-            <div class="form-actions">
-                <button type="submit" data-testid="audit-apply">"Show"</button>
-                <a href="/audit">"Clear"</a>
-            </div>
-        </Form>
         <Transition fallback=|| view! { <p>"Loading the audit log…"</p> }>
             {move || page.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
             {move || loaded().map(|p| view! { <AuditTable page=p filter/> })}

@@ -19,7 +19,7 @@ use leptos_meta::Title;
 use crate::api::load_dashboard;
 use crate::components::{ErrorBox, StatusBadge, Timestamp};
 use crate::format;
-use crate::live::LiveState;
+use crate::live::{self, LiveState};
 use crate::model::{DashboardView, PushView, UsageSeries};
 
 /// The shortest time between two live reloads of the dashboard, in ms.
@@ -28,12 +28,20 @@ pub const REFRESH_MS: u64 = 1_000;
 /// The dashboard page.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let live = expect_context::<LiveState>();
-    let reloads = live_reloads(live);
-    let dashboard = Resource::new(move || reloads.get(), |_| load_dashboard());
     view! {
         <Title text="Dashboard"/>
         <h1>"Dashboard"</h1>
+        <Dashboard/>
+    }
+}
+
+/// Everything below the title, reloaded live.
+#[island]
+fn Dashboard() -> impl IntoView {
+    let live = live::use_live();
+    let reloads = live_reloads(live);
+    let dashboard = Resource::new(move || reloads.get(), |_| load_dashboard());
+    view! {
         <Transition fallback=|| view! { <p>"Loading the dashboard…"</p> }>
             {move || dashboard.get().map(|r| match r {
                 Ok(d) => view! { <Overview d/> }.into_any(),
@@ -90,7 +98,7 @@ fn live_reloads(live: LiveState) -> ReadSignal<u64> {
 /// Everything the dashboard shows.
 #[component]
 fn Overview(d: DashboardView) -> impl IntoView {
-    let live = expect_context::<LiveState>();
+    let live = live::use_live();
     let now = Signal::from(live.now);
     let disabled = d
         .disabled_by

@@ -10,16 +10,7 @@ use crate::components::{FormErrors, FormMessage, SubmitButton, TextField};
 /// The sign-in form, plus a hint when no administrator exists yet.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let action = ServerAction::<Login>::new();
-    let errors = FormErrors::new();
-    let (username, password) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
     let setup_needed = Resource::new(|| (), |_| needs_setup());
-    Effect::new(move |_| match action.value().get() {
-        Some(Err(err)) => errors.show(&err),
-        Some(Ok(())) => errors.clear(),
-        None => {}
-    });
-    let pending = action.pending();
     view! {
         <Title text="Sign in"/>
         <main id="main" class="narrow">
@@ -32,6 +23,24 @@ pub fn LoginPage() -> impl IntoView {
                     </p>
                 })}
             </Suspense>
+            <LoginForm/>
+        </main>
+    }
+}
+
+/// The form: posts to the `login` server function (without the bundle too).
+#[island]
+fn LoginForm() -> impl IntoView {
+    let action = ServerAction::<Login>::new();
+    let errors = FormErrors::new();
+    let (username, password) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
+    Effect::new(move |_| match action.value().get() {
+        Some(Err(err)) => errors.show(&err),
+        Some(Ok(())) => errors.clear(),
+        None => {}
+    });
+    let pending = action.pending();
+    view! {
             <ActionForm action=action attr:class="card">
                 <FormMessage errors/>
                 <TextField id="login-username" field="username" label="User name" value=username errors
@@ -40,6 +49,5 @@ pub fn LoginPage() -> impl IntoView {
                     kind="password" required=true autocomplete="current-password"/>
                 <SubmitButton label="Sign in" working="Signing in…" pending primary=true/>
             </ActionForm>
-        </main>
     }
 }

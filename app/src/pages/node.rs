@@ -11,19 +11,33 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{load_node, reset_node_usage, restart_node};
-use crate::chart::UsageChart;
+use crate::chart::{UsageChart, UsageHistory};
 use crate::components::{ConfirmAction, ErrorBox, StatusBadge, Timestamp};
 use crate::error::AppError;
 use crate::format;
-use crate::live::LiveState;
+use crate::live;
 use crate::model::{NodeView, UsageOf};
 
-/// The node page.
+/// The node page (`id`: from the URL, `None` when it is not a number).
 #[component]
 pub fn NodePage() -> impl IntoView {
-    let params = use_params_map();
-    let live = expect_context::<LiveState>();
-    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
+    let id = use_params_map().with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
+    view! {
+        <Title text="Node"/>
+        <p><a href="/nodes">"← All nodes"</a></p>
+        <Node id/>
+    }
+}
+
+/// Everything about node `id`, live.
+#[island]
+fn Node(id: Option<i64>) -> impl IntoView {
+    let live = live::use_live();
+    let history = UsageHistory::new(id.map(UsageOf::Node), move || {
+        let usage = id.and_then(|id| live.nodes.with(|m| m.get(&id).map(|n| n.usage_bytes)));
+        (usage, live.nodes_version.get())
+    });
+    let id = move || id;
     let node = Resource::new(
         move || (id(), live.nodes_version.get()),
         |(id, _)| async move {
@@ -39,11 +53,9 @@ pub fn NodePage() -> impl IntoView {
         restart: Action::new(move |id: &i64| restart_node(*id)),
     };
     view! {
-        <Title text="Node"/>
-        <p><a href="/nodes">"← All nodes"</a></p>
         <Transition fallback=|| view! { <p>"Loading the node…"</p> }>
             {move || node.get().map(|r| match r {
-                Ok(node) => view! { <NodeSummary node actions/> }.into_any(),
+                Ok(node) => view! { <NodeSummary node actions history/> }.into_any(),
                 Err(error) => view! { <h1>"Node"</h1><ErrorBox error/> }.into_any(),
             })}
         </Transition>
@@ -58,9 +70,9 @@ struct NodeActions {
 }
 
 #[component]
-fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
+fn NodeSummary(node: NodeView, actions: NodeActions, history: UsageHistory) -> impl IntoView {
     let NodeActions { reset, restart } = actions;
-    let live = expect_context::<LiveState>();
+    let live = live::use_live();
     let id = node.id;
     let name = node.name.clone();
     let address = format!("{}:{}", node.host, node.http_port);
@@ -148,6 +160,6 @@ fn NodeSummary(node: NodeView, actions: NodeActions) -> impl IntoView {
                 on_confirm=Callback::new(move |()| { reset.dispatch(id); }) pending=reset.pending()/>
             <span aria-live="polite" data-testid="node-reset-status">{status}</span>
         </p>
-        <UsageChart of=UsageOf::Node(id) usage=Signal::derive(move || node.with(|n| n.usage_bytes))/>
+        <UsageChart history/>
     }
 }

@@ -2,7 +2,7 @@
 //! add-node form and delete with confirmation.
 //!
 //! The table renders from the `list_nodes` resource (server-side first); node events from
-//! `/events` overlay each row through [`LiveState`] without reloading the page. Stable
+//! `/events` overlay each row through [`crate::live::LiveState`] without reloading the page. Stable
 //! `data-testid`s: `node-{id}`, `node-{id}-push-status`, `node-{id}-pull-status`,
 //! `node-{id}-pushed-at`, `node-{id}-pulled-at`, `node-{id}-usage`, `node-{id}-version`,
 //! `node-{id}-name`, `node-{id}-address`, `node-{id}-multiplier`, `node-{id}-drift`, `node-{id}-edit`, `node-{id}-save`,
@@ -20,7 +20,7 @@ use crate::components::{
     Timestamp,
 };
 use crate::format;
-use crate::live::LiveState;
+use crate::live;
 use crate::model::{NodeForm, NodeView};
 use crate::validate;
 
@@ -32,7 +32,17 @@ pub use channel::Fingerprint;
 /// The nodes page.
 #[component]
 pub fn NodesPage() -> impl IntoView {
-    let live = expect_context::<LiveState>();
+    view! {
+        <Title text="Nodes"/>
+        <h1>"Nodes"</h1>
+        <Nodes/>
+    }
+}
+
+/// The node table, live, and the add-node form.
+#[island]
+fn Nodes() -> impl IntoView {
+    let live = live::use_live();
     provide_context(channel::ChannelNotes::new());
     let nodes = Resource::new(move || live.nodes_version.get(), |_| list_nodes());
     let reload = Callback::new(move |()| live.reload_nodes());
@@ -47,8 +57,6 @@ pub fn NodesPage() -> impl IntoView {
             .collect::<Vec<_>>()
     };
     view! {
-        <Title text="Nodes"/>
-        <h1>"Nodes"</h1>
         <Transition fallback=|| view! { <p>"Loading nodes…"</p> }>
             {move || nodes.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
             <div class="table-wrap">
@@ -83,10 +91,10 @@ pub fn NodesPage() -> impl IntoView {
     }
 }
 
-/// One table row; live fields come from [`LiveState`] when an event has arrived.
+/// One table row; live fields come from [`crate::live::LiveState`] when an event has arrived.
 #[component]
 fn NodeRow(base: NodeView, on_changed: Callback<()>) -> impl IntoView {
-    let live = expect_context::<LiveState>();
+    let live = live::use_live();
     let id = base.id;
     let address = format!("{}:{}", base.host, base.http_port);
     let node = live.node(base);

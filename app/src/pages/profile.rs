@@ -253,9 +253,9 @@ fn Profile(profile: ProfileView) -> impl IntoView {
     }
 }
 
-/// A read-only, selectable field with a copy button (the button needs JavaScript; without it
-/// the text is selected on focus and copied by hand).
-#[component]
+/// A read-only, selectable field with a copy button, the page's only island (the button needs
+/// the bundle; without it the text is selected on focus and copied by hand).
+#[island]
 fn CopyField(id: String, label: String, value: String) -> impl IntoView {
     let copied = RwSignal::new(None::<&'static str>);
     let text = value.clone();

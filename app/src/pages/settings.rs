@@ -15,10 +15,19 @@ use crate::validate;
 /// The settings page.
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let settings = Resource::new(|| (), |_| get_settings());
     view! {
         <Title text="Settings"/>
         <h1>"Settings"</h1>
+        <Settings/>
+        <TimeZoneList/>
+    }
+}
+
+/// The settings form, filled with the current settings.
+#[island]
+fn Settings() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| get_settings());
+    view! {
         <Suspense fallback=|| view! { <p>"Loading settings…"</p> }>
             {move || settings.get().map(|r| match r {
                 Ok(current) => view! { <SettingsForm current/> }.into_any(),
@@ -156,7 +165,6 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
                     value=fields.time_zone errors autocomplete="off" list="time-zones"
                     hint="An IANA name such as UTC, Europe/Berlin or America/Santiago: daily, weekly, monthly and yearly resets fall at midnight there."/>
             </fieldset>
-            <TimeZoneList/>
             <div class="form-actions">
                 <SubmitButton label="Save settings" working="Saving…" pending=saving testid="save-settings" primary=true/>
                 <span class="ok-text" aria-live="polite" data-testid="settings-saved">
@@ -168,7 +176,8 @@ fn SettingsForm(current: SettingsView) -> impl IntoView {
 }
 
 /// `<datalist id="time-zones">`: the zone names the manager accepts, suggested as the time zone
-/// field is typed into (empty until they have loaded; the field takes any name either way).
+/// field is typed into. Rendered on the server, outside the form's island (the field refers to
+/// it by id).
 #[component]
 fn TimeZoneList() -> impl IntoView {
     let zones = Resource::new(|| (), |_| time_zones());

@@ -15,7 +15,27 @@ use crate::validate;
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let query = use_query_map();
-    let token = move || query.with(|q| q.get("token").unwrap_or_default());
+    let token = query.with_untracked(|q| q.get("token").unwrap_or_default());
+    let missing = token.is_empty();
+    view! {
+        <Title text="Set up"/>
+        <main id="main" class="narrow">
+            <h1>"Create the administrator"</h1>
+            <p>"This is the first start of this Arch manager. Choose the administrator's user name and password."</p>
+            {missing.then(|| view! {
+                <p class="notice">"This page needs the setup URL printed by arch-manager (it ends in "
+                    <code>"?token=…"</code>")."</p>
+            })}
+            <SetupForm token/>
+        </main>
+    }
+}
+
+/// The form; `token` is the one-time setup token from the URL.
+#[island]
+fn SetupForm(token: String) -> impl IntoView {
+    let token = StoredValue::new(token);
+    let token = move || token.get_value();
     let action = ServerAction::<Setup>::new();
     let errors = FormErrors::new();
     let username = RwSignal::new(String::new());
@@ -44,14 +64,6 @@ pub fn SetupPage() -> impl IntoView {
     };
     let pending = action.pending();
     view! {
-        <Title text="Set up"/>
-        <main id="main" class="narrow">
-            <h1>"Create the administrator"</h1>
-            <p>"This is the first start of this Arch manager. Choose the administrator's user name and password."</p>
-            <Show when=move || token().is_empty()>
-                <p class="notice">"This page needs the setup URL printed by arch-manager (it ends in "
-                    <code>"?token=…"</code>")."</p>
-            </Show>
             <form method="post" action=Setup::PATH class="card" on:submit=on_submit novalidate>
                 <input type="hidden" name="token" value=token/>
                 <FormMessage errors/>
@@ -64,6 +76,5 @@ pub fn SetupPage() -> impl IntoView {
                     kind="password" required=true autocomplete="new-password"/>
                 <SubmitButton label="Create administrator" working="Creating…" pending primary=true/>
             </form>
-        </main>
     }
 }

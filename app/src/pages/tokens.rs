@@ -16,6 +16,17 @@ use crate::model::TokenView;
 /// The tokens page.
 #[component]
 pub fn TokensPage() -> impl IntoView {
+    view! {
+        <Title text="API tokens"/>
+        <h1>"API tokens"</h1>
+        <p>"Bearer tokens for the REST API (" <code>"/v1"</code> "). Only a hash is stored."</p>
+        <Tokens/>
+    }
+}
+
+/// The tokens, the create form and revocation.
+#[island]
+fn Tokens() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| list_tokens());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new(rules::Role::Viewer);
@@ -39,9 +50,6 @@ pub fn TokensPage() -> impl IntoView {
         });
     };
     view! {
-        <Title text="API tokens"/>
-        <h1>"API tokens"</h1>
-        <p>"Bearer tokens for the REST API (" <code>"/v1"</code> "). Only a hash is stored."</p>
         <form class="card" novalidate on:submit=submit>
             <FormMessage errors/>
             <TextField id="token-name" field="name" label="Name" value=name errors autocomplete="off"

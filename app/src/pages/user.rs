@@ -14,23 +14,32 @@ use crate::api::{
     load_user_detail, load_user_subscription, reset_user_usage, rotate_subscription,
     update_user_access, update_user_reset, UserSubscription,
 };
-use crate::chart::UsageChart;
+use crate::chart::{UsageChart, UsageHistory};
 use crate::components::{
     ConfirmAction, ErrorBox, FormErrors, FormMessage, SubmitButton, TextField,
 };
 use crate::error::AppError;
 use crate::format;
-use crate::live::LiveState;
+use crate::live::{self, LiveState};
 use crate::model::{LinkView, ResetStrategy, UsageOf, UserAccess, UserDetail, UserView};
 
-/// The user page.
+/// The user page (`id`: from the URL, `None` when it is not a number).
 #[component]
 pub fn UserPage() -> impl IntoView {
-    let params = use_params_map();
-    let live = expect_context::<LiveState>();
-    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok());
+    let id = use_params_map().with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
+    view! {
+        <Title text="User"/>
+        <p><a href="/users">"← All users"</a></p>
+        <User id/>
+    }
+}
+
+/// Everything about user `id`, reloaded when users change.
+#[island]
+fn User(id: Option<i64>) -> impl IntoView {
+    let live = live::use_live();
     let detail = Resource::new(
-        move || (id(), live.users_version.get()),
+        move || (id, live.users_version.get()),
         |(id, _)| async move {
             match id {
                 Some(id) => load_user_detail(id).await,
@@ -41,12 +50,23 @@ pub fn UserPage() -> impl IntoView {
     // Owned by the page, not by the cards: a live reload of the user re-renders the cards, and
     // the outcome of a save or a regeneration must outlive that.
     let actions = PageActions::new(live);
+    let history = UsageHistory::new(id.map(UsageOf::User), move || {
+        let usage = id.and_then(|id| live.users.with(|m| m.get(&id).map(|u| u.usage_bytes)));
+        (usage, live.users_version.get())
+    });
+    let subscription = Resource::new(
+        move || live.users_version.get(),
+        move |_| async move {
+            match id {
+                Some(id) => load_user_subscription(id).await,
+                None => Err(AppError::NotFound("this user".to_owned())),
+            }
+        },
+    );
     view! {
-        <Title text="User"/>
-        <p><a href="/users">"← All users"</a></p>
         <Transition fallback=|| view! { <p>"Loading the user…"</p> }>
             {move || detail.get().map(|r| match r {
-                Ok(d) => view! { <UserSummary detail=d actions/> }.into_any(),
+                Ok(d) => view! { <UserSummary detail=d actions history subscription/> }.into_any(),
                 Err(error) => view! { <h1>"User"</h1><ErrorBox error/> }.into_any(),
             })}
         </Transition>
@@ -54,8 +74,13 @@ pub fn UserPage() -> impl IntoView {
 }
 
 #[component]
-fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
-    let live = expect_context::<LiveState>();
+fn UserSummary(
+    detail: UserDetail,
+    actions: PageActions,
+    history: UsageHistory,
+    subscription: Resource<Result<UserSubscription, AppError>>,
+) -> impl IntoView {
+    let live = live::use_live();
     let user = detail.user;
     let user_id = user.id;
     let name = user.name.clone();
@@ -84,7 +109,7 @@ fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
         </dl>
         <AccessForm user=access.clone() actions/>
         <ResetForm user=access actions/>
-        <UsageChart of=UsageOf::User(user_id) usage=Signal::derive(move || current.with(|u| u.usage_bytes))/>
+        <UsageChart history/>
         <h2>"Client links"</h2>
         <p class="hint">
             "Each link holds this user's password: share it only with them. Any Shadowsocks client "
@@ -99,7 +124,7 @@ fn UserSummary(detail: UserDetail, actions: PageActions) -> impl IntoView {
         <div class="links">
             {links.into_iter().map(|link| view! { <LinkCard link/> }).collect_view()}
         </div>
-        <SubscriptionCard id=user_id actions/>
+        <SubscriptionCard id=user_id actions loaded=subscription/>
     }
 }
 
@@ -178,8 +203,11 @@ impl PageActions {
 /// The user's subscription URL, its QR code, the profile page, and "Regenerate" (two steps:
 /// the first click asks, the second replaces the secret; the old URL then answers 404).
 #[component]
-fn SubscriptionCard(id: i64, actions: PageActions) -> impl IntoView {
-    let loaded = Resource::new(|| (), move |_| load_user_subscription(id));
+fn SubscriptionCard(
+    id: i64,
+    actions: PageActions,
+    loaded: Resource<Result<UserSubscription, AppError>>,
+) -> impl IntoView {
     let PageActions { rotate, .. } = actions;
     view! {
         <section class="card" aria-labelledby="subscription-title" data-testid="subscription">

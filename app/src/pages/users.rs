@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{
@@ -25,7 +24,7 @@ use crate::components::{
     TextField,
 };
 use crate::format;
-use crate::live::LiveState;
+use crate::live;
 use crate::model::{NewUserForm, UserEdit, UserView, UsersPage, UsersQuery};
 use crate::validate;
 
@@ -38,23 +37,33 @@ struct EditState {
     errors: FormErrors,
 }
 
-/// The users page.
+/// The users page: the title and the filters are rendered on the server, the rest is an island.
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let live = expect_context::<LiveState>();
-    let params = use_query_map();
-    let query = Memo::new(move |_| {
-        params.with(|p| {
-            let get = |k: &str| p.get(k).unwrap_or_default();
-            UsersQuery {
-                q: get("q"),
-                status: get("status"),
-                sort: get("sort"),
-                after: get("after"),
-                limit: get("limit"),
-            }
-        })
+    let query = use_query_map().with_untracked(|p| {
+        let get = |k: &str| p.get(k).unwrap_or_default();
+        UsersQuery {
+            q: get("q"),
+            status: get("status"),
+            sort: get("sort"),
+            after: get("after"),
+            limit: get("limit"),
+        }
     });
+    view! {
+        <Title text="Users"/>
+        <h1>"Users"</h1>
+        <Filters query=query.clone()/>
+        <Users query/>
+    }
+}
+
+/// One page of users (`query`: the URL's parameters), with the selection, the actions on it and
+/// the create form; reloaded when users change.
+#[island]
+fn Users(query: UsersQuery) -> impl IntoView {
+    let live = live::use_live();
+    let query = Memo::new(move |_| query.clone());
     let users = Resource::new(
         move || (query.get(), live.users_version.get()),
         |(query, _)| list_users(query),
@@ -83,9 +92,6 @@ pub fn UsersPage() -> impl IntoView {
         }
     };
     view! {
-        <Title text="Users"/>
-        <h1>"Users"</h1>
-        <Filters query/>
         <Transition fallback=|| view! { <p>"Loading users…"</p> }>
             {move || users.get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
             <BulkActions selected on_done=reload/>
@@ -125,10 +131,9 @@ pub fn UsersPage() -> impl IntoView {
     }
 }
 
-/// The search, filter and sort form. A plain GET form: it works before (and without) the
-/// browser bundle, and the router turns it into a navigation once hydrated.
+/// The search, filter and sort form: a plain GET form (a new page load).
 #[component]
-fn Filters(query: Memo<UsersQuery>) -> impl IntoView {
+fn Filters(query: UsersQuery) -> impl IntoView {
     const STATUSES: [(&str, &str); 6] = [
         ("", "All users"),
         ("enabled", "Enabled"),
@@ -146,21 +151,21 @@ fn Filters(query: Memo<UsersQuery>) -> impl IntoView {
         ("usage", "Least usage first"),
         ("-id", "Highest ID first"),
     ];
-    let options = move |list: &'static [(&'static str, &'static str)],
-                        current: fn(&UsersQuery) -> &str| {
+    let options = |list: &'static [(&'static str, &'static str)],
+                   current: fn(&UsersQuery) -> &str| {
         list.iter()
             .map(|(value, label)| {
-                let selected = move || query.with(|q| current(q) == *value);
+                let selected = current(&query) == *value;
                 view! { <option value=*value selected=selected>{*label}</option> }
             })
             .collect_view()
     };
     view! {
-        <Form method="GET" action="/users" attr:class="toolbar" attr:role="search" attr:aria-label="Find users">
+        <form method="get" action="/users" class="toolbar" role="search" aria-label="Find users">
             <div class="field">
                 <label for="users-q">"Name contains"</label>
                 <input id="users-q" name="q" type="search" autocomplete="off"
-                    prop:value=move || query.with(|q| q.q.clone())/>
+                    value=query.q.clone()/>
             </div>
             <div class="field">
                 <label for="users-status">"Status"</label>
@@ -178,7 +183,7 @@ fn Filters(query: Memo<UsersQuery>) -> impl IntoView {
                 <button type="submit" data-testid="users-apply">"Show"</button>
                 <a href="/users" data-testid="users-reset-filters">"Clear"</a>
             </div>
-        </Form>
+        </form>
     }
 }
 
@@ -311,7 +316,7 @@ fn UserRow(
     selected: RwSignal<BTreeSet<i64>>,
     on_change: Callback<()>,
 ) -> impl IntoView {
-    let live = expect_context::<LiveState>();
+    let live = live::use_live();
     let id = user.id;
     let quota_bytes = user.quota_bytes;
     let name = user.name.clone();
