@@ -6,7 +6,7 @@
 //! Errors are never flattened to strings on the way.
 
 use serde::{Deserialize, Serialize};
-use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
+use server_fn::{error::FromServerFnError, error::ServerFnErrorErr};
 
 /// Field key used for errors that belong to the whole form rather than one input.
 pub const FORM: &str = "form";
@@ -92,7 +92,7 @@ impl From<rules::Invalid> for AppError {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = crate::api::JsonText;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         Self::Request(value)

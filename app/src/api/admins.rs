@@ -1,13 +1,12 @@
 //! Administrators (list; add, change role or password, remove: owners only) and the audit log.
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::{AdminView, AuditFilter, AuditPageView};
 
 /// Every administrator.
-#[server(endpoint = "list_admins")]
+#[server(endpoint = "list_admins", output = super::Json)]
 pub async fn list_admins() -> Result<Vec<AdminView>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let admins = services
@@ -19,7 +18,7 @@ pub async fn list_admins() -> Result<Vec<AdminView>, AppError> {
 }
 
 /// Adds an administrator with `role`.
-#[server(endpoint = "add_admin", input = Json)]
+#[server(endpoint = "add_admin", input = super::Json, output = super::Json)]
 pub async fn add_admin(
     username: String,
     password: String,
@@ -42,7 +41,7 @@ pub async fn add_admin(
 }
 
 /// Changes an administrator's role.
-#[server(endpoint = "set_admin_role", input = Json)]
+#[server(endpoint = "set_admin_role", input = super::Json, output = super::Json)]
 pub async fn set_admin_role(id: i64, role: rules::Role) -> Result<AdminView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let admin = services
@@ -60,7 +59,7 @@ pub async fn set_admin_role(id: i64, role: rules::Role) -> Result<AdminView, App
 }
 
 /// Removes an administrator (and ends their sessions).
-#[server(endpoint = "delete_admin", input = Json)]
+#[server(endpoint = "delete_admin", input = super::Json, output = super::Json)]
 pub async fn delete_admin(id: i64) -> Result<(), AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     services
@@ -71,7 +70,7 @@ pub async fn delete_admin(id: i64) -> Result<(), AppError> {
 }
 
 /// One page of the audit log, newest first.
-#[server(endpoint = "load_audit", input = Json)]
+#[server(endpoint = "load_audit", input = super::Json, output = super::Json)]
 pub async fn load_audit(filter: AuditFilter) -> Result<AuditPageView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let params = filter

@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::model::AdminView;
 
 /// Whether no administrator exists yet (the sign-in page then explains how to create one).
-#[server(endpoint = "needs_setup")]
+#[server(endpoint = "needs_setup", output = super::Json)]
 pub async fn needs_setup() -> Result<bool, AppError> {
     let services = crate::ssr::services()?;
     services
@@ -17,14 +17,14 @@ pub async fn needs_setup() -> Result<bool, AppError> {
 }
 
 /// The signed-in administrator.
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = super::Json)]
 pub async fn whoami() -> Result<AdminView, AppError> {
     let (_, admin) = crate::ssr::signed_in().await?;
     Ok(crate::ssr::admin_view(&admin))
 }
 
 /// Signs in: sets the session cookie and redirects to the dashboard.
-#[server(endpoint = "login")]
+#[server(endpoint = "login", output = super::Json)]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use crate::ssr;
     let services = ssr::services()?;
@@ -51,7 +51,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
 }
 
 /// Creates the first administrator with the one-time setup token, then signs in.
-#[server(endpoint = "setup")]
+#[server(endpoint = "setup", output = super::Json)]
 pub async fn setup(
     token: String,
     username: String,
@@ -83,7 +83,7 @@ pub async fn setup(
 }
 
 /// Signs out: ends the session, clears the cookie, redirects to the sign-in page.
-#[server(endpoint = "logout")]
+#[server(endpoint = "logout", output = super::Json)]
 pub async fn logout() -> Result<(), AppError> {
     use crate::ssr;
     let services = ssr::services()?;

@@ -2,13 +2,12 @@
 //! a changed certificate and rotate a node's token (never shown).
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::{CreatedNode, NodeCheck, NodeForm, NodeView};
 
 /// All nodes, by id.
-#[server(endpoint = "list_nodes")]
+#[server(endpoint = "list_nodes", output = super::Json)]
 pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let nodes = services
@@ -20,7 +19,7 @@ pub async fn list_nodes() -> Result<Vec<NodeView>, AppError> {
 }
 
 /// One node.
-#[server(endpoint = "load_node", input = Json)]
+#[server(endpoint = "load_node", input = super::Json, output = super::Json)]
 pub async fn load_node(id: i64) -> Result<NodeView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let node = services
@@ -32,7 +31,7 @@ pub async fn load_node(id: i64) -> Result<NodeView, AppError> {
 }
 
 /// Checks that a node answers on `host:http_port` and accepts the token, without saving anything.
-#[server(endpoint = "check_node", input = Json)]
+#[server(endpoint = "check_node", input = super::Json, output = super::Json)]
 pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
@@ -62,7 +61,7 @@ pub async fn check_node(form: NodeForm) -> Result<NodeCheck, AppError> {
 }
 
 /// Adds a node. An empty token makes the manager generate one, returned once in the result.
-#[server(endpoint = "add_node", input = Json)]
+#[server(endpoint = "add_node", input = super::Json, output = super::Json)]
 pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
@@ -99,7 +98,7 @@ pub async fn add_node(form: NodeForm) -> Result<CreatedNode, AppError> {
 }
 
 /// Changes a node's name, address and API port, and its token when one is given (empty = keep).
-#[server(endpoint = "update_node", input = Json)]
+#[server(endpoint = "update_node", input = super::Json, output = super::Json)]
 pub async fn update_node(id: i64, form: NodeForm) -> Result<NodeView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
@@ -139,7 +138,7 @@ fn multiplier(typed: &str) -> Result<Option<f64>, AppError> {
 /// The spec's manual restart: pushes the node's full config now and has the node rebuild its
 /// runtime from scratch (sessions the config still allows, counters and the replay filter
 /// survive). An unreachable node is an error naming why.
-#[server(endpoint = "restart_node", input = Json)]
+#[server(endpoint = "restart_node", input = super::Json, output = super::Json)]
 pub async fn restart_node(id: i64) -> Result<NodeView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let node = services
@@ -151,7 +150,7 @@ pub async fn restart_node(id: i64) -> Result<NodeView, AppError> {
 }
 
 /// Zeroes a node's usage total (its history stays).
-#[server(endpoint = "reset_node_usage", input = Json)]
+#[server(endpoint = "reset_node_usage", input = super::Json, output = super::Json)]
 pub async fn reset_node_usage(id: i64) -> Result<NodeView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let node = services
@@ -163,7 +162,7 @@ pub async fn reset_node_usage(id: i64) -> Result<NodeView, AppError> {
 }
 
 /// Deletes a node.
-#[server(endpoint = "delete_node", input = Json)]
+#[server(endpoint = "delete_node", input = super::Json, output = super::Json)]
 pub async fn delete_node(id: i64) -> Result<(), AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     services
@@ -175,7 +174,7 @@ pub async fn delete_node(id: i64) -> Result<(), AppError> {
 
 /// Pins the certificate the node presented after its pinned one changed (a reinstall, or an
 /// attacker: the administrator confirms first). The node is pushed to at once.
-#[server(endpoint = "repin_node", input = Json)]
+#[server(endpoint = "repin_node", input = super::Json, output = super::Json)]
 pub async fn repin_node(id: i64) -> Result<NodeView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let node = services
@@ -188,7 +187,7 @@ pub async fn repin_node(id: i64) -> Result<NodeView, AppError> {
 
 /// Gives the node a new random token without downtime. The token is never returned: the manager
 /// keeps it and the node stores only its hash.
-#[server(endpoint = "rotate_node_token", input = Json)]
+#[server(endpoint = "rotate_node_token", input = super::Json, output = super::Json)]
 pub async fn rotate_node_token(id: i64) -> Result<NodeView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let node = services

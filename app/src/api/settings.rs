@@ -1,13 +1,12 @@
 //! Manager settings: read and update.
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::SettingsView;
 
 /// The current settings.
-#[server(endpoint = "get_settings")]
+#[server(endpoint = "get_settings", output = super::Json)]
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let settings = services
@@ -19,14 +18,14 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
 }
 
 /// The time zones the settings accept (the manager's tz database), for the settings form.
-#[server(endpoint = "time_zones")]
+#[server(endpoint = "time_zones", output = super::Json)]
 pub async fn time_zones() -> Result<Vec<String>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     Ok(services.settings.time_zones())
 }
 
 /// Saves all settings at once.
-#[server(endpoint = "update_settings", input = Json)]
+#[server(endpoint = "update_settings", input = super::Json, output = super::Json)]
 pub async fn update_settings(settings: SettingsView) -> Result<SettingsView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;

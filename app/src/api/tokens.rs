@@ -1,13 +1,12 @@
 //! API tokens for the REST API: list, create (the secret is returned once), revoke.
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::{CreatedToken, TokenView};
 
 /// Every API token (never the secrets).
-#[server(endpoint = "list_tokens")]
+#[server(endpoint = "list_tokens", output = super::Json)]
 pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let tokens = services
@@ -19,7 +18,7 @@ pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
 }
 
 /// Creates a named token; the secret is in the result, this once.
-#[server(endpoint = "create_token", input = Json)]
+#[server(endpoint = "create_token", input = super::Json, output = super::Json)]
 pub async fn create_token(name: String, role: rules::Role) -> Result<CreatedToken, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let created = services
@@ -34,7 +33,7 @@ pub async fn create_token(name: String, role: rules::Role) -> Result<CreatedToke
 }
 
 /// Revokes a token: requests carrying it get 401 from now on.
-#[server(endpoint = "revoke_token", input = Json)]
+#[server(endpoint = "revoke_token", input = super::Json, output = super::Json)]
 pub async fn revoke_token(id: i64) -> Result<(), AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     services

@@ -1,13 +1,12 @@
 //! Usage history for the panel's charts, of a user or of a node.
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::{UsageOf, UsageSeries, UsageStep};
 
 /// The last 24 hours by hour, or the last 30 days by day, of a user's or a node's usage.
-#[server(endpoint = "load_usage", input = Json)]
+#[server(endpoint = "load_usage", input = super::Json, output = super::Json)]
 pub async fn load_usage(of: UsageOf, step: UsageStep) -> Result<UsageSeries, AppError> {
     use crate::ssr;
     let (services, _) = ssr::signed_in().await?;

@@ -1,7 +1,6 @@
 //! Proxy users: list, create, edit quota / enabled, delete.
 
 use leptos::prelude::*;
-use server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::model::{
@@ -9,7 +8,7 @@ use crate::model::{
 };
 
 /// One page of users: filtered, sorted and paged by the manager (keyset, as `GET /v1/users`).
-#[server(endpoint = "list_users", input = Json)]
+#[server(endpoint = "list_users", input = super::Json, output = super::Json)]
 pub async fn list_users(query: UsersQuery) -> Result<UsersPage, AppError> {
     use crate::ssr;
     let (services, _) = ssr::signed_in().await?;
@@ -31,7 +30,7 @@ pub async fn list_users(query: UsersQuery) -> Result<UsersPage, AppError> {
 }
 
 /// One user and their client links (with QR codes).
-#[server(endpoint = "user_detail", input = Json)]
+#[server(endpoint = "user_detail", input = super::Json, output = super::Json)]
 pub async fn load_user_detail(id: i64) -> Result<UserDetail, AppError> {
     use crate::ssr;
     let (services, _) = ssr::signed_in().await?;
@@ -48,7 +47,7 @@ pub async fn load_user_detail(id: i64) -> Result<UserDetail, AppError> {
 }
 
 /// Creates a user.
-#[server(endpoint = "create_user", input = Json)]
+#[server(endpoint = "create_user", input = super::Json, output = super::Json)]
 pub async fn create_user(form: NewUserForm) -> Result<UserView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
@@ -68,7 +67,7 @@ pub async fn create_user(form: NewUserForm) -> Result<UserView, AppError> {
 }
 
 /// Changes a user's quota and enabled flag.
-#[server(endpoint = "update_user", input = Json)]
+#[server(endpoint = "update_user", input = super::Json, output = super::Json)]
 pub async fn update_user(id: i64, edit: UserEdit) -> Result<UserView, AppError> {
     use crate::{ssr, validate};
     let (services, _) = ssr::signed_in().await?;
@@ -91,7 +90,7 @@ pub async fn update_user(id: i64, edit: UserEdit) -> Result<UserView, AppError> 
 
 /// Sets when a user's access ends: a fixed time and/or a period from the first use. A later
 /// expiry enables a user disabled because the previous one passed; a past one disables at once.
-#[server(endpoint = "update_user_access", input = Json)]
+#[server(endpoint = "update_user_access", input = super::Json, output = super::Json)]
 pub async fn update_user_access(id: i64, access: UserAccess) -> Result<UserView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     if let Some(at) = access.expire_at {
@@ -116,7 +115,7 @@ pub async fn update_user_access(id: i64, access: UserAccess) -> Result<UserView,
 }
 
 /// Sets when a user's usage is zeroed on its own (at midnight in the settings' time zone).
-#[server(endpoint = "update_user_reset", input = Json)]
+#[server(endpoint = "update_user_reset", input = super::Json, output = super::Json)]
 pub async fn update_user_reset(
     id: i64,
     strategy: rules::ResetStrategy,
@@ -140,7 +139,7 @@ pub async fn update_user_reset(
 }
 
 /// Zeroes a user's usage now (a user the quota disabled is enabled again).
-#[server(endpoint = "reset_user_usage", input = Json)]
+#[server(endpoint = "reset_user_usage", input = super::Json, output = super::Json)]
 pub async fn reset_user_usage(id: i64) -> Result<UserView, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let mut users = services
@@ -155,7 +154,7 @@ pub async fn reset_user_usage(id: i64) -> Result<UserView, AppError> {
 }
 
 /// Zeroes the usage of every user in `ids`, all or none: an unknown id resets nobody.
-#[server(endpoint = "reset_users_usage", input = Json)]
+#[server(endpoint = "reset_users_usage", input = super::Json, output = super::Json)]
 pub async fn reset_users_usage(ids: Vec<i64>) -> Result<Vec<UserView>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let users = services
@@ -168,7 +167,7 @@ pub async fn reset_users_usage(ids: Vec<i64>) -> Result<Vec<UserView>, AppError>
 
 /// Enables (or disables, a manual disable) every user in `ids`, all or none: an unknown id, or
 /// a user whose limit is reached when enabling, changes nobody.
-#[server(endpoint = "set_users_enabled", input = Json)]
+#[server(endpoint = "set_users_enabled", input = super::Json, output = super::Json)]
 pub async fn set_users_enabled(ids: Vec<i64>, enabled: bool) -> Result<Vec<UserView>, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let users = services
@@ -180,7 +179,7 @@ pub async fn set_users_enabled(ids: Vec<i64>, enabled: bool) -> Result<Vec<UserV
 }
 
 /// Deletes every user in `ids`, all or none; returns how many.
-#[server(endpoint = "delete_users", input = Json)]
+#[server(endpoint = "delete_users", input = super::Json, output = super::Json)]
 pub async fn delete_users(ids: Vec<i64>) -> Result<usize, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     services
@@ -192,7 +191,7 @@ pub async fn delete_users(ids: Vec<i64>) -> Result<usize, AppError> {
 }
 
 /// Deletes a user.
-#[server(endpoint = "delete_user", input = Json)]
+#[server(endpoint = "delete_user", input = super::Json, output = super::Json)]
 pub async fn delete_user(id: i64) -> Result<(), AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     services
@@ -234,7 +233,7 @@ async fn user_subscription(
 }
 
 /// A user's subscription URL, profile page and QR code.
-#[server(endpoint = "user_subscription", input = Json)]
+#[server(endpoint = "user_subscription", input = super::Json, output = super::Json)]
 pub async fn load_user_subscription(id: i64) -> Result<UserSubscription, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let user = services
@@ -246,7 +245,7 @@ pub async fn load_user_subscription(id: i64) -> Result<UserSubscription, AppErro
 }
 
 /// Gives a user a new subscription secret; the old URL answers 404 from now on.
-#[server(endpoint = "rotate_subscription", input = Json)]
+#[server(endpoint = "rotate_subscription", input = super::Json, output = super::Json)]
 pub async fn rotate_subscription(id: i64) -> Result<UserSubscription, AppError> {
     let (services, _) = crate::ssr::signed_in().await?;
     let user = services

@@ -50,7 +50,7 @@ pub struct ProfileView {
 }
 
 /// The profile of the subscription secret `secret`; `None` when no user has it.
-#[server(endpoint = "profile", input = server_fn::codec::Json)]
+#[server(endpoint = "profile", input = crate::api::Json, output = crate::api::Json)]
 pub async fn load_profile(secret: String) -> Result<Option<ProfileView>, AppError> {
     use crate::ssr;
     let services = ssr::services()?;
