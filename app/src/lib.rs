@@ -2,8 +2,9 @@
 //!
 //! Built twice: with `ssr` inside `arch-manager` (renders every page on the server and runs the
 //! server functions against `manager::Services`), and with `hydrate` into the wasm bundle
-//! (`frontend`), which makes the rendered HTML interactive and follows `/events` for live
-//! updates. Server-only code is confined to [`ssr`] and to `#[server]` bodies, so the `manager`
+//! (`frontend`). The panel runs in Leptos's islands mode: the bundle holds only the pages'
+//! `#[island]` components, hydrates each where the server rendered it and follows `/events` for
+//! live updates; the rest of every page is server-rendered HTML (docs/panel.md). Server-only code is confined to [`ssr`] and to `#[server]` bodies, so the `manager`
 //! crate (and its database) never reaches wasm. The browser talks to the server only through the
 //! server functions in [`api`] and the SSE stream; the data it sees are the DTOs in [`model`],
 //! and every failure is an [`AppError`].
@@ -75,7 +76,8 @@ fn csp_header() -> impl IntoView {
     }
 }
 
-/// The panel's router: sign-in and setup outside, every other page inside the signed-in layout.
+/// The panel's routes (matched on the server; in the browser a link is a page load): sign-in and
+/// setup outside, every other page inside the signed-in layout.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

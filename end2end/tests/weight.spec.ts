@@ -1,12 +1,12 @@
 // The panel's first-load weight: a signed-in visit of the users page in a fresh browser context
 // (empty cache) must transfer at most BUDGET bytes in all, headers included, as Chromium's
-// network log counts them. The goal is 250 000 bytes; the bundle does not meet it yet (466 136
+// network log counts them. The goal is 250 000 bytes; the bundle does not meet it yet (388 850
 // measured, docs/performance.md "Panel weight"), so the budget is what it meets today plus a
 // little room, to catch any growth; the bundle (wasm, glue, stylesheet) must arrive brotli-compressed
 // from its versioned, immutable URLs. Prints the breakdown (docs/performance.md, "Panel weight").
 import { test, expect, open } from './support';
 
-const BUDGET = 480_000;
+const BUDGET = 400_000;
 
 type Entry = {
   url: string;
