@@ -1,8 +1,9 @@
-//! Usage charts: a user's or a node's usage per hour (the last 24 hours) or per day (the last
-//! 30 days, UTC), drawn as an inline SVG bar chart. The page renders it on the server; in the
+//! Usage charts: a user's or a node's usage per hour (the last 24 hours, labelled in the
+//! settings' time zone) or per day (the last 30 days, UTC days), drawn as an inline SVG bar
+//! chart. The page renders it on the server; in the
 //! browser it is fetched again whenever the usage it charts changes (live events), so the last
 //! bar grows with the traffic ([`UsageHistory`]). The SVG is built as markup here (like the QR codes), from numbers
-//! and dates only. Test ids: `usage-chart`, `usage-chart-hour`, `usage-chart-day`,
+//! and the labels the server made. Test ids: `usage-chart`, `usage-chart-hour`, `usage-chart-day`,
 //! `usage-chart-total`, `usage-chart-peak`, `usage-bar` (with `data-at` and `data-bytes`).
 
 use leptos::prelude::*;
@@ -78,14 +79,7 @@ pub fn UsageChart(history: UsageHistory) -> impl IntoView {
 fn Bars(series: UsageSeries) -> impl IntoView {
     let total: i64 = series.points.iter().map(|p| p.bytes).sum();
     let peak = series.points.iter().map(|p| p.bytes).max().unwrap_or(0);
-    let range = match (series.points.first(), series.points.last()) {
-        (Some(first), Some(last)) => format!(
-            "{} – {} UTC",
-            when(series.step, first.at),
-            when(series.step, last.at)
-        ),
-        _ => String::new(),
-    };
+    let range = range(&series);
     let markup = svg(&series, total, peak);
     view! {
         <figure class="chart" data-testid="usage-chart">
@@ -99,12 +93,11 @@ fn Bars(series: UsageSeries) -> impl IntoView {
     }
 }
 
-/// A bucket's start for people: `2026-12-01 10:00` by hour, `2026-12-01` by day.
-pub(crate) fn when(step: UsageStep, at: i64) -> String {
-    let iso = format::iso8601(at);
-    match step {
-        UsageStep::Hour => iso.get(..16).unwrap_or(&iso).replace('T', " "),
-        UsageStep::Day => iso.get(..10).unwrap_or(&iso).to_owned(),
+/// The period a series covers, for people: `2026-12-01 10:00 – 2026-12-02 09:00 Europe/Berlin`.
+pub(crate) fn range(series: &UsageSeries) -> String {
+    match (series.points.first(), series.points.last()) {
+        (Some(first), Some(last)) => format!("{} – {} {}", first.label, last.label, series.zone),
+        _ => String::new(),
     }
 }
 
@@ -147,7 +140,7 @@ pub(crate) fn bars(
             x = i * SLOT + 1,
             y = HEIGHT - height,
             width = SLOT - 2,
-            label = when(series.step, point.at),
+            label = point.label,
             size = format::bytes(point.bytes),
         ));
     }
@@ -163,18 +156,18 @@ mod tests {
     #[test]
     fn bars_scale_to_the_peak_and_keep_exact_bytes() {
         let (day, hour) = (1_764_547_200_000, 3_600_000); // 2025-12-01 00:00 UTC
+        let point = |i: i64, bytes: i64, label: &str| UsagePoint {
+            at: day + i * hour,
+            bytes,
+            label: label.to_owned(),
+        };
         let series = UsageSeries {
             step: UsageStep::Hour,
+            zone: "Asia/Kolkata".to_owned(),
             points: vec![
-                UsagePoint { at: day, bytes: 0 },
-                UsagePoint {
-                    at: day + hour,
-                    bytes: 1,
-                },
-                UsagePoint {
-                    at: day + 2 * hour,
-                    bytes: 2_000_000,
-                },
+                point(0, 0, "2025-12-01 05:30"),
+                point(1, 1, "2025-12-01 06:30"),
+                point(2, 2_000_000, "2025-12-01 07:30"),
             ],
         };
         let markup = svg(&series, 2_000_001, 2_000_000);
@@ -183,22 +176,18 @@ mod tests {
             "{markup}"
         );
         assert!(markup.contains(r#"aria-label="Usage per hour over the last 24 hours: 2.00 MB in total, 2.00 MB at the peak""#));
-        // Empty bucket: no height; a tiny one: still visible; the peak: full height.
-        assert!(markup.contains(r#"data-bytes="0" x="1" y="100.00" width="8" height="0.00"><title>2025-12-01 00:00: 0 B</title>"#), "{markup}");
-        assert!(markup.contains(r#"data-bytes="1" x="11" y="99.00" width="8" height="1.00"><title>2025-12-01 01:00: 1 B</title>"#), "{markup}");
+        // Empty bucket: no height; a tiny one: still visible; the peak: full height. Each bar's
+        // tooltip is its label.
+        assert!(markup.contains(r#"data-bytes="0" x="1" y="100.00" width="8" height="0.00"><title>2025-12-01 05:30: 0 B</title>"#), "{markup}");
+        assert!(markup.contains(r#"data-bytes="1" x="11" y="99.00" width="8" height="1.00"><title>2025-12-01 06:30: 1 B</title>"#), "{markup}");
         assert!(
             markup.contains(r#"data-bytes="2000000" x="21" y="0.00" width="8" height="100.00""#),
             "{markup}"
         );
         assert_eq!(markup.matches("<rect").count(), 3);
-    }
-
-    #[test]
-    fn days_are_labelled_by_date() {
-        assert_eq!(when(UsageStep::Day, 1_764_547_200_000), "2025-12-01");
         assert_eq!(
-            when(UsageStep::Hour, 1_764_547_200_000 + 3_600_000 * 13),
-            "2025-12-01 13:00"
+            range(&series),
+            "2025-12-01 05:30 – 2025-12-01 07:30 Asia/Kolkata"
         );
     }
 }

@@ -323,17 +323,22 @@ impl UsageStep {
     }
 }
 
-/// One bucket of a usage chart: its start (Unix ms, UTC) and the bytes counted in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One bucket of a usage chart: its start (Unix ms), the bytes counted in it, and its start for
+/// people in the series' zone (`2026-12-01 13:30` by hour, `2026-12-01` by day).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UsagePoint {
     pub at: i64,
     pub bytes: i64,
+    pub label: String,
 }
 
-/// A usage chart's data: every bucket of the period, oldest first (empty buckets are 0).
+/// A usage chart's data: every bucket of the period, oldest first (empty buckets are 0). `zone`
+/// is the time zone of the labels: the settings' zone for hours; `UTC` for days, which the
+/// manager keeps as UTC days.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UsageSeries {
     pub step: UsageStep,
+    pub zone: String,
     pub points: Vec<UsagePoint>,
 }
 

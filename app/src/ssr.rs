@@ -278,18 +278,48 @@ pub fn usage_series(
     step: crate::model::UsageStep,
     points: &[manager::history::Point],
     now: i64,
+    zone: &str,
 ) -> crate::model::UsageSeries {
     let size = history_step(step).ms();
     let last = history_step(step).bucket(now);
     let first = last - (step.buckets() - 1) * size;
-    let points = (0..step.buckets())
-        .map(|i| {
-            let at = first + i * size;
-            let bytes = points.iter().filter(|p| p.at == at).map(|p| p.bytes).sum();
-            crate::model::UsagePoint { at, bytes }
+    let buckets = (0..step.buckets()).map(|i| {
+        let at = first + i * size;
+        let bytes = points.iter().filter(|p| p.at == at).map(|p| p.bytes).sum();
+        (at, bytes)
+    });
+    labelled_series(step, buckets, zone)
+}
+
+/// A chart's series from its buckets (start, bytes), each labelled for people: an hour as the
+/// wall-clock minute it began in `zone` (the settings' time zone; an unknown name reads as
+/// UTC), a day as its UTC date (the manager keeps days as UTC days).
+pub fn labelled_series(
+    step: crate::model::UsageStep,
+    buckets: impl Iterator<Item = (i64, i64)>,
+    zone: &str,
+) -> crate::model::UsageSeries {
+    use crate::model::{UsagePoint, UsageSeries, UsageStep};
+    let zone = match step {
+        UsageStep::Hour if manager::resets::zone(zone).is_ok() => zone,
+        _ => "UTC",
+    };
+    let tz = manager::resets::zone_or_utc(zone);
+    let points = buckets
+        .map(|(at, bytes)| {
+            let minute = manager::resets::local_minute(at, &tz);
+            let label = match step {
+                UsageStep::Hour => minute,
+                UsageStep::Day => minute.get(..10).unwrap_or(&minute).to_owned(),
+            };
+            UsagePoint { at, bytes, label }
         })
         .collect();
-    crate::model::UsageSeries { step, points }
+    UsageSeries {
+        step,
+        zone: zone.to_owned(),
+        points,
+    }
 }
 
 /// The history bucket size of a chart step.
@@ -382,7 +412,7 @@ pub fn settings_view(s: manager::Settings) -> SettingsView {
 
 /// Manager dashboard → panel DTO.
 pub fn dashboard_view(d: manager::Dashboard) -> crate::model::DashboardView {
-    use crate::model::{DashboardView, PushView, UsagePoint, UsageSeries, UsageStep};
+    use crate::model::{DashboardView, PushView, UsageStep};
     let by = d.users.disabled_by;
     DashboardView {
         users_total: d.users.total,
@@ -394,22 +424,16 @@ pub fn dashboard_view(d: manager::Dashboard) -> crate::model::DashboardView {
             .collect(),
         traffic_today: d.traffic.today_bytes,
         traffic_month: d.traffic.month_bytes,
-        time_zone: d.traffic.time_zone,
+        time_zone: d.traffic.time_zone.clone(),
         nodes_total: d.nodes.total,
         nodes_healthy: d.nodes.healthy,
         nodes_unhealthy: d.nodes.unhealthy,
         nodes_drift: d.nodes.drift,
-        hourly: UsageSeries {
-            step: UsageStep::Hour,
-            points: d
-                .hourly
-                .iter()
-                .map(|p| UsagePoint {
-                    at: p.at,
-                    bytes: p.bytes,
-                })
-                .collect(),
-        },
+        hourly: labelled_series(
+            UsageStep::Hour,
+            d.hourly.iter().map(|p| (p.at, p.bytes)),
+            &d.traffic.time_zone,
+        ),
         pushes: d
             .pushes
             .into_iter()
@@ -504,30 +528,31 @@ mod tests {
                 bytes: 7,
             },
         ];
-        let series = usage_series(UsageStep::Hour, &stored, now);
+        let series = usage_series(UsageStep::Hour, &stored, now, "Asia/Kolkata");
         assert_eq!(series.points.len(), 24);
-        assert_eq!(
-            series.points[0],
-            UsagePoint {
-                at: 77 * HOUR_MS,
-                bytes: 9
-            }
-        );
-        assert_eq!(
-            series.points[3],
-            UsagePoint {
-                at: 80 * HOUR_MS,
-                bytes: 5
-            }
-        );
+        assert_eq!(series.zone, "Asia/Kolkata");
+        let point = |at: i64, bytes: i64, label: &str| UsagePoint {
+            at,
+            bytes,
+            label: label.to_owned(),
+        };
+        // Hours labelled at their start in the zone (UTC+5:30).
+        assert_eq!(series.points[0], point(77 * HOUR_MS, 9, "1970-01-04 10:30"));
+        assert_eq!(series.points[3], point(80 * HOUR_MS, 5, "1970-01-04 13:30"));
         assert_eq!(
             series.points[23],
-            UsagePoint {
-                at: 100 * HOUR_MS,
-                bytes: 7
-            }
+            point(100 * HOUR_MS, 7, "1970-01-05 09:30")
         );
         assert_eq!(series.points.iter().map(|p| p.bytes).sum::<i64>(), 21);
+        // Days are UTC days whatever the zone; an unknown zone reads as UTC.
+        let days = usage_series(UsageStep::Day, &[], now, "Asia/Kolkata");
+        assert_eq!(
+            (days.zone.as_str(), days.points[29].label.as_str()),
+            ("UTC", "1970-01-05")
+        );
+        let unknown = usage_series(UsageStep::Hour, &stored, now, "Mars/Olympus");
+        assert_eq!(unknown.zone, "UTC");
+        assert_eq!(unknown.points[0].label, "1970-01-04 05:00");
     }
 
     #[test]

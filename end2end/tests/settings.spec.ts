@@ -71,7 +71,7 @@ test('the subscription URL base and the time zone are validated and saved', asyn
   await save.click();
   await expect(page.locator('#settings-time-zone-error')).toContainText('not a time zone this system knows');
   await expect(page.getByTestId('settings-saved')).toHaveText('');
-  await zone.fill('Europe/Berlin');
+  await zone.fill('Asia/Kolkata');
   await base.fill('ftp://sub.example.com');
   await save.click();
   await expect(page.locator('#settings-sub-base-error')).toContainText('http:// or https://');
@@ -82,7 +82,15 @@ test('the subscription URL base and the time zone are validated and saved', asyn
   await expect(page.getByTestId('settings-saved')).toHaveText('Saved.');
   await page.reload();
   await expect(base).toHaveValue('https://sub.example.com/arch');
-  await expect(zone).toHaveValue('Europe/Berlin');
+  await expect(zone).toHaveValue('Asia/Kolkata');
+
+  // Charts label hours in that zone (UTC+5:30: every hour starts at :30); days stay UTC days.
+  await open(page, '/');
+  await expect(page.getByTestId('dash-chart')).toContainText(' – ');
+  await expect(page.getByTestId('dash-chart')).toContainText('Asia/Kolkata');
+  const hour = await page.getByTestId('dash-bar').first().locator('title').textContent();
+  expect(hour).toMatch(/^\d{4}-\d\d-\d\d \d\d:30: /);
+  await open(page, '/settings');
 
   // Back to the defaults for the other tests.
   await base.fill('');

@@ -21,5 +21,12 @@ pub async fn load_usage(of: UsageOf, step: UsageStep) -> Result<UsageSeries, App
         UsageOf::Node(id) => services.nodes.usage_history(id, bucket, from, to).await,
     }
     .map_err(ssr::service_error)?;
-    Ok(ssr::usage_series(step, &points, now))
+    // Hours are labelled in the settings' time zone.
+    let zone = services
+        .settings
+        .get()
+        .await
+        .map_err(ssr::service_error)?
+        .time_zone;
+    Ok(ssr::usage_series(step, &points, now, &zone))
 }

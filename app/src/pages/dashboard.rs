@@ -164,10 +164,7 @@ fn Overview(d: DashboardView) -> impl IntoView {
 fn TrafficChart(series: UsageSeries) -> impl IntoView {
     let total: i64 = series.points.iter().map(|p| p.bytes).sum();
     let peak = series.points.iter().map(|p| p.bytes).max().unwrap_or(0);
-    let range = match (series.points.first(), series.points.last()) {
-        (Some(first), Some(last)) => format!("{} – {} UTC", hour(first.at), hour(last.at)),
-        _ => String::new(),
-    };
+    let range = crate::chart::range(&series);
     let markup = svg(&series, total, peak);
     view! {
         <figure class="chart" data-testid="dash-chart">
@@ -190,11 +187,6 @@ fn svg(series: &UsageSeries, total: i64, peak: i64) -> String {
         "Traffic of all users per hour over the last 24 hours",
         "dash-bar",
     )
-}
-
-/// An hour's start for people: `2026-12-01 10:00`.
-fn hour(at: i64) -> String {
-    crate::chart::when(crate::model::UsageStep::Hour, at)
 }
 
 /// The table of the last config pushes.
@@ -259,11 +251,17 @@ mod tests {
         let at = 1_796_083_200_000; // 2026-12-01 00:00 UTC
         let series = UsageSeries {
             step: UsageStep::Hour,
+            zone: "UTC".to_owned(),
             points: vec![
-                UsagePoint { at, bytes: 0 },
+                UsagePoint {
+                    at,
+                    bytes: 0,
+                    label: "2026-12-01 00:00".to_owned(),
+                },
                 UsagePoint {
                     at: at + 3_600_000,
                     bytes: 1_500,
+                    label: "2026-12-01 01:00".to_owned(),
                 },
             ],
         };

@@ -32,6 +32,23 @@ pub fn zone(name: &str) -> Result<TimeZone> {
     })
 }
 
+/// The time zone named `name`, or UTC when this system does not know it.
+pub fn zone_or_utc(name: &str) -> TimeZone {
+    zone(name).unwrap_or(TimeZone::UTC)
+}
+
+/// `at_ms` (Unix ms) as the wall-clock minute it was in `zone`: `2026-12-01 13:30`. Empty for a
+/// time out of range.
+pub fn local_minute(at_ms: i64, zone: &TimeZone) -> String {
+    Timestamp::from_millisecond(at_ms)
+        .map(|at| {
+            at.to_zoned_datetime(zone.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// Every zone name [`zone`] accepts, sorted: `UTC` and the IANA names of the system's tz
 /// database (its `posix/` and `right/` copies, the `Etc/` fixed offsets and the legacy upper-case
 /// aliases left out), the choices the panel offers for the settings' time zone. Read from the
