@@ -8,7 +8,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::api::load_audit;
 use crate::components::{ErrorBox, Timestamp};
@@ -31,13 +30,10 @@ const ACTIONS: [(&str, &str); 8] = [
 /// island.
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let filter = use_query_map().with_untracked(|p| {
-        let get = |k: &str| p.get(k).unwrap_or_default();
-        AuditFilter {
-            action: get("action"),
-            actor: get("actor"),
-            before: get("before"),
-        }
+    let filter = super::url_query(|get| AuditFilter {
+        action: get("action"),
+        actor: get("actor"),
+        before: get("before"),
     });
     view! {
         <Title text="Audit log"/>

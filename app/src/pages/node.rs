@@ -8,7 +8,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::{load_node, reset_node_usage, restart_node};
 use crate::chart::{UsageChart, UsageHistory};
@@ -21,7 +20,7 @@ use crate::model::{NodeView, UsageOf};
 /// The node page (`id`: from the URL, `None` when it is not a number).
 #[component]
 pub fn NodePage() -> impl IntoView {
-    let id = use_params_map().with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
+    let id = super::id_param();
     view! {
         <Title text="Node"/>
         <p><a href="/nodes">"← All nodes"</a></p>

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use leptos::server_fn::ServerFn;
 
@@ -14,8 +13,7 @@ use crate::validate;
 /// The setup form: user name, password (at least 12 characters) and confirmation.
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let query = use_query_map();
-    let token = query.with_untracked(|q| q.get("token").unwrap_or_default());
+    let token = super::url_query(|get| get("token"));
     let missing = token.is_empty();
     view! {
         <Title text="Set up"/>

@@ -8,7 +8,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use crate::api::{
     load_user_detail, load_user_subscription, reset_user_usage, rotate_subscription,
@@ -26,7 +25,7 @@ use crate::model::{LinkView, ResetStrategy, UsageOf, UserAccess, UserDetail, Use
 /// The user page (`id`: from the URL, `None` when it is not a number).
 #[component]
 pub fn UserPage() -> impl IntoView {
-    let id = use_params_map().with_untracked(|p| p.get("id").and_then(|s| s.parse::<i64>().ok()));
+    let id = super::id_param();
     view! {
         <Title text="User"/>
         <p><a href="/users">"← All users"</a></p>

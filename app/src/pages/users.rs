@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::api::{
     create_user, delete_user, delete_users, list_users, reset_users_usage, set_users_enabled,
@@ -40,15 +39,12 @@ struct EditState {
 /// The users page: the title and the filters are rendered on the server, the rest is an island.
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let query = use_query_map().with_untracked(|p| {
-        let get = |k: &str| p.get(k).unwrap_or_default();
-        UsersQuery {
-            q: get("q"),
-            status: get("status"),
-            sort: get("sort"),
-            after: get("after"),
-            limit: get("limit"),
-        }
+    let query = super::url_query(|get| UsersQuery {
+        q: get("q"),
+        status: get("status"),
+        sort: get("sort"),
+        after: get("after"),
+        limit: get("limit"),
     });
     view! {
         <Title text="Users"/>
