@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the admin panel's browser bundle into target/site/pkg, which arch-manager serves at /pkg:
-#   arch.js (wasm-bindgen glue), arch.wasm (hydrate bundle), arch.css (style/arch.css),
+# Builds the admin panel's browser bundles into target/site/pkg, which arch-manager serves at /pkg:
+#   arch-{group}.wasm (hydrate bundle of one group of pages, see app/Cargo.toml's bundle-*
+#   features) with its wasm-bindgen glue arch-{group}.js, and arch.css (style/arch.css),
 #   each with a brotli (.br) and a gzip (.gz) twin that crates/site sends to browsers accepting it.
 # The server itself is built separately (`cargo build --release -p server`); both read
 # LEPTOS_OUTPUT_NAME=arch from .cargo/config.toml, so the names always agree.
@@ -47,7 +48,11 @@ fi
 
 if [ "$mode" = release ]; then profile=wasm-release; else profile=dev; fi
 profile_dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
-echo "build-site: cargo build -p frontend (wasm32, $profile)"
+# One bundle per group of pages: the `bundle-{group}` features of app/Cargo.toml (the page → group
+# map is `app::bundle_of`). Each build exports only its group's islands, so a page loads its own
+# code and never the rest of the panel's.
+bundles=$(sed -n 's/^bundle-\([a-z-]*\) = .*/\1/p' app/Cargo.toml)
+[ -n "$bundles" ] || die "no bundle-* features in app/Cargo.toml"
 # RUSTC_BOOTSTRAP only here: -Z build-std needs it, and it must not leak into the server build.
 # Every bundle: --cfg erase_components (type-erased views). RUSTFLAGS replaces
 # .cargo/config.toml's build.rustflags, so the cfg the server is built with is repeated here:
@@ -60,11 +65,6 @@ wasm_rustflags=(--cfg erase_components)
 if [ "$mode" = release ]; then
   wasm_rustflags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
 fi
-RUSTC_BOOTSTRAP=1 RUSTFLAGS="${wasm_rustflags[*]}" \
-  cargo build -p frontend --lib --target wasm32-unknown-unknown \
-  -Z build-std=std,panic_abort --profile "$profile" --target-dir "$front_target"
-wasm_in="$front_target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
-[ -f "$wasm_in" ] || die "$wasm_in was not produced"
 
 # Assemble in a fresh directory and swap it in, so a running server never sees half a bundle.
 tmp="$site/pkg.new"
@@ -72,33 +72,73 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 wbg_flags=()
 [ "$mode" = debug ] && wbg_flags+=(--debug --keep-debug)
-"$wbg" --target web --no-typescript "${wbg_flags[@]}" --out-dir "$tmp" --out-name "$name" "$wasm_in"
-# leptos names the module <name>.wasm (not <name>_bg.wasm) when LEPTOS_OUTPUT_NAME is set at
-# compile time; the hydration script passes that URL to the glue explicitly.
-if [ "$mode" = release ]; then
-  "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    -o "$tmp/$name.wasm" "$tmp/${name}_bg.wasm"
-  rm "$tmp/${name}_bg.wasm"
-else
-  mv "$tmp/${name}_bg.wasm" "$tmp/$name.wasm"
-fi
-cp style/arch.css "$tmp/$name.css"
 # Compressed twins, served instead of the original to a browser that accepts them (crates/site):
 # brotli at its highest quality (lower for the debug build, which is only for speed)
 # and gzip -9 without a name or time stamp, so equal inputs give equal bytes.
 brotli_quality=11
 [ "$mode" = debug ] && brotli_quality=5
-for f in "$tmp/$name.js" "$tmp/$name.wasm" "$tmp/$name.css"; do
-  brotli --quality="$brotli_quality" --lgwin=24 --force --output="$f.br" "$f"
-  gzip -9 --no-name --stdout "$f" >"$f.gz"
+compress() {
+  brotli --quality="$brotli_quality" --lgwin=24 --force --output="$1.br" "$1"
+  gzip -9 --no-name --stdout "$1" >"$1.gz"
+}
+# One bundle, built in target directory $2: cargo, wasm-bindgen, wasm-opt, the compressed twins.
+build_bundle() {
+  local bundle=$1 dir=$2 out="$name-$1"
+  echo "build-site: cargo build -p frontend --features app/bundle-$bundle (wasm32, $profile, $dir)"
+  RUSTC_BOOTSTRAP=1 RUSTFLAGS="${wasm_rustflags[*]}" \
+    cargo build -q -p frontend --lib --features "app/bundle-$bundle" --target wasm32-unknown-unknown \
+    -Z build-std=std,panic_abort --profile "$profile" --target-dir "$dir" || return 1
+  local wasm_in="$dir/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  [ -f "$wasm_in" ] || { echo "build-site: $wasm_in was not produced" >&2; return 1; }
+  # leptos names the module <name>.wasm (not <name>_bg.wasm) when LEPTOS_OUTPUT_NAME is set at
+  # compile time; the hydration script passes that URL to the glue explicitly.
+  "$wbg" --target web --no-typescript "${wbg_flags[@]}" --out-dir "$tmp" --out-name "$out" "$wasm_in" || return 1
+  if [ "$mode" = release ]; then
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      -o "$tmp/$out.wasm" "$tmp/${out}_bg.wasm" || return 1
+    rm "$tmp/${out}_bg.wasm"
+  else
+    mv "$tmp/${out}_bg.wasm" "$tmp/$out.wasm"
+  fi
+  compress "$tmp/$out.wasm"
+  compress "$tmp/$out.js"
+}
+lane() {
+  local dir=$1
+  shift
+  for bundle in "$@"; do build_bundle "$bundle" "$dir" || return 1; done
+}
+# The first bundle builds the dependencies (cargo uses both cores). The others differ only in
+# `app` and the final link (fat LTO, one thread), so they run in two lanes, each in its own
+# target directory: the second starts as a copy of the first, dependencies already built.
+set -- $bundles
+build_bundle "$1" "$front_target" || die "bundle $1 failed"
+shift
+lane_b="$front_target-b"
+[ -d "$lane_b" ] || cp -a "$front_target" "$lane_b"
+first=() second=()
+i=0
+for bundle in "$@"; do
+  if [ $((i % 2)) = 0 ]; then first+=("$bundle"); else second+=("$bundle"); fi
+  i=$((i + 1))
 done
+lane "$front_target" "${first[@]}" &
+pid_a=$!
+pid_b=
+if [ "${#second[@]}" -gt 0 ]; then
+  lane "$lane_b" "${second[@]}" &
+  pid_b=$!
+fi
+wait "$pid_a" || die "building the bundles ${first[*]} failed"
+[ -z "$pid_b" ] || wait "$pid_b" || die "building the bundles ${second[*]} failed"
+cp style/arch.css "$tmp/$name.css"
+compress "$tmp/$name.css"
 rm -rf "$site/pkg.old"
 [ -d "$site/pkg" ] && mv "$site/pkg" "$site/pkg.old"
 mv "$tmp" "$site/pkg"
 rm -rf "$site/pkg.old"
 
 size() { wc -c <"$1" | tr -d ' '; }
-for ext in wasm js css; do
-  f="$site/pkg/$name.$ext"
+for f in "$site/pkg/$name.css" $(for b in $bundles; do echo "$site/pkg/$name-$b.js $site/pkg/$name-$b.wasm"; done); do
   echo "build-site: $f $(size "$f") bytes (gzip $(size "$f.gz"), brotli $(size "$f.br"))"
 done

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Proves that target/release/arch-manager carries its panel bundle: it runs `arch-manager serve`
 # from an empty temporary directory (no target/site in reach, no --site-root, a fresh data dir,
-# loopback port chosen by the kernel), fetches /pkg/arch.wasm and expects 200 with exactly the
-# bytes of target/site/pkg/arch.wasm. Run after scripts/build-site.sh and
+# loopback port chosen by the kernel), fetches every bundle /pkg/arch-{group}.wasm and expects 200
+# with exactly the bytes of target/site/pkg/arch-{group}.wasm. Run after scripts/build-site.sh and
 # `cargo build --release -p server` (scripts/test.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "check-embedded-site: $*" >&2; exit 1; }
 
 bin=$PWD/target/release/arch-manager
-wasm=$PWD/target/site/pkg/arch.wasm
+pkg=$PWD/target/site/pkg
 [ -x "$bin" ] || die "$bin missing: cargo build --release -p server"
-[ -f "$wasm" ] || die "$wasm missing: scripts/build-site.sh"
-want_bytes=$(wc -c <"$wasm" | tr -d ' ')
+bundles=$(cd "$pkg" 2>/dev/null && ls arch-*.wasm 2>/dev/null || true)
+[ -n "$bundles" ] || die "no $pkg/arch-*.wasm: scripts/build-site.sh"
 
 tmp=$(mktemp -d)
 pid=
@@ -35,10 +35,13 @@ for _ in $(seq 300); do
 done
 [ -n "$addr" ] || { cat "$tmp/err" >&2; die "arch-manager did not start within 30 s"; }
 
-code=$(curl -sS --max-time 10 -o "$tmp/arch.wasm" -w '%{http_code}' "http://$addr/pkg/arch.wasm")
-got_bytes=$(wc -c <"$tmp/arch.wasm" | tr -d ' ')
-[ "$code" = 200 ] || die "GET /pkg/arch.wasm from $tmp answered $code, expected 200"
-[ "$got_bytes" = "$want_bytes" ] ||
-  die "GET /pkg/arch.wasm gave $got_bytes bytes, target/site/pkg/arch.wasm has $want_bytes"
-cmp -s "$tmp/arch.wasm" "$wasm" || die "GET /pkg/arch.wasm differs from target/site/pkg/arch.wasm"
-echo "check-embedded-site: arch-manager run from $tmp served /pkg/arch.wasm: 200, $got_bytes bytes (built in)"
+for name in $bundles; do
+  code=$(curl -sS --max-time 10 -o "$tmp/$name" -w '%{http_code}' "http://$addr/pkg/$name")
+  got_bytes=$(wc -c <"$tmp/$name" | tr -d ' ')
+  want_bytes=$(wc -c <"$pkg/$name" | tr -d ' ')
+  [ "$code" = 200 ] || die "GET /pkg/$name from $tmp answered $code, expected 200"
+  [ "$got_bytes" = "$want_bytes" ] ||
+    die "GET /pkg/$name gave $got_bytes bytes, target/site/pkg/$name has $want_bytes"
+  cmp -s "$tmp/$name" "$pkg/$name" || die "GET /pkg/$name differs from target/site/pkg/$name"
+  echo "check-embedded-site: arch-manager run from $tmp served /pkg/$name: 200, $got_bytes bytes (built in)"
+done

@@ -18,7 +18,7 @@ step "clippy (ssr and hydrate)"
 # `app` with `ssr` is linted here, in the same build as the server that uses it (server
 # functions and app/src/ssr.rs); with `hydrate` below.
 cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p site -p subscription -p app --features app/ssr --all-targets -- -D warnings
-cargo clippy --release -p app --features hydrate -- -D warnings
+cargo clippy --release -p app --features hydrate,every-bundle -- -D warnings
 
 step "build (panel bundle, then the release binaries that embed it)"
 scripts/build-site.sh

@@ -36,9 +36,41 @@ pub fn stylesheet(options: &LeptosOptions) -> String {
     format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
 }
 
+/// The browser bundle that holds the islands of the page at `path`. `scripts/build-site.sh` builds
+/// one bundle, `arch-{name}.wasm`, per `bundle-{name}` feature of this crate, with only the islands
+/// of that group of pages: a page loads its own group's code, never the whole panel's.
+/// The groups: the pages without a session (sign-in, setup, an end user's profile; also the
+/// not-found page, which has no islands), the dashboard with a node's page (both a usage chart and
+/// live node state), the users list, a user's page, the nodes list with its add-node form, and the
+/// owners' pages (settings, API tokens, administrators, audit log).
+pub fn bundle_of(path: &str) -> &'static str {
+    let mut parts = path.trim_matches('/').split('/');
+    match (parts.next().unwrap_or_default(), parts.next()) {
+        ("", None) => "dashboard",
+        ("users", None) => "users",
+        ("users", Some(_)) => "user",
+        ("nodes", None) => "nodes",
+        ("nodes", Some(_)) => "dashboard",
+        ("settings" | "tokens" | "admins" | "audit", _) => "admin",
+        _ => "public",
+    }
+}
+
+/// The path of the page being rendered (server only; `/` elsewhere).
+fn page_path() -> String {
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = use_context::<axum::http::request::Parts>() {
+        return parts.uri.path().to_owned();
+    }
+    "/".to_owned()
+}
+
 /// The HTML document around [`App`], rendered by the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let stylesheet = stylesheet(&options);
+    // The hydration scripts load this page's bundle (`/pkg/…/arch-users.js` and `.wasm`).
+    let mut bundle = options;
+    bundle.output_name = format!("{}-{}", bundle.output_name, bundle_of(&page_path())).into();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -47,7 +79,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
                 <link rel="stylesheet" href=stylesheet/>
-                <HydrationScripts options islands=true/>
+                <HydrationScripts options=bundle islands=true/>
                 {csp_header()}
                 <MetaTags/>
             </head>
@@ -101,5 +133,47 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bundle_of;
+
+    #[test]
+    fn every_page_loads_the_bundle_of_its_group() {
+        for (path, bundle) in [
+            ("/", "dashboard"),
+            ("/users", "users"),
+            ("/users/", "users"),
+            ("/users/42", "user"),
+            ("/nodes", "nodes"),
+            ("/nodes/3", "dashboard"),
+            ("/settings", "admin"),
+            ("/tokens", "admin"),
+            ("/admins", "admin"),
+            ("/audit", "admin"),
+            ("/u/secret", "public"),
+            ("/login", "public"),
+            ("/setup", "public"),
+            ("/no/such/page", "public"),
+            ("/u", "public"),
+        ] {
+            assert_eq!(bundle_of(path), bundle, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_bundle_is_a_feature_that_build_site_builds() {
+        let manifest = include_str!("../Cargo.toml");
+        for path in [
+            "/", "/users", "/users/1", "/nodes", "/nodes/1", "/audit", "/u/x", "/login",
+        ] {
+            let feature = format!("\nbundle-{} = ", bundle_of(path));
+            assert!(
+                manifest.contains(&feature),
+                "app/Cargo.toml has no{feature}"
+            );
+        }
     }
 }

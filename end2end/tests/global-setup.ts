@@ -91,9 +91,9 @@ function certificateFingerprint(dataDir: string): string {
 export default async function globalSetup() {
   const manager = binary('ARCH_MANAGER_BIN', 'arch-manager');
   const node = binary('ARCH_NODE_BIN', 'arch-node');
-  if (!fs.existsSync(path.join(root, 'target', 'site', 'pkg', 'arch.wasm'))) {
+  if (!fs.existsSync(path.join(root, 'target', 'site', 'pkg', 'arch-public.wasm'))) {
     // The manager serves the bundle built into it; without one built first, it has none.
-    throw new Error('target/site/pkg/arch.wasm not found: run scripts/build-site.sh, then cargo build --release -p server');
+    throw new Error('target/site/pkg/arch-public.wasm not found: run scripts/build-site.sh, then cargo build --release -p server');
   }
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arch-e2e-'));
   const [managerPort, nodePort, tlsNodePort] = [await freePort(), await freePort(), await freePort()];

@@ -21,6 +21,8 @@ use axum::{
 };
 use leptos::prelude::{provide_context, LeptosOptions};
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::predicate::Predicate;
+use tower_http::compression::CompressionLayer;
 use tower_http::{limit::RequestBodyLimitLayer, services::ServeDir};
 
 /// Header Leptos puts on server-function error responses.
@@ -34,7 +36,7 @@ const PUBLIC_PAGES: [&str; 2] = ["/login", "/setup"];
 pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
     // Leptos reads only the names from these options (the `/pkg/…/arch.*` URLs of the shell);
     // the site root is a path it would serve files from, and nothing here asks it to. The built-in
-    // bundle is linked under its version (`/pkg/{version}/arch.js`, cached for a year, a new URL
+    // bundle is linked under its version (`/pkg/{version}/arch-{group}.js`, cached for a year, a new URL
     // for every new bundle); a --site-root directory may change under a running manager, so its
     // files keep their plain names and are revalidated on every use.
     let pkg_dir = match bundle {
@@ -63,6 +65,7 @@ pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
         .layer(middleware::from_fn(error_status))
         .layer(middleware::from_fn(same_origin_only))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    let leptos = compress_pages(leptos);
     let pkg = match bundle {
         Bundle::Embedded => Router::new().nest("/pkg", site::router()),
         Bundle::Dir(root) => Router::new()
@@ -78,6 +81,56 @@ pub fn routes(services: manager::Services, bundle: &Bundle) -> Router {
         services_for_headers,
         security_headers,
     ))
+}
+
+/// Sends server-rendered pages gzip-compressed to browsers that accept it, except the pages that
+/// show a secret ([`CompressiblePage`]).
+fn compress_pages(router: Router) -> Router {
+    router
+        .layer(middleware::from_fn(mark_secret_pages))
+        .layer(CompressionLayer::new().compress_when(CompressiblePage))
+}
+
+/// Marks a page that shows a secret (a user's page: the subscription URL; an end user's profile
+/// page `/u/{secret}`) so that it is never compressed: compressing a secret next to anything a
+/// requester can influence lets them guess it from the response's length (BREACH).
+async fn mark_secret_pages(req: Request, next: Next) -> Response {
+    let secret = shows_secret(req.uri().path());
+    let mut res = next.run(req).await;
+    if secret {
+        res.extensions_mut().insert(ShowsSecret);
+    }
+    res
+}
+
+/// Whether the page at `path` shows a secret (see [`mark_secret_pages`]).
+fn shows_secret(path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next()),
+        (Some("u"), Some(_)) | (Some("users"), Some(_))
+    )
+}
+
+/// Response extension of a page that shows a secret.
+#[derive(Debug, Clone, Copy)]
+struct ShowsSecret;
+
+/// What the panel compresses: server-rendered pages (`text/html`) that show no secret. Server
+/// function answers (which may carry a new token or secret) and everything else go as they are;
+/// the bundle under `/pkg` is compressed ahead of time.
+#[derive(Debug, Clone, Copy)]
+struct CompressiblePage;
+
+impl Predicate for CompressiblePage {
+    fn should_compress<B: axum::body::HttpBody>(&self, res: &axum::http::Response<B>) -> bool {
+        res.extensions().get::<ShowsSecret>().is_none()
+            && res
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/html"))
+    }
 }
 
 /// The panel's route list, generated once per process. Generating it renders the app on a
@@ -530,14 +583,15 @@ mod tests {
     async fn pages_link_the_versioned_bundle() {
         let (m, _dir) = manager(&[]).await;
         let app = || routes(m.services.clone(), &Bundle::Embedded);
-        let page = fetch(app(), "/login", "gzip, deflate, br").await;
+        let page = fetch(app(), "/login", "identity").await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = axum::body::to_bytes(page.into_body(), 1 << 20)
             .await
             .expect("body");
         let html = String::from_utf8_lossy(&html);
         let version = site::version();
-        for name in ["arch.js", "arch.wasm", "arch.css"] {
+        // The sign-in page's own bundle (app::bundle_of) and the shared stylesheet.
+        for name in ["arch-public.js", "arch-public.wasm", "arch.css"] {
             let uri = format!("/pkg/{version}/{name}");
             assert!(html.contains(&uri), "{uri} not in the page:\n{html}");
             assert!(!html.contains(&format!("\"/pkg/{name}\"")), "{name}");
@@ -566,6 +620,75 @@ mod tests {
         }
     }
 
+    /// Pages go out gzip-compressed when the browser accepts it, except those that show a secret
+    /// (BREACH); the plain page is what a browser without gzip gets.
+    #[tokio::test]
+    async fn pages_are_compressed_unless_they_show_a_secret() {
+        let (m, _dir) = manager(&[]).await;
+        let app = || routes(m.services.clone(), &Bundle::Embedded);
+        let page = fetch(app(), "/login", "gzip, deflate, br").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[header::CONTENT_ENCODING], "gzip");
+        assert!(page.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html"));
+        let gz = axum::body::to_bytes(page.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let mut html = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut html)
+            .expect("gunzip");
+        assert!(html.contains("Sign in to Arch"), "{html}");
+        assert!(gz.len() < html.len() / 2, "{} of {}", gz.len(), html.len());
+
+        let plain = fetch(app(), "/login", "identity").await;
+        assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
+
+        // The same layers around pages of each kind: only those without a secret are compressed.
+        let page = || async {
+            (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<p>page</p>".repeat(100),
+            )
+        };
+        let pages = || {
+            compress_pages(
+                Router::new()
+                    .route("/users", axum::routing::get(page))
+                    .route("/users/{id}", axum::routing::get(page))
+                    .route("/u/{secret}", axum::routing::get(page)),
+            )
+        };
+        for (path, compressed) in [("/users", true), ("/users/7", false), ("/u/s3cret", false)] {
+            let res = fetch(pages(), path, "gzip").await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            assert_eq!(
+                res.headers().contains_key(header::CONTENT_ENCODING),
+                compressed,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pages_that_show_a_secret() {
+        for path in ["/u/abc", "/users/1", "/users/1/", "/u/abc/x"] {
+            assert!(shows_secret(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/users",
+            "/users/",
+            "/u",
+            "/login",
+            "/nodes/1",
+            "/settings",
+        ] {
+            assert!(!shows_secret(path), "{path}");
+        }
+    }
+
     /// A --site-root directory keeps plain, revalidated names, and serves the compressed twins
     /// it holds.
     #[tokio::test]
@@ -573,8 +696,8 @@ mod tests {
         let (m, dir) = manager(&[]).await;
         let pkg = dir.path().join("site/pkg");
         std::fs::create_dir_all(&pkg).expect("mkdir");
-        std::fs::write(pkg.join("arch.js"), "export function hydrate() {}").expect("write");
-        std::fs::write(pkg.join("arch.js.br"), b"brotli bytes").expect("write");
+        std::fs::write(pkg.join("arch-public.js"), "export function hydrate() {}").expect("write");
+        std::fs::write(pkg.join("arch-public.js.br"), b"brotli bytes").expect("write");
         let app = || routes(m.services.clone(), &Bundle::Dir(dir.path().join("site")));
         let page = fetch(app(), "/login", "br").await;
         let html = axum::body::to_bytes(page.into_body(), 1 << 20)
@@ -582,13 +705,14 @@ mod tests {
             .expect("body");
         let html = String::from_utf8_lossy(&html);
         assert!(html.contains("\"/pkg/arch.css\""), "{html}");
-        assert!(html.contains("/pkg/arch.js"), "{html}");
-        let res = fetch(app(), "/pkg/arch.js", "gzip, br").await;
+        assert!(html.contains("\"/pkg/arch-public.js\""), "{html}");
+        assert!(!html.contains("/pkg/arch-users"), "{html}");
+        let res = fetch(app(), "/pkg/arch-public.js", "gzip, br").await;
         assert_eq!(res.status(), StatusCode::OK);
         let h = res.headers();
         assert_eq!(h[header::CONTENT_ENCODING], "br");
         assert_eq!(h[header::CACHE_CONTROL], "no-cache");
-        let plain = fetch(app(), "/pkg/arch.js", "gzip").await;
+        let plain = fetch(app(), "/pkg/arch-public.js", "gzip").await;
         assert_eq!(plain.status(), StatusCode::OK);
         assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
     }

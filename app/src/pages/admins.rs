@@ -27,7 +27,8 @@ pub fn AdminsPage() -> impl IntoView {
 }
 
 /// The administrators, the role changes and removal, and the add form.
-#[island]
+#[cfg_attr(feature = "bundle-admin", island)]
+#[cfg_attr(not(feature = "bundle-admin"), component)]
 fn Admins() -> impl IntoView {
     let admins = Resource::new(|| (), |_| list_admins());
     let reload = Callback::new(move |()| admins.refetch());

@@ -63,7 +63,8 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 /// One page of entries matching `filter`, reloaded when users or nodes change.
-#[island]
+#[cfg_attr(feature = "bundle-admin", island)]
+#[cfg_attr(not(feature = "bundle-admin"), component)]
 fn AuditEntries(filter: AuditFilter) -> impl IntoView {
     let live = live::use_live();
     let filter = Memo::new(move |_| filter.clone());

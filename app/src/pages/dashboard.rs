@@ -36,7 +36,8 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 /// Everything below the title, reloaded live.
-#[island]
+#[cfg_attr(feature = "bundle-dashboard", island)]
+#[cfg_attr(not(feature = "bundle-dashboard"), component)]
 fn Dashboard() -> impl IntoView {
     let live = live::use_live();
     let reloads = live_reloads(live);

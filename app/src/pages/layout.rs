@@ -1,12 +1,13 @@
 //! The signed-in layout: top bar with navigation, the administrator's name, the live-update
-//! state and "Sign out", and the page itself. Rendered on the server; the live-update state and
-//! "Sign out" are islands.
+//! state and "Sign out", and the page itself. Rendered on the server; the live-update state is an
+//! island.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
 use crate::api::{whoami, Logout};
 use crate::live::{self, LiveState};
+use server_fn::ServerFn as _;
 
 /// Layout of every page that requires a session (the server redirects to /login before
 /// rendering it without one; an ended session found later sends the browser there too).
@@ -47,7 +48,8 @@ pub fn SignedIn() -> impl IntoView {
 }
 
 /// Whether the page's live updates are connected.
-#[island]
+#[cfg_attr(feature = "signed-in", island)]
+#[cfg_attr(not(feature = "signed-in"), component)]
 fn LiveStatus() -> impl IntoView {
     let live = live::use_live();
     view! {
@@ -57,13 +59,13 @@ fn LiveStatus() -> impl IntoView {
     }
 }
 
-/// "Sign out": a form that works before (and without) the bundle too.
-#[island]
+/// "Sign out": a plain form posting to the `logout` server function, which ends the session and
+/// answers with a redirect to /login; no script is involved.
+#[component]
 fn SignOut() -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
     view! {
-        <ActionForm action=logout attr:class="logout">
+        <form method="post" action=Logout::url() class="logout">
             <button type="submit" data-testid="sign-out">"Sign out"</button>
-        </ActionForm>
+        </form>
     }
 }

@@ -29,7 +29,8 @@ pub fn LoginPage() -> impl IntoView {
 }
 
 /// The form: posts to the `login` server function (without the bundle too).
-#[island]
+#[cfg_attr(feature = "bundle-public", island)]
+#[cfg_attr(not(feature = "bundle-public"), component)]
 fn LoginForm() -> impl IntoView {
     let action = ServerAction::<Login>::new();
     let errors = FormErrors::new();

@@ -29,7 +29,8 @@ pub fn NodePage() -> impl IntoView {
 }
 
 /// Everything about node `id`, live.
-#[island]
+#[cfg_attr(feature = "bundle-dashboard", island)]
+#[cfg_attr(not(feature = "bundle-dashboard"), component)]
 fn Node(id: Option<i64>) -> impl IntoView {
     let live = live::use_live();
     let history = UsageHistory::new(id.map(UsageOf::Node), move || {

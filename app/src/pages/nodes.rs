@@ -40,7 +40,8 @@ pub fn NodesPage() -> impl IntoView {
 }
 
 /// The node table, live, and the add-node form.
-#[island]
+#[cfg_attr(feature = "bundle-nodes", island)]
+#[cfg_attr(not(feature = "bundle-nodes"), component)]
 fn Nodes() -> impl IntoView {
     let live = live::use_live();
     provide_context(channel::ChannelNotes::new());

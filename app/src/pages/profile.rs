@@ -255,7 +255,8 @@ fn Profile(profile: ProfileView) -> impl IntoView {
 
 /// A read-only, selectable field with a copy button, the page's only island (the button needs
 /// the bundle; without it the text is selected on focus and copied by hand).
-#[island]
+#[cfg_attr(feature = "bundle-public", island)]
+#[cfg_attr(not(feature = "bundle-public"), component)]
 fn CopyField(id: String, label: String, value: String) -> impl IntoView {
     let copied = RwSignal::new(None::<&'static str>);
     let text = value.clone();

@@ -24,7 +24,8 @@ pub fn SettingsPage() -> impl IntoView {
 }
 
 /// The settings form, filled with the current settings.
-#[island]
+#[cfg_attr(feature = "bundle-admin", island)]
+#[cfg_attr(not(feature = "bundle-admin"), component)]
 fn Settings() -> impl IntoView {
     let settings = Resource::new(|| (), |_| get_settings());
     view! {

@@ -30,7 +30,8 @@ pub fn SetupPage() -> impl IntoView {
 }
 
 /// The form; `token` is the one-time setup token from the URL.
-#[island]
+#[cfg_attr(feature = "bundle-public", island)]
+#[cfg_attr(not(feature = "bundle-public"), component)]
 fn SetupForm(token: String) -> impl IntoView {
     let token = StoredValue::new(token);
     let token = move || token.get_value();

@@ -25,7 +25,8 @@ pub fn TokensPage() -> impl IntoView {
 }
 
 /// The tokens, the create form and revocation.
-#[island]
+#[cfg_attr(feature = "bundle-admin", island)]
+#[cfg_attr(not(feature = "bundle-admin"), component)]
 fn Tokens() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| list_tokens());
     let name = RwSignal::new(String::new());

@@ -34,7 +34,8 @@ pub fn UserPage() -> impl IntoView {
 }
 
 /// Everything about user `id`, reloaded when users change.
-#[island]
+#[cfg_attr(feature = "bundle-user", island)]
+#[cfg_attr(not(feature = "bundle-user"), component)]
 fn User(id: Option<i64>) -> impl IntoView {
     let live = live::use_live();
     let detail = Resource::new(

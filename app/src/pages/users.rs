@@ -56,7 +56,8 @@ pub fn UsersPage() -> impl IntoView {
 
 /// One page of users (`query`: the URL's parameters), with the selection, the actions on it and
 /// the create form; reloaded when users change.
-#[island]
+#[cfg_attr(feature = "bundle-users", island)]
+#[cfg_attr(not(feature = "bundle-users"), component)]
 fn Users(query: UsersQuery) -> impl IntoView {
     let live = live::use_live();
     let query = Memo::new(move |_| query.clone());

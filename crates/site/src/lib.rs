@@ -1,7 +1,7 @@
 //! The admin panel's browser bundle, embedded in the `arch-manager` binary at build time, and the
 //! HTTP handler that serves it under `/pkg`.
 //!
-//! `scripts/build-site.sh` writes the bundle to `target/site/pkg`: `arch.js`, `arch.wasm` and
+//! `scripts/build-site.sh` writes the bundles to `target/site/pkg`: `arch-{group}.js` and `.wasm` per group of pages, and
 //! `arch.css`, each with a brotli (`.br`) and a gzip (`.gz`) twin compressed ahead of time.
 //! Compiling this crate copies whatever is there into the binary, so a deployed manager needs no
 //! files next to it. Build the bundle first, then the manager. Without a bundle the crate
