@@ -15,7 +15,7 @@ use crate::model::{UsageOf, UsageSeries, UsageStep};
 
 /// Width of one bar's slot and the chart's height, in SVG user units.
 const SLOT: usize = 10;
-const HEIGHT: f64 = 100.0;
+const HEIGHT: i64 = 100;
 
 /// A usage chart's data: the period shown and its series, fetched again whenever the period or
 /// `changed` does. Made at the top of an island, like every resource of an island: one made while
@@ -128,17 +128,21 @@ pub(crate) fn bars(
         peak = format::bytes(peak),
     );
     for (i, point) in series.points.iter().enumerate() {
-        let height = if peak > 0 && point.bytes > 0 {
-            (point.bytes as f64 / peak as f64 * HEIGHT).max(1.0)
+        // In hundredths (rounded) of the chart's height; a bar that carried anything is at
+        // least 1 tall.
+        let height: i128 = if peak > 0 && point.bytes > 0 {
+            let (bytes, peak) = (i128::from(point.bytes), i128::from(peak));
+            ((bytes * i128::from(HEIGHT) * 100 * 2 + peak) / (peak * 2)).max(100)
         } else {
-            0.0
+            0
         };
         out.push_str(&format!(
-            r#"<rect data-testid="{testid}" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y:.2}" width="{width}" height="{height:.2}"><title>{label}: {size}</title></rect>"#,
+            r#"<rect data-testid="{testid}" data-at="{at}" data-bytes="{bytes}" x="{x}" y="{y}" width="{width}" height="{height}"><title>{label}: {size}</title></rect>"#,
             at = point.at,
             bytes = point.bytes,
             x = i * SLOT + 1,
-            y = HEIGHT - height,
+            y = format::decimal(i128::from(HEIGHT) * 100 - height, 100, 2),
+            height = format::decimal(height, 100, 2),
             width = SLOT - 2,
             label = point.label,
             size = format::bytes(point.bytes),

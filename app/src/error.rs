@@ -13,7 +13,9 @@ pub const FORM: &str = "form";
 
 /// Error returned by every server function of the panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+// Externally tagged (`{"invalid":{…}}`, `"unauthorized"`): the plainest form serde reads, so
+// every bundle carries the smallest reader for it.
+#[serde(rename_all = "snake_case")]
 pub enum AppError {
     /// A value failed validation; `field` names the input (e.g. `quota_bytes`).
     #[error("{message}")]
@@ -39,9 +41,10 @@ pub enum AppError {
     /// Something failed on the server; details are in the arch-manager log, not here.
     #[error("Something went wrong on the server. The arch-manager log has the details.")]
     Internal,
-    /// The request itself failed (network, encoding) before or after the function ran.
+    /// The request itself failed (network, encoding) before or after the function ran; what
+    /// failed, as text.
     #[error("The request failed: {0}")]
-    Request(ServerFnErrorErr),
+    Request(String),
 }
 
 impl AppError {
@@ -95,7 +98,7 @@ impl FromServerFnError for AppError {
     type Encoder = crate::api::JsonText;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        Self::Request(value)
+        Self::Request(value.to_string())
     }
 }
 
@@ -109,7 +112,7 @@ mod tests {
         let json = serde_json::to_string(&err).expect("serialize");
         assert_eq!(
             json,
-            r#"{"kind":"invalid","detail":{"field":"quota_bytes","message":"must not be negative"}}"#
+            r#"{"invalid":{"field":"quota_bytes","message":"must not be negative"}}"#
         );
         let back: AppError = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, err);
@@ -120,7 +123,7 @@ mod tests {
     fn unit_variants_serialize_without_detail() {
         assert_eq!(
             serde_json::to_string(&AppError::Unauthorized).expect("serialize"),
-            r#"{"kind":"unauthorized"}"#
+            r#""unauthorized""#
         );
     }
 }

@@ -2,17 +2,31 @@
 //! times, ISO-8601 timestamps, certificate fingerprints in blocks. No I/O, no clock — callers
 //! pass "now" in. Parsing typed values is `crate::validate`'s job.
 
-/// Bytes in one GB as the panel counts it (10^9, as the manager's REST `usage` fields do).
-pub const GB: f64 = rules::input::GB as f64;
+/// `num / den` (`den` > 0) with `places` decimals, rounded half away from zero: `decimal(3, 2, 2)`
+/// is `"1.50"`. Integer arithmetic, exact for every `i64` input, and it keeps floating-point
+/// formatting out of the browser bundles.
+pub fn decimal(num: i128, den: i128, places: u32) -> String {
+    let scale = 10i128.pow(places);
+    let q = (num.unsigned_abs() * scale.unsigned_abs() * 2 + den.unsigned_abs())
+        / (den.unsigned_abs() * 2);
+    let sign = if num < 0 && q != 0 { "-" } else { "" };
+    let (whole, frac) = (q / scale.unsigned_abs(), q % scale.unsigned_abs());
+    if places == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{frac:0width$}", width = places as usize)
+    }
+}
 
 /// `n` with the noun in the number it needs: `"1 user"`, `"2 users"`, `"0 users"`.
 pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// `bytes` as GB with two decimals, e.g. `"1.50"`.
+/// `bytes` as GB (10^9 bytes, as the manager's REST `usage` fields count) with two decimals,
+/// e.g. `"1.50"`.
 pub fn gb(bytes: i64) -> String {
-    format!("{:.2}", bytes as f64 / GB)
+    decimal(bytes.into(), rules::input::GB.into(), 2)
 }
 
 /// `bytes` in the largest decimal unit that keeps the number ≥ 1, e.g. `"512 B"`, `"1.50 MB"`.
@@ -21,13 +35,13 @@ pub fn bytes(bytes: i64) -> String {
     if bytes.abs() < 1000 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1000.0;
+    let mut div: i128 = 1000;
     let mut unit = 0;
-    while value.abs() >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
+    while i128::from(bytes).abs() >= div * 1000 && unit + 1 < UNITS.len() {
+        div *= 1000;
         unit += 1;
     }
-    format!("{value:.2} {}", UNITS[unit])
+    format!("{} {}", decimal(bytes.into(), div, 2), UNITS[unit])
 }
 
 /// A quota for display: `"unlimited"` for 0, otherwise GB with two decimals.
@@ -41,7 +55,7 @@ pub fn quota(bytes: i64) -> String {
 
 /// The value a GB input field starts with for `bytes` (no trailing zeros: `1.5`, `0`).
 pub fn gb_input(bytes: i64) -> String {
-    let s = format!("{:.3}", bytes as f64 / GB);
+    let s = decimal(bytes.into(), rules::input::GB.into(), 3);
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s.is_empty() {
         "0".to_owned()
@@ -136,6 +150,13 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(gb(0), "0.00");
+        assert_eq!(gb(5_000_000), "0.01");
+        assert_eq!(gb(4_999_999), "0.00");
+        assert_eq!(gb(-1_500_000_000), "-1.50");
+        assert_eq!(gb(i64::MAX), "9223372036.85");
+        assert_eq!(decimal(3, 2, 2), "1.50");
+        assert_eq!(decimal(-1, 3, 0), "0");
+        assert_eq!(decimal(-2, 3, 1), "-0.7");
         assert_eq!(gb(1_500_000_000), "1.50");
         assert_eq!(quota(0), "unlimited");
         assert_eq!(gb_input(1_500_000_000), "1.5");

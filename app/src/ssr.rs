@@ -164,7 +164,7 @@ pub fn services() -> Result<Services, AppError> {
 pub async fn request_headers() -> Result<HeaderMap, AppError> {
     leptos_axum::extract::<HeaderMap>()
         .await
-        .map_err(AppError::Request)
+        .map_err(|e| AppError::Request(e.to_string()))
 }
 
 /// Services plus the signed-in administrator; [`AppError::Unauthorized`] without a valid

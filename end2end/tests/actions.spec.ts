@@ -21,7 +21,7 @@ async function hold(page: Page, endpoint: string, answer: 'pass' | 'fail'): Prom
     if (answer === 'pass') {
       await route.continue();
     } else {
-      await route.fulfill({ status: 502, contentType: 'application/json', body: JSON.stringify({ kind: 'internal' }) });
+      await route.fulfill({ status: 502, contentType: 'application/json', body: JSON.stringify('internal') });
     }
   });
   return async () => release();
