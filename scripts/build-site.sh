@@ -78,8 +78,8 @@ wbg_flags=()
 brotli_quality=11
 [ "$mode" = debug ] && brotli_quality=5
 compress() {
-  brotli --quality="$brotli_quality" --lgwin=24 --force --output="$1.br" "$1"
-  gzip -9 --no-name --stdout "$1" >"$1.gz"
+  brotli --quality="$brotli_quality" --lgwin=24 --force --output="$1.br" "$1" &&
+    gzip -9 --no-name --stdout "$1" >"$1.gz"
 }
 # One bundle, built in target directory $2: cargo, wasm-bindgen, wasm-opt, the compressed twins.
 build_bundle() {
@@ -100,8 +100,7 @@ build_bundle() {
   else
     mv "$tmp/${out}_bg.wasm" "$tmp/$out.wasm"
   fi
-  compress "$tmp/$out.wasm"
-  compress "$tmp/$out.js"
+  compress "$tmp/$out.wasm" && compress "$tmp/$out.js"
 }
 lane() {
   local dir=$1
@@ -132,7 +131,7 @@ fi
 wait "$pid_a" || die "building the bundles ${first[*]} failed"
 [ -z "$pid_b" ] || wait "$pid_b" || die "building the bundles ${second[*]} failed"
 cp style/arch.css "$tmp/$name.css"
-compress "$tmp/$name.css"
+compress "$tmp/$name.css" || die "compressing $name.css failed"
 rm -rf "$site/pkg.old"
 [ -d "$site/pkg" ] && mv "$site/pkg" "$site/pkg.old"
 mv "$tmp" "$site/pkg"
