@@ -20,11 +20,11 @@ step "clippy (ssr and hydrate)"
 cargo clippy --release -p xray -p engine -p migration -p manager -p node -p server -p daemon -p testkit -p rules -p site -p subscription -p app --features app/ssr --all-targets -- -D warnings
 cargo clippy --release -p app --features hydrate,every-bundle -- -D warnings
 
-step "build (panel bundle, then the release binaries that embed it)"
+step "build (panel bundles, then the release binaries that embed them)"
 scripts/build-site.sh
 cargo build --release -p server -p node
 
-step "self-contained manager (panel bundle built in)"
+step "self-contained manager (panel bundles built in)"
 # arch-manager from a directory with no target/site in reach must serve the bundle it embeds.
 scripts/check-embedded-site.sh
 
