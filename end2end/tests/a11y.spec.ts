@@ -5,7 +5,7 @@
 // link comes first and every main navigation link is reachable by Tab with a visible focus ring.
 import * as path from 'path';
 import { request, APIRequestContext, Page } from '@playwright/test';
-import { test, expect, open, hydrated, expectAccessible, env, url, restClient } from './support';
+import { test, expect, open, hydrated, expectAccessible, url, restClient, sampleNodeAndUser } from './support';
 
 const SHOTS = path.join(__dirname, '..', 'test-results', 'screenshots');
 const SCHEMES = ['light', 'dark'] as const;
@@ -45,24 +45,16 @@ test.describe('signed in', () => {
   let api: APIRequestContext;
   let nodeId: number;
   let userId: number;
+  let remove: (() => Promise<void>) | undefined;
   let secret: string;
 
   test.beforeAll(async ({ browser }) => {
     api = await restClient(browser, 'a11y-e2e', 'owner');
-    // A node nothing listens for (its page shows it unavailable) and a user.
-    const node = await api.post('/v1/nodes', {
-      data: { name: 'a11y-node', host: '127.0.0.1', http_port: 65000, http_token: env('ARCH_NODE_TOKEN'), tls_fingerprint: env('ARCH_NODE_FINGERPRINT') },
-    });
-    expect(node.status(), await node.text()).toBe(201);
-    nodeId = (await node.json()).id;
-    const user = await api.post('/v1/users', { data: { name: 'a11y-user' } });
-    expect(user.status()).toBe(201);
-    userId = (await user.json()).id;
+    ({ nodeId, userId, remove } = await sampleNodeAndUser(api, 'a11y', 65000));
   });
 
   test.afterAll(async () => {
-    if (userId !== undefined) await api.delete(`/v1/users/${userId}`);
-    if (nodeId !== undefined) await api.delete(`/v1/nodes/${nodeId}`);
+    await remove?.();
     await api?.dispose();
   });
 

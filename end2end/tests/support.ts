@@ -95,6 +95,25 @@ export async function restClient(
   });
 }
 
+/** A node nothing listens for (`127.0.0.1:port`; its page shows it unavailable) and a user, both
+ * named after `prefix`, made through `api` for a spec that visits their pages; `remove` deletes
+ * what was made. */
+export async function sampleNodeAndUser(api: APIRequestContext, prefix: string, port: number) {
+  const node = await api.post('/v1/nodes', {
+    data: { name: `${prefix}-node`, host: '127.0.0.1', http_port: port, http_token: env('ARCH_NODE_TOKEN'), tls_fingerprint: env('ARCH_NODE_FINGERPRINT') },
+  });
+  expect(node.status(), await node.text()).toBe(201);
+  const nodeId: number = (await node.json()).id;
+  const user = await api.post('/v1/users', { data: { name: `${prefix}-user` } });
+  expect(user.status(), await user.text()).toBe(201);
+  const userId: number = (await user.json()).id;
+  const remove = async () => {
+    await api.delete(`/v1/users/${userId}`);
+    await api.delete(`/v1/nodes/${nodeId}`);
+  };
+  return { nodeId, userId, remove };
+}
+
 /** A free 127.0.0.1 port. */
 export async function freePort(): Promise<number> {
   const server = net.createServer();

@@ -5,7 +5,7 @@
 // brotli-compressed from versioned, immutable URLs. Prints the breakdown of every page
 // (docs/performance.md, "Panel weight").
 import { BrowserContext, APIRequestContext } from '@playwright/test';
-import { test, expect, hydrated, url, env, restClient } from './support';
+import { test, expect, hydrated, url, restClient, sampleNodeAndUser } from './support';
 
 const BUDGET = 250_000;
 
@@ -68,24 +68,17 @@ const pathOf = (u: string) => new URL(u).pathname;
 
 test.describe('first load', () => {
   let api: APIRequestContext;
-  let userId: number;
   let nodeId: number;
+  let userId: number;
+  let remove: (() => Promise<void>) | undefined;
 
   test.beforeAll(async ({ browser }) => {
     api = await restClient(browser, 'weight-e2e', 'owner');
-    const node = await api.post('/v1/nodes', {
-      data: { name: 'weight-node', host: '127.0.0.1', http_port: 65001, http_token: env('ARCH_NODE_TOKEN'), tls_fingerprint: env('ARCH_NODE_FINGERPRINT') },
-    });
-    expect(node.status(), await node.text()).toBe(201);
-    nodeId = (await node.json()).id;
-    const user = await api.post('/v1/users', { data: { name: 'weight-user' } });
-    expect(user.status()).toBe(201);
-    userId = (await user.json()).id;
+    ({ nodeId, userId, remove } = await sampleNodeAndUser(api, 'weight', 65001));
   });
 
   test.afterAll(async () => {
-    if (userId !== undefined) await api.delete(`/v1/users/${userId}`);
-    if (nodeId !== undefined) await api.delete(`/v1/nodes/${nodeId}`);
+    await remove?.();
     await api?.dispose();
   });
 
